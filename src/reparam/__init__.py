@@ -1,0 +1,13 @@
+"""reparam: the reparameterization trick as a first-class, measurable tool.
+
+ε ~ p(ε) free of θ, z = g(ε, θ), so ∇θ E_q[f(z)] = E_p(ε)[∇θ f(g(ε, θ))].
+Distributions expose both halves (``sample_noise`` / ``from_noise``); estimators turn
+an expectation into a surrogate whose gradient is the estimator.
+"""
+
+__version__ = "0.1.0"
+
+from .distributions import *  # noqa: E402, F403
+from .distributions import __all__ as _distributions_all  # noqa: E402
+
+__all__ = ["__version__", *_distributions_all]

@@ -1,0 +1,204 @@
+"""The base class of every reparameterized distribution: ε is first-class.
+
+The reparameterization trick rewrites z ~ q(z; θ) as ε ~ p(ε), z = g(ε, θ), so that
+∇θ E_q[f(z)] = E_p(ε)[∇θ f(g(ε, θ))] (Kingma & Welling 2014, arXiv:1312.6114;
+Rezende, Mohamed & Wierstra 2014, arXiv:1401.4082). torch.distributions hides ε
+inside ``rsample``; here both halves are public.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.distributions import Distribution
+
+from ._params import check_params
+from .standard import NoiseBase, StandardNormal
+
+__all__ = ["ReparamDistribution"]
+
+_EMPTY = torch.Size()
+
+
+class ReparamDistribution(Distribution):
+    r"""A distribution q(z; θ) written as z = g(ε, θ) with ε ~ p(ε) free of θ.
+
+    .. math::
+        \varepsilon \sim p(\varepsilon), \qquad z = g(\varepsilon, \theta), \qquad
+        \log q(z) = \log p(\varepsilon) - \log\left|\det \partial g / \partial \varepsilon\right|
+
+    Public API (owned by this class, shared by every family):
+
+    - ``sample_noise(sample_shape)`` → ε with shape ``noise_shape(sample_shape)``;
+    - ``from_noise(eps)`` → z = g(ε, θ), differentiable in θ;
+    - ``rsample(sample_shape)`` = ``from_noise(sample_noise(sample_shape))``;
+    - ``rsample_and_log_prob(sample_shape)`` → (z, log q(z)) with log q computed from ε
+      by the change of variables, the fast path of every ELBO.
+
+    Implementing a family (one class in one file):
+
+    1. Set the class attributes ``arg_constraints``, ``support`` and ``noise`` (a
+       :class:`~reparam.distributions.standard.NoiseBase`: ``StandardNormal()`` for
+       location-scale maps, ``StandardUniform()`` for inverse-CDF maps).
+    2. In ``__init__``, convert the parameters with
+       :func:`~reparam.distributions._params.as_params` (numbers → tensors, one dtype,
+       broadcast, shape errors named), store them under their ``arg_constraints`` names
+       and call ``super().__init__(batch_shape, event_shape, validate_args=...)``; that
+       validates every parameter (finite and inside its constraint) when enabled.
+       Override ``_check_params`` to add checks between parameters.
+    3. Write ``from_noise(eps)`` and ``log_abs_det_jacobian(eps, z)`` (summed over the
+       event dimensions). When g is not a bijection of ε (e.g. a fold, or more noise
+       than dimensions), override ``log_prob_from_noise(eps, z)`` instead.
+    4. Write ``log_prob`` and whatever of ``mean``, ``variance``, ``entropy``, ``cdf``,
+       ``icdf`` exists in closed form. If ε has a different event shape from z,
+       override ``noise_event_shape``. ``expand`` works for any family whose state is
+       its ``arg_constraints`` parameters; override it otherwise.
+    """
+
+    has_rsample = True
+    noise: NoiseBase = StandardNormal()
+
+    def __init__(
+        self,
+        batch_shape: torch.Size = _EMPTY,
+        event_shape: torch.Size = _EMPTY,
+        validate_args: bool | None = None,
+    ) -> None:
+        super().__init__(torch.Size(batch_shape), torch.Size(event_shape), validate_args=False)
+        if validate_args is None:
+            validate_args = Distribution._validate_args
+        self._validate_args = bool(validate_args)
+        if self._validate_args:
+            self._check_params()
+
+    # ----------------------------------------------------------------- parameters
+    def _param_items(self) -> dict[str, Tensor]:
+        return {
+            name: self.__dict__[name]
+            for name in self.arg_constraints
+            if isinstance(self.__dict__.get(name), Tensor)
+        }
+
+    def _check_params(self) -> None:
+        """Raise ValueError if a parameter is non-finite or outside its constraint."""
+        check_params(type(self).__name__, self._param_items(), self.arg_constraints)
+
+    def _reference(self) -> Tensor:
+        """A parameter tensor whose dtype and device the noise takes."""
+        for name in self.arg_constraints:
+            value = self.__dict__.get(name)
+            if isinstance(value, Tensor):
+                return value
+        raise NotImplementedError(f"{type(self).__name__} stores no parameter tensor")
+
+    # ----------------------------------------------------------------- noise
+    @property
+    def noise_event_shape(self) -> torch.Size:
+        """Event shape of ε (defaults to ``event_shape``)."""
+        return self.event_shape
+
+    def noise_shape(self, sample_shape: torch.Size = _EMPTY) -> torch.Size:
+        """``sample_shape + batch_shape + noise_event_shape``: the shape of ε."""
+        return torch.Size(sample_shape) + self.batch_shape + self.noise_event_shape
+
+    def sample_noise(self, sample_shape: torch.Size = _EMPTY) -> Tensor:
+        """Draw ε ~ p(ε), free of θ, with the parameters' dtype and device.
+
+        Args:
+            sample_shape: leading sample dimensions.
+
+        Returns:
+            ε with shape ``sample_shape + batch_shape + noise_event_shape``.
+        """
+        ref = self._reference()
+        return self.noise.sample(self.noise_shape(sample_shape), dtype=ref.dtype, device=ref.device)
+
+    def _check_noise(self, eps: Tensor) -> None:
+        if not isinstance(eps, Tensor):
+            raise TypeError(f"{type(self).__name__}: eps must be a tensor, got {type(eps).__name__}")
+        tail = self.batch_shape + self.noise_event_shape
+        if tuple(eps.shape[eps.dim() - len(tail) :]) != tuple(tail) or eps.dim() < len(tail):
+            raise ValueError(
+                f"{type(self).__name__}: eps must end with batch_shape + noise_event_shape = "
+                f"{tuple(tail)}; got shape {tuple(eps.shape)}"
+            )
+
+    def from_noise(self, eps: Tensor) -> Tensor:
+        """z = g(ε, θ), differentiable in θ.
+
+        Args:
+            eps: noise with shape ``(*sample_shape, *batch_shape, *noise_event_shape)``.
+
+        Returns:
+            z with shape ``(*sample_shape, *batch_shape, *event_shape)``.
+        """
+        raise NotImplementedError
+
+    def log_abs_det_jacobian(self, eps: Tensor, z: Tensor) -> Tensor:
+        """log |det ∂g/∂ε| at (ε, z), summed over the event dims: shape ``sample+batch``.
+
+        The default goes through the density at z, log p(ε) − log q(z); families
+        override it with the closed form.
+        """
+        return self._noise_log_prob(eps) - self.log_prob(z)
+
+    def _noise_log_prob(self, eps: Tensor) -> Tensor:
+        lp = self.noise.log_prob(eps)
+        n = len(self.noise_event_shape)
+        return lp.sum(tuple(range(-n, 0))) if n else lp
+
+    def log_prob_from_noise(self, eps: Tensor, z: Tensor) -> Tensor:
+        """log q(z) for z = g(ε, θ), by the change of variables.
+
+        .. math:: \\log q(z) = \\log p(\\varepsilon) - \\log|\\det \\partial g/\\partial\\varepsilon|
+
+        Args:
+            eps: the noise z was made from.
+            z: ``from_noise(eps)``.
+
+        Returns:
+            log q(z) with shape ``sample_shape + batch_shape``.
+        """
+        return self._noise_log_prob(eps) - self.log_abs_det_jacobian(eps, z)
+
+    # ----------------------------------------------------------------- sampling
+    def rsample(self, sample_shape: torch.Size = _EMPTY) -> Tensor:
+        """Reparameterized sample: ``from_noise(sample_noise(sample_shape))``."""
+        return self.from_noise(self.sample_noise(sample_shape))
+
+    def sample(self, sample_shape: torch.Size = _EMPTY) -> Tensor:
+        """A sample with no gradient."""
+        with torch.no_grad():
+            return self.rsample(sample_shape)
+
+    def from_noise_and_log_prob(self, eps: Tensor) -> tuple[Tensor, Tensor]:
+        """(z, log q(z)) for given noise: ``from_noise`` plus ``log_prob_from_noise``."""
+        if self._validate_args:
+            self._check_noise(eps)
+        z = self.from_noise(eps)
+        return z, self.log_prob_from_noise(eps, z)
+
+    def rsample_and_log_prob(self, sample_shape: torch.Size = _EMPTY) -> tuple[Tensor, Tensor]:
+        """Draw z by the trick and return (z, log q(z)), log q computed from ε.
+
+        Returns:
+            z with shape ``sample_shape + batch_shape + event_shape`` and log q(z) with
+            shape ``sample_shape + batch_shape``.
+        """
+        eps = self.sample_noise(sample_shape)
+        z = self.from_noise(eps)
+        return z, self.log_prob_from_noise(eps, z)
+
+    # ----------------------------------------------------------------- shapes
+    def expand(
+        self, batch_shape: torch.Size, _instance: ReparamDistribution | None = None
+    ) -> ReparamDistribution:
+        """A view with a larger batch shape; parameters are expanded, not copied."""
+        batch_shape = torch.Size(batch_shape)
+        new = self._get_checked_instance(type(self), _instance)
+        n_batch = len(self.batch_shape)
+        for name, value in self._param_items().items():
+            setattr(new, name, value.expand(batch_shape + value.shape[n_batch:]))
+        ReparamDistribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new

@@ -1,0 +1,3 @@
+"""Registry entries for the multivariate families (see registry.py for the fields)."""
+
+EXAMPLES = []

@@ -1,0 +1,3 @@
+"""Registry entries for user-declared, wrapped and transformed distributions."""
+
+EXAMPLES = []

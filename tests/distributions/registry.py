@@ -1,0 +1,54 @@
+"""The one registry of distribution examples that every generic test is parametrized over.
+
+Adding a family = one ``Example`` in one of the ``examples_*`` modules. ``test_has_examples``
+fails when an exported ``ReparamDistribution`` subclass has none.
+
+Fields:
+    name: the test id.
+    make: builds the distribution from ``params`` (float64 tensors) and keyword ``validate_args``.
+    params: name → nested list of float64 values; all parameters are differentiable leaves.
+    scipy: ``scipy(**numpy_params)`` → a frozen scipy.stats distribution with the same batch
+        of parameters (univariate families only), used for KS tests and quadrature.
+    moments: mean and variance exist (``E[z]`` and ``E[z²]`` gradient tests).
+    bad: (parameter overrides, regex the ValueError message must match).
+    grad_params: names of the parameters that get pathwise gradients (defaults to all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from .examples_multivariate import EXAMPLES as MULTIVARIATE
+from .examples_univariate import EXAMPLES as UNIVARIATE
+from .examples_wrappers import EXAMPLES as WRAPPERS
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str
+    make: Callable[..., Any]
+    params: dict[str, Any]
+    scipy: Callable[..., Any] | None = None
+    moments: bool = True
+    bad: tuple[tuple[dict[str, Any], str], ...] = ()
+    grad_params: tuple[str, ...] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _collect() -> list[Example]:
+    out = []
+    for spec in (*UNIVARIATE, *MULTIVARIATE, *WRAPPERS):
+        out.append(spec if isinstance(spec, Example) else Example(**spec))
+    return out
+
+
+EXAMPLES: list[Example] = _collect()
+
+
+def params(examples: list[Example] | None = None) -> list:
+    """pytest parameters with readable ids."""
+    return [pytest.param(e, id=e.name) for e in (EXAMPLES if examples is None else examples)]
