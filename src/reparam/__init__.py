@@ -7,7 +7,29 @@ an expectation into a surrogate whose gradient is the estimator.
 
 __version__ = "0.1.0"
 
+from .diagnostics import GradientStats, gradient_stats  # noqa: E402
 from .distributions import *  # noqa: E402, F403
 from .distributions import __all__ as _distributions_all  # noqa: E402
+from .estimators import (  # noqa: E402
+    Baseline,
+    Estimator,
+    LeaveOneOut,
+    Pathwise,
+    RunningMean,
+    ScoreFunction,
+    expectation,
+)
 
-__all__ = ["__version__", *_distributions_all]
+__all__ = [
+    "__version__",
+    *_distributions_all,
+    "Baseline",
+    "Estimator",
+    "GradientStats",
+    "LeaveOneOut",
+    "Pathwise",
+    "RunningMean",
+    "ScoreFunction",
+    "expectation",
+    "gradient_stats",
+]

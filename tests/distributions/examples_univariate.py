@@ -1,8 +1,107 @@
 """Registry entries for the univariate explicit families (see registry.py for the fields)."""
 
+import numpy as np
 import scipy.stats as st
+from scipy.integrate import quad
 
 import reparam
+
+NAN, INF = float("nan"), float("inf")
+
+
+class _KumaraswamyGen(st.rv_continuous):
+    """Kumaraswamy(a, b) on (0, 1) for scipy, which has none: pdf a b zᵃ⁻¹ (1 − zᵃ)ᵇ⁻¹."""
+
+    def _logpdf(self, x, a, b):
+        return np.log(a) + np.log(b) + (a - 1) * np.log(x) + (b - 1) * np.log1p(-(x**a))
+
+    def _pdf(self, x, a, b):
+        return np.exp(self._logpdf(x, a, b))
+
+    def _cdf(self, x, a, b):
+        return -np.expm1(b * np.log1p(-(x**a)))
+
+    def _ppf(self, q, a, b):
+        return (-np.expm1(np.log1p(-q) / b)) ** (1 / a)
+
+
+_kumaraswamy = _KumaraswamyGen(a=0.0, b=1.0, name="kumaraswamy", shapes="c1, c0")
+
+
+class _GumbelGen(type(st.gumbel_r)):
+    """scipy's gumbel_r, without its RuntimeWarning when exp(−x) overflows to inf far
+    in the left tail (the density there is exactly 0, which is what it returns)."""
+
+    def _logpdf(self, x):
+        with np.errstate(over="ignore"):
+            return super()._logpdf(x)
+
+
+_gumbel_r = _GumbelGen(name="gumbel_r")
+
+
+class _CauchyGen(type(st.cauchy)):
+    """scipy's cauchy, with an ``expect`` of sin/cos that converges.
+
+    E[sin z] = ∫ sin(x) q(x) dx decays like 1/x² while oscillating, and scipy's
+    ``quad`` over infinite tails hits its subdivision limit (an IntegrationWarning).
+    Here the body [μ − 50γ, μ + 50γ] is integrated as usual and the tails with QUADPACK's
+    Fourier-integral rule (QAWF, ``weight="sin"/"cos"``), which matches the closed form
+    sin(μ) e^{−γ} to ~1e-14.
+    """
+
+    def expect(
+        self, func=None, args=(), loc=0, scale=1, lb=None, ub=None, conditional=False, **kwds
+    ):
+        if func not in (np.sin, np.cos) or lb is not None or ub is not None or conditional:
+            return super().expect(func, args, loc, scale, lb, ub, conditional, **kwds)
+        weight, parity = ("sin", -1.0) if func is np.sin else ("cos", 1.0)  # f(−y) = parity·f(y)
+        half = 50.0 * scale
+        lo, hi = loc - half, loc + half
+        epsabs = kwds.get("epsabs", 1.49e-8)
+        epsrel = kwds.get("epsrel", 1.49e-8)
+        limit = kwds.get("limit", 50)
+
+        def pdf(x):
+            return self.pdf(x, loc=loc, scale=scale)
+
+        body = quad(lambda x: func(x) * pdf(x), lo, hi, epsabs=epsabs, epsrel=epsrel, limit=limit)
+        right = quad(pdf, hi, np.inf, weight=weight, wvar=1.0, epsabs=epsabs)
+        left = quad(lambda y: pdf(-y), -lo, np.inf, weight=weight, wvar=1.0, epsabs=epsabs)
+        return np.array(body[0] + right[0] + parity * left[0])[()]
+
+
+_cauchy = _CauchyGen(name="cauchy")
+
+
+def _positive(name: str, shape_error: str | None = None) -> tuple:
+    """Bad cases for a positive parameter ``name`` of a 3-element batch."""
+    cases = [
+        ({name: [1.0, -1.0, 1.0]}, rf"'{name}'.*> 0"),
+        ({name: [1.0, 0.0, 1.0]}, rf"'{name}'"),
+        ({name: [NAN, 1.0, 1.0]}, rf"'{name}'.*finite"),
+        ({name: [INF, 1.0, 1.0]}, rf"'{name}'.*finite"),
+    ]
+    if shape_error is not None:
+        cases.append(({shape_error: [0.5, 1.0]}, r"broadcast"))
+    return tuple(cases)
+
+
+def _loc_scale(name: str, dist, scipy, **extra) -> dict:
+    """A location-scale family with the same parameters as the Normal example."""
+    return dict(
+        name=name,
+        make=lambda loc, scale, **kw: dist(loc, scale, **kw),
+        params={"loc": [0.3, -1.2, 2.0], "scale": [0.5, 1.0, 2.5]},
+        scipy=lambda loc, scale: scipy(loc, scale),
+        bad=(
+            *_positive("scale"),
+            ({"loc": [NAN, 0.0, 0.0]}, r"'loc'.*finite"),
+            ({"loc": [0.0, 1.0]}, r"broadcast"),
+        ),
+        **extra,
+    )
+
 
 EXAMPLES = [
     dict(
@@ -17,5 +116,72 @@ EXAMPLES = [
             ({"scale": [float("inf"), 1.0, 1.0]}, r"'scale'.*finite"),
             ({"loc": [0.0, 1.0]}, r"broadcast"),
         ),
+    ),
+    # σ ≤ 0.5 keeps the E[z²] pathwise estimates light-tailed enough for a 5-SE test.
+    dict(
+        name="LogNormal",
+        make=lambda loc, scale, **kw: reparam.LogNormal(loc, scale, **kw),
+        params={"loc": [0.3, -1.2, 1.0], "scale": [0.2, 0.5, 0.35]},
+        scipy=lambda loc, scale: st.lognorm(s=scale, scale=np.exp(loc)),
+        bad=(
+            *_positive("scale"),
+            ({"loc": [NAN, 0.0, 0.0]}, r"'loc'.*finite"),
+            ({"loc": [INF, 0.0, 0.0]}, r"'loc'.*finite"),
+            ({"loc": [0.0, 1.0]}, r"broadcast"),
+        ),
+    ),
+    _loc_scale("Laplace", reparam.Laplace, st.laplace),
+    _loc_scale("Logistic", reparam.Logistic, st.logistic),
+    _loc_scale("Gumbel", reparam.Gumbel, _gumbel_r),
+    # No mean or variance. The pathwise gradient of E[sin z] in γ is ε·cos z with ε
+    # Cauchy: not even absolutely integrable, so a mean-of-estimates test is meaningless
+    # for γ; only μ is tested statistically (γ's gradient: test_univariate_stability.py).
+    _loc_scale("Cauchy", reparam.Cauchy, _cauchy, moments=False, grad_params=("loc",)),
+    dict(
+        name="Exponential",
+        make=lambda rate, **kw: reparam.Exponential(rate, **kw),
+        params={"rate": [0.5, 1.0, 3.0]},
+        scipy=lambda rate: st.expon(scale=1 / rate),
+        bad=_positive("rate"),
+    ),
+    dict(
+        name="Uniform",
+        make=lambda low, high, **kw: reparam.Uniform(low, high, **kw),
+        params={"low": [-1.0, 0.0, 2.0], "high": [0.5, 3.0, 2.5]},
+        scipy=lambda low, high: st.uniform(loc=low, scale=high - low),
+        bad=(
+            ({"high": [0.5, 0.0, 2.5]}, r"'low'.*'high'.*low < high"),
+            ({"low": [1.0, 0.0, 2.0]}, r"'low'.*'high'.*low < high"),
+            ({"low": [NAN, 0.0, 2.0]}, r"'low'.*finite"),
+            ({"high": [0.5, INF, 2.5]}, r"'high'.*finite"),
+            ({"low": [-1.0, 0.0]}, r"broadcast"),
+        ),
+    ),
+    # k ≥ 1 keeps the gradients in k of E[z²] and E[sin z] of finite variance.
+    dict(
+        name="Weibull",
+        make=lambda scale, concentration, **kw: reparam.Weibull(scale, concentration, **kw),
+        params={"scale": [0.5, 1.0, 2.0], "concentration": [1.0, 1.5, 3.0]},
+        scipy=lambda scale, concentration: st.weibull_min(concentration, scale=scale),
+        bad=(*_positive("scale"), *_positive("concentration", shape_error="scale")),
+    ),
+    dict(
+        name="Kumaraswamy",
+        make=lambda concentration1, concentration0, **kw: reparam.Kumaraswamy(
+            concentration1, concentration0, **kw
+        ),
+        params={"concentration1": [1.5, 2.5, 1.0], "concentration0": [2.0, 1.0, 3.0]},
+        scipy=lambda concentration1, concentration0: _kumaraswamy(concentration1, concentration0),
+        bad=(
+            *_positive("concentration1"),
+            *_positive("concentration0", shape_error="concentration1"),
+        ),
+    ),
+    dict(
+        name="HalfNormal",
+        make=lambda scale, **kw: reparam.HalfNormal(scale, **kw),
+        params={"scale": [0.5, 1.0, 2.5]},
+        scipy=lambda scale: st.halfnorm(scale=scale),
+        bad=_positive("scale"),
     ),
 ]

@@ -280,3 +280,14 @@ def test_pathwise_gradient_unbiased_quadrature(ex):
             exact = np.array([exact.sum()])
             got = got.sum(-1, keepdim=True)
         _assert_within_se(f"{ex.name}.{n}", got, torch.from_numpy(exact), sigmas=5.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
+@pytest.mark.parametrize("ex", params())
+def test_cuda_noise_and_samples_follow_the_parameters(ex):
+    values = {k: torch.tensor(v, dtype=torch.float32, device="cuda") for k, v in ex.params.items()}
+    q = ex.make(**values, validate_args=True)
+    eps = q.sample_noise((4,))
+    z, log_q = q.from_noise_and_log_prob(eps)
+    assert eps.device.type == z.device.type == log_q.device.type == "cuda"
+    torch.testing.assert_close(log_q, q.log_prob(z), rtol=1e-4, atol=1e-4)

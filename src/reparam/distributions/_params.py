@@ -1,10 +1,13 @@
 """Parameter handling shared by every family: conversion, broadcasting, fast validation.
 
 Validation is on the hot path of every training step (a VAE builds a new q(z|x) per
-minibatch), so the common elementwise constraints are checked with one fused
-``aminmax`` reduction per parameter and one host transfer, instead of torch's
-``constraint.check(value).all()`` per parameter. Only when that quick check fails is
-the slow, exact check run to name the offending values.
+minibatch), so the common elementwise constraints are checked with one reduction per
+parameter instead of torch's ``isfinite`` + ``constraint.check(value).all()`` (two or
+three elementwise kernels, a reduction and a host sync each): an unbounded parameter
+with one ``sum`` (finite iff every value is, up to overflow), a bounded one with one
+fused ``aminmax``. At 10^4 elements the per-op dispatch and host-sync overhead, not the
+arithmetic, is the cost, so the fewest ops win (see benchmarks/bench_normal.py). Only
+when the quick check fails is the slow, exact check run to name the offending values.
 """
 
 from __future__ import annotations
@@ -45,7 +48,17 @@ def as_params(owner: str, **params: object) -> tuple[Tensor, ...]:
         TypeError: a parameter is neither a number nor a tensor.
         ValueError: the shapes cannot be broadcast together.
     """
-    values = list(params.values())
+    values = tuple(params.values())
+    # Fast path (the hot one): floating tensors of one dtype and one shape, as they come
+    # out of an encoder, are returned as they are.
+    if values and isinstance(values[0], Tensor) and values[0].is_floating_point():
+        dtype, shape = values[0].dtype, values[0].shape
+        for v in values[1:]:
+            if not (isinstance(v, Tensor) and v.dtype == dtype and v.shape == shape):
+                break
+        else:
+            return values
+    values = list(values)
     ref = next((v for v in values if isinstance(v, Tensor)), None)
     dtype = _float_dtype(values)
     device = ref.device if ref is not None else None
@@ -102,16 +115,22 @@ def _unwrap(constraint: constraints.Constraint) -> constraints.Constraint:
     return constraint
 
 
+# How the quick check treats a parameter.
+_SUM = 0  # no finite bound: finite iff the sum is (one reduction, one host sync)
+_MINMAX = 1  # a finite bound: one fused aminmax, compared with both bounds
+_EXACT = 2  # not an elementwise interval: the exact check
+
+
 class _Plan(NamedTuple):
-    """How to check one parameter quickly: bounds, and which reductions they need."""
+    """How to check one parameter quickly: which reduction, and the bounds."""
 
     name: str
     constraint: constraints.Constraint
+    kind: int
     low: float
     high: float
     low_inclusive: bool
     high_inclusive: bool
-    elementwise: bool
 
 
 def _plan(arg_constraints: Mapping) -> tuple[_Plan, ...]:
@@ -121,38 +140,38 @@ def _plan(arg_constraints: Mapping) -> tuple[_Plan, ...]:
             continue
         bounds = _bounds(_unwrap(constraint))
         if bounds is None:
-            plans.append(_Plan(name, constraint, -math.inf, math.inf, False, False, False))
+            plans.append(_Plan(name, constraint, _EXACT, -math.inf, math.inf, False, False))
+        elif math.isinf(bounds[0]) and math.isinf(bounds[1]):
+            plans.append(_Plan(name, constraint, _SUM, *bounds))
         else:
-            plans.append(_Plan(name, constraint, *bounds, True))
+            plans.append(_Plan(name, constraint, _MINMAX, *bounds))
     return tuple(plans)
 
 
 def _quick_ok(value: Tensor, plan: _Plan) -> bool:
-    """Are all values finite and inside the bounds? One or two reductions, no temporaries.
+    """Are all values finite and inside the bounds? One reduction, no temporaries.
 
-    A finite lower bound is checked on ``amin``, a finite upper bound on ``amax`` (both
-    propagate NaN, and NaN fails every comparison); an unbounded side is checked by the
-    finiteness of the ``sum``, which is ±inf or NaN as soon as one value is. A sum that
-    overflows is a false alarm that the exact check in the caller clears.
+    An unbounded parameter is checked by the finiteness of its ``sum``, which is ±inf or
+    NaN as soon as one value is (a sum that overflows is a false alarm that the exact
+    check in the caller clears). A bounded one is checked on one fused ``aminmax``: the
+    minimum against the lower bound, the maximum against the upper bound (or +inf), and
+    both propagate NaN, which fails every comparison. -inf is caught by the lower bound
+    if finite, otherwise by ``min > -inf``.
     """
-    if not plan.elementwise:
+    kind = plan.kind
+    if kind == _EXACT or not value.is_floating_point():
         return _exact_ok(value, plan.constraint)
     if value.numel() == 0:
         return True
     value = value.detach()
+    if kind == _SUM:
+        return math.isfinite(value.sum().item())
+    lo_t, hi_t = torch.aminmax(value)
+    lo, hi = lo_t.item(), hi_t.item()
     low, high = plan.low, plan.high
-    low_inf, high_inf = low == -math.inf, high == math.inf
-    if (low_inf or high_inf) and not math.isfinite(float(value.sum())):
+    if not (lo >= low if plan.low_inclusive else lo > low):
         return False
-    if not low_inf:
-        lo = float(value.amin())
-        if not (lo >= low if plan.low_inclusive else lo > low):
-            return False
-    if not high_inf:
-        hi = float(value.amax())
-        if not (hi <= high if plan.high_inclusive else hi < high):
-            return False
-    return True
+    return hi <= high if plan.high_inclusive else hi < high
 
 
 def _exact_ok(value: Tensor, constraint: constraints.Constraint) -> bool:
@@ -184,6 +203,7 @@ def _describe(constraint: constraints.Constraint) -> str:
 
 
 _PLANS: dict[int, tuple[Mapping, tuple[_Plan, ...]]] = {}
+_MAX_PLANS = 256
 
 
 def check_params(owner: str, params: Mapping[str, Tensor], arg_constraints: Mapping) -> None:
@@ -191,16 +211,19 @@ def check_params(owner: str, params: Mapping[str, Tensor], arg_constraints: Mapp
 
     Args:
         owner: the distribution's name for the message.
-        params: name → tensor for the parameters to check (others are skipped).
+        params: name → tensor for the parameters to check; names that are missing or
+            not tensors are skipped (so an instance's ``__dict__`` can be passed as is).
         arg_constraints: name → constraint (``Distribution.arg_constraints``).
     """
     cached = _PLANS.get(id(arg_constraints))
     if cached is None or cached[0] is not arg_constraints:
+        if len(_PLANS) >= _MAX_PLANS:  # arg_constraints built per instance: don't grow
+            _PLANS.clear()
         cached = (arg_constraints, _plan(arg_constraints))
         _PLANS[id(arg_constraints)] = cached
     for plan in cached[1]:
         value = params.get(plan.name)
-        if value is None:
+        if not isinstance(value, Tensor):
             continue
         if not _quick_ok(value, plan) and not _exact_ok(value, plan.constraint):
             raise param_error(owner, plan.name, value, _describe(plan.constraint))

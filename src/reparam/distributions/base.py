@@ -64,7 +64,11 @@ class ReparamDistribution(Distribution):
         event_shape: torch.Size = _EMPTY,
         validate_args: bool | None = None,
     ) -> None:
-        super().__init__(torch.Size(batch_shape), torch.Size(event_shape), validate_args=False)
+        if type(batch_shape) is not torch.Size:
+            batch_shape = torch.Size(batch_shape)
+        if type(event_shape) is not torch.Size:
+            event_shape = torch.Size(event_shape)
+        super().__init__(batch_shape, event_shape, validate_args=False)
         if validate_args is None:
             validate_args = Distribution._validate_args
         self._validate_args = bool(validate_args)
@@ -81,7 +85,14 @@ class ReparamDistribution(Distribution):
 
     def _check_params(self) -> None:
         """Raise ValueError if a parameter is non-finite or outside its constraint."""
-        check_params(type(self).__name__, self._param_items(), self.arg_constraints)
+        cls = type(self)
+        if cls._param_items is ReparamDistribution._param_items:
+            # Hot path: pass the instance dict as is; check_params skips names that are
+            # not tensors, exactly what _param_items() would filter, without a new dict.
+            params = self.__dict__
+        else:
+            params = self._param_items()
+        check_params(cls.__name__, params, self.arg_constraints)
 
     def _reference(self) -> Tensor:
         """A parameter tensor whose dtype and device the noise takes."""
@@ -111,11 +122,15 @@ class ReparamDistribution(Distribution):
             ε with shape ``sample_shape + batch_shape + noise_event_shape``.
         """
         ref = self._reference()
-        return self.noise.sample(self.noise_shape(sample_shape), dtype=ref.dtype, device=ref.device)
+        return self.noise.sample(
+            self.noise_shape(sample_shape), dtype=ref.dtype, device=ref.device
+        )
 
     def _check_noise(self, eps: Tensor) -> None:
         if not isinstance(eps, Tensor):
-            raise TypeError(f"{type(self).__name__}: eps must be a tensor, got {type(eps).__name__}")
+            raise TypeError(
+                f"{type(self).__name__}: eps must be a tensor, got {type(eps).__name__}"
+            )
         tail = self.batch_shape + self.noise_event_shape
         if tuple(eps.shape[eps.dim() - len(tail) :]) != tuple(tail) or eps.dim() < len(tail):
             raise ValueError(

@@ -58,8 +58,12 @@ class Normal(ReparamDistribution):
     def log_abs_det_jacobian(self, eps: Tensor, z: Tensor) -> Tensor:
         return self.scale.log().expand(z.shape)
 
+    def _reference(self) -> Tensor:
+        return self.loc
+
     def log_prob_from_noise(self, eps: Tensor, z: Tensor) -> Tensor:
-        return -0.5 * eps * eps - (self.scale.log() + _HALF_LOG_2PI)
+        # One fused kernel for the ε term: addcmul(−log σ − ½log 2π, ε, ε, −½).
+        return torch.addcmul(-_HALF_LOG_2PI - self.scale.log(), eps, eps, value=-0.5)
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:

@@ -1,0 +1,154 @@
+"""Reinterpret batch dimensions of a reparameterized distribution as event dimensions."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.distributions import constraints
+
+from .base import ReparamDistribution
+from .standard import NoiseBase
+
+__all__ = ["Independent"]
+
+_EMPTY = torch.Size()
+
+
+def _sum_rightmost(value: Tensor, dim: int) -> Tensor:
+    return value.sum(tuple(range(-dim, 0))) if dim > 0 else value
+
+
+class Independent(ReparamDistribution):
+    r"""The base distribution with its rightmost ``n`` batch dimensions made event dimensions.
+
+    .. math::
+        z = g_{\text{base}}(\varepsilon, \theta), \qquad
+        \log q(z) = \sum_{\text{reinterpreted dims}} \log q_{\text{base}}(z)
+
+    Noise passes straight through: ε has the base's noise shape, and ``sample_noise``,
+    ``from_noise`` and ``log_prob_from_noise`` delegate to the base (the latter summed).
+
+    Args:
+        base_distribution: any :class:`ReparamDistribution`.
+        reinterpreted_batch_ndims: how many rightmost batch dimensions become event
+            dimensions.
+        validate_args: check the arguments and samples passed to ``log_prob``.
+
+    Raises:
+        TypeError: the base is not a :class:`ReparamDistribution`.
+        ValueError: ``reinterpreted_batch_ndims`` is negative or exceeds the base's
+            batch dimensions.
+
+    Example:
+        >>> from reparam import Normal
+        >>> q = Independent(Normal(torch.zeros(4, 3), torch.ones(4, 3)), 1)
+        >>> q.batch_shape, q.event_shape
+        (torch.Size([4]), torch.Size([3]))
+    """
+
+    arg_constraints: dict[str, constraints.Constraint] = {}
+
+    def __init__(
+        self,
+        base_distribution: ReparamDistribution,
+        reinterpreted_batch_ndims: int,
+        *,
+        validate_args: bool | None = None,
+    ) -> None:
+        if not isinstance(base_distribution, ReparamDistribution):
+            raise TypeError(
+                "Independent: base_distribution must be a ReparamDistribution, got "
+                f"{type(base_distribution).__name__}"
+            )
+        n = int(reinterpreted_batch_ndims)
+        base_batch = base_distribution.batch_shape
+        if not 0 <= n <= len(base_batch):
+            raise ValueError(
+                f"Independent: reinterpreted_batch_ndims must be in [0, {len(base_batch)}] "
+                f"(the base's batch shape is {tuple(base_batch)}); got {reinterpreted_batch_ndims}"
+            )
+        self.base_dist = base_distribution
+        self.reinterpreted_batch_ndims = n
+        self.noise: NoiseBase = base_distribution.noise
+        cut = len(base_batch) - n
+        super().__init__(
+            base_batch[:cut],
+            base_batch[cut:] + base_distribution.event_shape,
+            validate_args=validate_args,
+        )
+
+    # ----------------------------------------------------------------- properties
+    @constraints.dependent_property
+    def support(self) -> constraints.Constraint:
+        result = self.base_dist.support
+        if self.reinterpreted_batch_ndims:
+            result = constraints.independent(result, self.reinterpreted_batch_ndims)
+        return result
+
+    @property
+    def has_rsample(self) -> bool:
+        return self.base_dist.has_rsample
+
+    @property
+    def noise_event_shape(self) -> torch.Size:
+        n = self.reinterpreted_batch_ndims
+        base_batch = self.base_dist.batch_shape
+        return base_batch[len(base_batch) - n :] + self.base_dist.noise_event_shape
+
+    def _reference(self) -> Tensor:
+        return self.base_dist._reference()
+
+    # ----------------------------------------------------------------- the map g
+    def sample_noise(self, sample_shape: torch.Size = _EMPTY) -> Tensor:
+        return self.base_dist.sample_noise(sample_shape)
+
+    def from_noise(self, eps: Tensor) -> Tensor:
+        return self.base_dist.from_noise(eps)
+
+    def log_abs_det_jacobian(self, eps: Tensor, z: Tensor) -> Tensor:
+        lad = self.base_dist.log_abs_det_jacobian(eps, z)
+        return _sum_rightmost(lad, self.reinterpreted_batch_ndims)
+
+    def log_prob_from_noise(self, eps: Tensor, z: Tensor) -> Tensor:
+        lp = self.base_dist.log_prob_from_noise(eps, z)
+        return _sum_rightmost(lp, self.reinterpreted_batch_ndims)
+
+    def rsample_and_log_prob(self, sample_shape: torch.Size = _EMPTY) -> tuple[Tensor, Tensor]:
+        z, lp = self.base_dist.rsample_and_log_prob(sample_shape)
+        return z, _sum_rightmost(lp, self.reinterpreted_batch_ndims)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        lp = self.base_dist.log_prob(value)
+        return _sum_rightmost(lp, self.reinterpreted_batch_ndims)
+
+    def entropy(self) -> Tensor:
+        return _sum_rightmost(self.base_dist.entropy(), self.reinterpreted_batch_ndims)
+
+    # ----------------------------------------------------------------- moments
+    @property
+    def mean(self) -> Tensor:
+        return self.base_dist.mean
+
+    @property
+    def mode(self) -> Tensor:
+        return self.base_dist.mode
+
+    @property
+    def variance(self) -> Tensor:
+        return self.base_dist.variance
+
+    # ----------------------------------------------------------------- shapes
+    def expand(self, batch_shape: torch.Size, _instance: Independent | None = None) -> Independent:
+        batch_shape = torch.Size(batch_shape)
+        new = self._get_checked_instance(Independent, _instance)
+        n = self.reinterpreted_batch_ndims
+        base_batch = self.base_dist.batch_shape
+        new.base_dist = self.base_dist.expand(batch_shape + base_batch[len(base_batch) - n :])
+        new.reinterpreted_batch_ndims = n
+        new.noise = self.noise
+        ReparamDistribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_dist}, {self.reinterpreted_batch_ndims})"

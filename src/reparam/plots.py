@@ -1,0 +1,78 @@
+"""Plots of gradient diagnostics (Agg canvas, no pyplot state, files written atomically)."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ._atomic import atomic_write_bytes
+
+__all__ = ["save_figure", "variance_vs_samples"]
+
+
+def variance_vs_samples(rows: Iterable[Mapping[str, Any]], *, title: str | None = None) -> Figure:
+    """Gradient variance against the number of samples, log-log.
+
+    One panel per parameter and, in each, one line per estimator. Points with a zero
+    (or non-finite) variance cannot be drawn on a log axis and are left out; an
+    estimator whose variance is 0 everywhere is marked "(variance 0)" in the legend.
+    A dotted 1/N line through the first estimator's first point shows the Monte Carlo
+    rate.
+
+    Args:
+        rows: mappings with keys ``estimator``, ``parameter``, ``num_samples`` and
+            ``variance`` (e.g. the rows of ``reparam compare``).
+        title: the figure title.
+
+    Returns:
+        a :class:`matplotlib.figure.Figure` with an Agg canvas attached.
+    """
+    series: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    for row in rows:
+        per_param = series.setdefault(str(row["parameter"]), {})
+        per_param.setdefault(str(row["estimator"]), []).append(
+            (int(row["num_samples"]), float(row["variance"]))
+        )
+    n_panels = max(len(series), 1)
+    fig = Figure(figsize=(4.2 * n_panels, 3.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, n_panels, squeeze=False)[0]
+    for ax, (param, per_est) in zip(axes, series.items(), strict=False):
+        reference = None
+        for estimator, points in per_est.items():
+            points.sort()
+            good = [(n, v) for n, v in points if math.isfinite(v) and v > 0]
+            if not good:
+                ax.plot([], [], marker="o", label=f"{estimator} (variance 0)")
+                continue
+            ns, vs = zip(*good, strict=True)
+            ax.plot(ns, vs, marker="o", label=estimator)
+            if reference is None:
+                reference = good[0]
+        all_n = sorted({n for pts in per_est.values() for n, _ in pts})
+        if reference is not None and len(all_n) > 1:
+            n0, v0 = reference
+            ax.plot(all_n, [v0 * n0 / n for n in all_n], ":", color="grey", label="∝ 1/N")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("number of samples N")
+        ax.set_ylabel(f"Var[gradient wrt {param}]")
+        ax.set_title(param)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 120) -> None:
+    """Render ``fig`` as PNG and write it to ``path`` atomically."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    atomic_write_bytes(path, buf.getvalue())
