@@ -9,7 +9,8 @@ loss is used for every implementation:
     case 2 (rsample + log_prob): loss = (z * z).sum() + log_q.sum()
 
 Implementations, all timed in the same process, interleaved round-robin (the order is
-shuffled each round), medians over rounds:
+shuffled each round, the cases compared with each other run back to back), medians over
+rounds:
 
     hand      mu + sigma * eps, eps = torch.randn; case 2: log q from eps,
               -0.5*eps*eps - log(sigma) - 0.5*log(2*pi)
@@ -70,8 +71,9 @@ def make_params(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return loc, scale
 
 
-def make_step(impl: str, case: int, loc: torch.Tensor, scale: torch.Tensor,
-              validate: bool | None = None) -> Callable[[], None]:
+def make_step(
+    impl: str, case: int, loc: torch.Tensor, scale: torch.Tensor, validate: bool | None = None
+) -> Callable[[], None]:
     """One training step: construct q, sample (and log q), loss, backward."""
 
     if impl == "randn":
@@ -84,6 +86,7 @@ def make_step(impl: str, case: int, loc: torch.Tensor, scale: torch.Tensor,
 
     if impl == "hand":
         if case == 1:
+
             def step() -> None:
                 loc.grad = None
                 scale.grad = None
@@ -91,6 +94,7 @@ def make_step(impl: str, case: int, loc: torch.Tensor, scale: torch.Tensor,
                 z = loc + scale * eps
                 (z * z).sum().backward()
         else:
+
             def step() -> None:
                 loc.grad = None
                 scale.grad = None
@@ -98,6 +102,7 @@ def make_step(impl: str, case: int, loc: torch.Tensor, scale: torch.Tensor,
                 z = loc + scale * eps
                 log_q = -0.5 * eps * eps - scale.log() - HALF_LOG_2PI
                 ((z * z).sum() + log_q.sum()).backward()
+
         return step
 
     if impl == "torch":
@@ -110,12 +115,14 @@ def make_step(impl: str, case: int, loc: torch.Tensor, scale: torch.Tensor,
     if cls is not None:
         kwargs = {} if validate is None else {"validate_args": validate}
         if case == 1:
+
             def step() -> None:
                 loc.grad = None
                 scale.grad = None
                 z = cls(loc, scale, **kwargs).rsample()
                 (z * z).sum().backward()
         else:
+
             def step() -> None:
                 loc.grad = None
                 scale.grad = None
@@ -123,22 +130,26 @@ def make_step(impl: str, case: int, loc: torch.Tensor, scale: torch.Tensor,
                 z = q.rsample()
                 log_q = q.log_prob(z)
                 ((z * z).sum() + log_q.sum()).backward()
+
         return step
 
     if impl == "reparam":
         kwargs = {} if validate is None else {"validate_args": validate}
         if case == 1:
+
             def step() -> None:
                 loc.grad = None
                 scale.grad = None
                 z = RNormal(loc, scale, **kwargs).rsample()
                 (z * z).sum().backward()
         else:
+
             def step() -> None:
                 loc.grad = None
                 scale.grad = None
                 z, log_q = RNormal(loc, scale, **kwargs).rsample_and_log_prob()
                 ((z * z).sum() + log_q.sum()).backward()
+
         return step
 
     raise ValueError(impl)
@@ -149,20 +160,40 @@ def build_cases(sizes: list[int]) -> list[dict]:
     cases = []
     for n in sizes:
         loc, scale = make_params(n)
-        cases.append(dict(n=n, group="ceiling", impl="randn", label="torch.randn",
-                          step=make_step("randn", 0, loc, scale)))
+        cases.append(
+            dict(
+                n=n,
+                group="ceiling",
+                impl="randn",
+                label="torch.randn",
+                step=make_step("randn", 0, loc, scale),
+            )
+        )
         for case in (1, 2):
             for impl in IMPLS:
                 if impl == "pyro" and pdist is None:
                     continue
-                cases.append(dict(n=n, group=f"case{case}", impl=impl, label=impl,
-                                  step=make_step(impl, case, loc, scale)))
+                cases.append(
+                    dict(
+                        n=n,
+                        group=f"case{case}",
+                        impl=impl,
+                        label=impl,
+                        step=make_step(impl, case, loc, scale),
+                    )
+                )
         for impl in ("reparam", "torch"):
             for validate in (True, False):
-                cases.append(dict(n=n, group="validation", impl=impl,
-                                  label=f"{impl} validate_args={validate}",
-                                  validate=validate,
-                                  step=make_step(impl, 1, loc, scale, validate=validate)))
+                cases.append(
+                    dict(
+                        n=n,
+                        group="validation",
+                        impl=impl,
+                        label=f"{impl} validate_args={validate}",
+                        validate=validate,
+                        step=make_step(impl, 1, loc, scale, validate=validate),
+                    )
+                )
     return cases
 
 
@@ -186,10 +217,20 @@ def run(cases: list[dict], rounds: int, target_s: float, seed: int = 0) -> None:
     for c in cases:
         c["reps"] = calibrate(c["step"], target_s)
         c["times"] = []
-    order = list(range(len(cases)))
+    # Cases that are compared with each other (one group at one size) run back to back,
+    # in a shuffled order; the groups themselves are shuffled too. A ratio within a group
+    # then compares measurements taken close in time, which the paired ratio exploits.
+    groups: dict[tuple[int, str], list[int]] = {}
+    for i, c in enumerate(cases):
+        groups.setdefault((c["n"], c["group"]), []).append(i)
+    blocks = list(groups.values())
     rng = random.Random(seed)
     for r in range(rounds):
-        rng.shuffle(order)
+        rng.shuffle(blocks)
+        order = []
+        for block in blocks:
+            rng.shuffle(block)
+            order.extend(block)
         for i in order:
             c = cases[i]
             step, reps = c["step"], c["reps"]
@@ -230,8 +271,13 @@ def summarize(cases: list[dict], sizes: list[int]) -> dict:
                 row["time_vs_hand"] = t / statistics.median(hand["times"])
                 row["time_vs_hand_paired"] = paired_ratio(c, hand)
             if c["group"] == "validation":
-                off = next(o for o in cs if o["group"] == "validation"
-                           and o["impl"] == c["impl"] and o["validate"] is False)
+                off = next(
+                    o
+                    for o in cs
+                    if o["group"] == "validation"
+                    and o["impl"] == c["impl"]
+                    and o["validate"] is False
+                )
                 row["validation_overhead"] = t / statistics.median(off["times"]) - 1
                 row["validation_overhead_paired"] = paired_ratio(c, off) - 1
             rows.append(row)
@@ -259,16 +305,24 @@ def targets(summary: dict) -> list[dict]:
             add(f"case {case} within 5% of hand-written at 10^6", None, None, "size 10^6 not run")
         else:
             v = r["time_vs_hand"]
-            add(f"case {case} within 5% of hand-written at 10^6", v, v <= TOL_HAND,
+            add(
+                f"case {case} within 5% of hand-written at 10^6",
+                v,
+                v <= TOL_HAND,
                 f"time(reparam)/time(hand) = {v:.3f} (paired {r['time_vs_hand_paired']:.3f}),"
-                f" need <= {TOL_HAND}")
+                f" need <= {TOL_HAND}",
+            )
     r, t = _row(summary, big, "case2", "reparam"), _row(summary, big, "case2", "torch")
     if r is None or t is None:
         add("case 2 at least 2x torch.distributions at 10^6", None, None, "size 10^6 not run")
     else:
         v = t["median_s"] / r["median_s"]
-        add("case 2 at least 2x torch.distributions at 10^6", v, v >= MIN_SPEEDUP_TORCH,
-            f"time(torch)/time(reparam) = {v:.3f}, need >= {MIN_SPEEDUP_TORCH}")
+        add(
+            "case 2 at least 2x torch.distributions at 10^6",
+            v,
+            v >= MIN_SPEEDUP_TORCH,
+            f"time(torch)/time(reparam) = {v:.3f}, need >= {MIN_SPEEDUP_TORCH}",
+        )
     r = _row(summary, small, "validation", "reparam validate_args=True")
     t = _row(summary, small, "validation", "torch validate_args=True")
     if r is None:
@@ -276,9 +330,13 @@ def targets(summary: dict) -> list[dict]:
     else:
         v = r["validation_overhead"]
         extra = f"; torch: {t['validation_overhead']:+.1%}" if t else ""
-        add("reparam parameter validation < 5% at 10^4", v, v < MAX_VALIDATION_OVERHEAD,
+        add(
+            "reparam parameter validation < 5% at 10^4",
+            v,
+            v < MAX_VALIDATION_OVERHEAD,
             f"time(True)/time(False) - 1 = {v:+.1%} (paired "
-            f"{r['validation_overhead_paired']:+.1%}){extra}")
+            f"{r['validation_overhead_paired']:+.1%}){extra}",
+        )
     return res
 
 
@@ -291,11 +349,15 @@ def fmt_rate(x: float) -> str:
 
 def print_table(summary: dict, tgts: list[dict]) -> None:
     for n, block in summary["sizes"].items():
-        print(f"\n== n = {int(n):,} elements  "
-              f"(RNG ceiling: torch.randn {fmt_rate(block['randn_normals_per_s']).strip()}"
-              f" normals/s) ==")
-        print(f"{'group':<11} {'implementation':<28} {'median':>10} {'elem/s':>9} "
-              f"{'vs hand':>8} {'paired':>7} {'overhead':>9} {'%randn':>7}")
+        print(
+            f"\n== n = {int(n):,} elements  "
+            f"(RNG ceiling: torch.randn {fmt_rate(block['randn_normals_per_s']).strip()}"
+            f" normals/s) =="
+        )
+        print(
+            f"{'group':<11} {'implementation':<28} {'median':>10} {'elem/s':>9} "
+            f"{'vs hand':>8} {'paired':>7} {'overhead':>9} {'%randn':>7}"
+        )
         for r in block["rows"]:
             vs = f"{r['time_vs_hand']:8.3f}" if "time_vs_hand" in r else " " * 8
             pr = f"{r['time_vs_hand_paired']:7.3f}" if "time_vs_hand_paired" in r else " " * 7
@@ -303,12 +365,16 @@ def print_table(summary: dict, tgts: list[dict]) -> None:
                 ov = f"{r['validation_overhead']:+8.1%} "
             else:
                 ov = " " * 9
-            print(f"{r['group']:<11} {r['label']:<28} {r['median_s'] * 1e6:8.1f}us "
-                  f"{fmt_rate(r['elements_per_s']):>9} {vs} {pr} {ov} "
-                  f"{r['fraction_of_randn_ceiling']:6.1%}")
-    print("\n'vs hand' = median time / median time of hand-written (lower is faster);"
-          " 'paired' = median over rounds of the same ratio;\n'overhead' = validate_args=True"
-          " vs False; '%randn' = elements/s / torch.randn normals/s.")
+            print(
+                f"{r['group']:<11} {r['label']:<28} {r['median_s'] * 1e6:8.1f}us "
+                f"{fmt_rate(r['elements_per_s']):>9} {vs} {pr} {ov} "
+                f"{r['fraction_of_randn_ceiling']:6.1%}"
+            )
+    print(
+        "\n'vs hand' = median time / median time of hand-written (lower is faster);"
+        " 'paired' = median over rounds of the same ratio;\n'overhead' = validate_args=True"
+        " vs False; '%randn' = elements/s / torch.randn normals/s."
+    )
     print("\nTargets:")
     for t in tgts:
         verdict = {True: "PASS", False: "FAIL", None: "n/a "}[t["pass"]]
@@ -336,12 +402,25 @@ def _loadavg() -> list[float] | None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rounds", type=int, default=40, help="round-robin rounds (default 40)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch.set_num_threads (default: torch's default)")
-    p.add_argument("--sizes", type=int, nargs="+", default=[10**4, 10**6],
-                   help="numbers of elements (default 10000 1000000)")
-    p.add_argument("--target-ms", type=float, default=20.0,
-                   help="approximate duration of one measurement in ms (default 20)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads (default: torch's default)",
+    )
+    p.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[10**4, 10**6],
+        help="numbers of elements (default 10000 1000000)",
+    )
+    p.add_argument(
+        "--target-ms",
+        type=float,
+        default=20.0,
+        help="approximate duration of one measurement in ms (default 20)",
+    )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     args = p.parse_args(argv)
 
@@ -362,9 +441,11 @@ def main(argv: list[str] | None = None) -> int:
         "target_ms": args.target_ms,
     }
     env["loadavg_start"] = _loadavg()
-    print(f"torch {env['torch']}, reparam {env['reparam']}, threads {env['threads']}, "
-          f"nproc {env['nproc']}, cpu {env['cpu']}, rounds {args.rounds}, "
-          f"load average {env['loadavg_start']}")
+    print(
+        f"torch {env['torch']}, reparam {env['reparam']}, threads {env['threads']}, "
+        f"nproc {env['nproc']}, cpu {env['cpu']}, rounds {args.rounds}, "
+        f"load average {env['loadavg_start']}"
+    )
     print(f"pyro: {PYRO_VERSION}" if PYRO_VERSION else "pyro: not installed")
 
     cases = build_cases(args.sizes)

@@ -10,22 +10,25 @@ NAN, INF = float("nan"), float("inf")
 
 
 class _KumaraswamyGen(st.rv_continuous):
-    """Kumaraswamy(a, b) on (0, 1) for scipy, which has none: pdf a b zᵃ⁻¹ (1 − zᵃ)ᵇ⁻¹."""
+    """Kumaraswamy(a, b) on (0, 1) for scipy, which has none: pdf a b zᵃ⁻¹ (1 − zᵃ)ᵇ⁻¹.
 
-    def _logpdf(self, x, a, b):
-        return np.log(a) + np.log(b) + (a - 1) * np.log(x) + (b - 1) * np.log1p(-(x**a))
+    The shapes are named c1 = a, c0 = b, since ``a`` and ``b`` are scipy's support bounds.
+    """
 
-    def _pdf(self, x, a, b):
-        return np.exp(self._logpdf(x, a, b))
+    def _logpdf(self, x, c1, c0):
+        return np.log(c1) + np.log(c0) + (c1 - 1) * np.log(x) + (c0 - 1) * np.log1p(-(x**c1))
 
-    def _cdf(self, x, a, b):
-        return -np.expm1(b * np.log1p(-(x**a)))
+    def _pdf(self, x, c1, c0):
+        return np.exp(self._logpdf(x, c1, c0))
 
-    def _ppf(self, q, a, b):
-        return (-np.expm1(np.log1p(-q) / b)) ** (1 / a)
+    def _cdf(self, x, c1, c0):
+        return -np.expm1(c0 * np.log1p(-(x**c1)))
+
+    def _ppf(self, q, c1, c0):
+        return (-np.expm1(np.log1p(-q) / c0)) ** (1 / c1)
 
 
-_kumaraswamy = _KumaraswamyGen(a=0.0, b=1.0, name="kumaraswamy", shapes="c1, c0")
+_kumaraswamy = _KumaraswamyGen(a=0.0, b=1.0, name="kumaraswamy")
 
 
 class _GumbelGen(type(st.gumbel_r)):

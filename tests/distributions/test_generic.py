@@ -34,9 +34,7 @@ def build(
     overrides: dict | None = None,
 ) -> tuple[ReparamDistribution, dict[str, torch.Tensor]]:
     values = {**ex.params, **(overrides or {})}
-    ps = {
-        k: torch.tensor(v, dtype=dtype).requires_grad_(requires_grad) for k, v in values.items()
-    }
+    ps = {k: torch.tensor(v, dtype=dtype).requires_grad_(requires_grad) for k, v in values.items()}
     return ex.make(**ps, validate_args=validate_args), ps
 
 
@@ -268,6 +266,7 @@ def test_pathwise_gradient_unbiased_quadrature(ex):
     for n in names:
         exact = np.zeros(q.batch_shape.numel())
         for j in range(exact.size):
+
             def expect(delta, j=j, n=n):
                 kw = {k: v[j] for k, v in flat.items()}
                 kw[n] = kw[n] + delta

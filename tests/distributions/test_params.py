@@ -19,7 +19,9 @@ def test_integer_tensor_is_cast_to_float():
 
 
 def test_mixed_float_dtypes_promote():
-    a, b = as_params("X", a=torch.zeros(2, dtype=torch.float32), b=torch.ones(2, dtype=torch.float64))
+    a, b = as_params(
+        "X", a=torch.zeros(2, dtype=torch.float32), b=torch.ones(2, dtype=torch.float64)
+    )
     assert a.dtype == b.dtype == torch.float64
 
 

@@ -163,9 +163,9 @@ class ReparamDistribution(Distribution):
         return lp.sum(tuple(range(-n, 0))) if n else lp
 
     def log_prob_from_noise(self, eps: Tensor, z: Tensor) -> Tensor:
-        """log q(z) for z = g(ε, θ), by the change of variables.
+        r"""log q(z) for z = g(ε, θ), by the change of variables.
 
-        .. math:: \\log q(z) = \\log p(\\varepsilon) - \\log|\\det \\partial g/\\partial\\varepsilon|
+        .. math:: \log q(z) = \log p(\varepsilon) - \log|\det \partial g/\partial\varepsilon|
 
         Args:
             eps: the noise z was made from.
