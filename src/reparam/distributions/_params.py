@@ -222,21 +222,8 @@ def check_params(owner: str, params: Mapping[str, Tensor], arg_constraints: Mapp
         cached = (arg_constraints, _plan(arg_constraints))
         _PLANS[id(arg_constraints)] = cached
     for plan in cached[1]:
-        name, constraint, kind, low, high, low_in, high_in = plan
-        value = params.get(name)
+        value = params.get(plan.name)
         if not isinstance(value, Tensor):
             continue
-        # The two common cases inline (this loop runs once per q per training step);
-        # _quick_ok holds the same logic, with its reasoning, for everything else.
-        if kind == _SUM and value.is_floating_point() and value.numel():
-            if math.isfinite(value.detach().sum().item()):
-                continue
-        elif kind == _MINMAX and value.is_floating_point() and value.numel():
-            lo_t, hi_t = torch.aminmax(value.detach())
-            lo, hi = lo_t.item(), hi_t.item()
-            if (lo >= low if low_in else lo > low) and (hi <= high if high_in else hi < high):
-                continue
-        elif _quick_ok(value, plan):
-            continue
-        if not _exact_ok(value, constraint):
-            raise param_error(owner, name, value, _describe(constraint))
+        if not _quick_ok(value, plan) and not _exact_ok(value, plan.constraint):
+            raise param_error(owner, plan.name, value, _describe(plan.constraint))
