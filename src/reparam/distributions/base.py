@@ -15,9 +15,14 @@ from torch.distributions import Distribution
 from ._params import check_params
 from .standard import NoiseBase, StandardNormal
 
-__all__ = ["ReparamDistribution"]
+__all__ = ["ReparamDistribution", "sum_rightmost"]
 
 _EMPTY = torch.Size()
+
+
+def sum_rightmost(value: Tensor, n: int) -> Tensor:
+    """Sum over the ``n`` rightmost dimensions (all of them if ``value`` has fewer)."""
+    return value.reshape(value.shape[: value.dim() - n] + (-1,)).sum(-1) if n > 0 else value
 
 
 class ReparamDistribution(Distribution):
@@ -158,9 +163,7 @@ class ReparamDistribution(Distribution):
         return self._noise_log_prob(eps) - self.log_prob(z)
 
     def _noise_log_prob(self, eps: Tensor) -> Tensor:
-        lp = self.noise.log_prob(eps)
-        n = len(self.noise_event_shape)
-        return lp.sum(tuple(range(-n, 0))) if n else lp
+        return sum_rightmost(self.noise.log_prob(eps), len(self.noise_event_shape))
 
     def log_prob_from_noise(self, eps: Tensor, z: Tensor) -> Tensor:
         r"""log q(z) for z = g(ε, θ), by the change of variables.

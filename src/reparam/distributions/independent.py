@@ -6,16 +6,12 @@ import torch
 from torch import Tensor
 from torch.distributions import constraints
 
-from .base import ReparamDistribution
+from .base import ReparamDistribution, sum_rightmost
 from .standard import NoiseBase
 
 __all__ = ["Independent"]
 
 _EMPTY = torch.Size()
-
-
-def _sum_rightmost(value: Tensor, dim: int) -> Tensor:
-    return value.sum(tuple(range(-dim, 0))) if dim > 0 else value
 
 
 class Independent(ReparamDistribution):
@@ -107,22 +103,22 @@ class Independent(ReparamDistribution):
 
     def log_abs_det_jacobian(self, eps: Tensor, z: Tensor) -> Tensor:
         lad = self.base_dist.log_abs_det_jacobian(eps, z)
-        return _sum_rightmost(lad, self.reinterpreted_batch_ndims)
+        return sum_rightmost(lad, self.reinterpreted_batch_ndims)
 
     def log_prob_from_noise(self, eps: Tensor, z: Tensor) -> Tensor:
         lp = self.base_dist.log_prob_from_noise(eps, z)
-        return _sum_rightmost(lp, self.reinterpreted_batch_ndims)
+        return sum_rightmost(lp, self.reinterpreted_batch_ndims)
 
     def rsample_and_log_prob(self, sample_shape: torch.Size = _EMPTY) -> tuple[Tensor, Tensor]:
         z, lp = self.base_dist.rsample_and_log_prob(sample_shape)
-        return z, _sum_rightmost(lp, self.reinterpreted_batch_ndims)
+        return z, sum_rightmost(lp, self.reinterpreted_batch_ndims)
 
     def log_prob(self, value: Tensor) -> Tensor:
         lp = self.base_dist.log_prob(value)
-        return _sum_rightmost(lp, self.reinterpreted_batch_ndims)
+        return sum_rightmost(lp, self.reinterpreted_batch_ndims)
 
     def entropy(self) -> Tensor:
-        return _sum_rightmost(self.base_dist.entropy(), self.reinterpreted_batch_ndims)
+        return sum_rightmost(self.base_dist.entropy(), self.reinterpreted_batch_ndims)
 
     # ----------------------------------------------------------------- moments
     @property

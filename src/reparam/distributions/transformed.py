@@ -8,16 +8,12 @@ from torch.distributions import Distribution
 from torch.distributions import TransformedDistribution as _TorchTransformed
 from torch.distributions.transforms import ComposeTransform, Transform
 
-from .base import ReparamDistribution
+from .base import ReparamDistribution, sum_rightmost
 from .standard import NoiseBase
 
 _EMPTY = torch.Size()
 
 __all__ = ["TransformedDistribution"]
-
-
-def _sum_rightmost(value: Tensor, dim: int) -> Tensor:
-    return value.reshape(value.shape[: value.dim() - dim] + (-1,)).sum(-1) if dim > 0 else value
 
 
 class TransformedDistribution(_TorchTransformed, ReparamDistribution):
@@ -138,9 +134,9 @@ class TransformedDistribution(_TorchTransformed, ReparamDistribution):
         for t, x, y in reversed(list(zip(self.transforms, xs[:-1], xs[1:], strict=True))):
             event_dim += t.domain.event_dim - t.codomain.event_dim
             ladj = t.log_abs_det_jacobian(x, y)
-            log_q = log_q - _sum_rightmost(ladj, event_dim - t.domain.event_dim)
+            log_q = log_q - sum_rightmost(ladj, event_dim - t.domain.event_dim)
         base_lp = self.base_dist.log_prob_from_noise(eps, xs[0])
-        return log_q + _sum_rightmost(base_lp, event_dim - len(self.base_dist.event_shape))
+        return log_q + sum_rightmost(base_lp, event_dim - len(self.base_dist.event_shape))
 
     def from_noise(self, eps: Tensor) -> Tensor:
         return self._forward(eps)[-1]
