@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-from ._params import as_params
+from .standard import HALF_LOG_2PI
 
 __all__ = [
     "HALF_LOG_2PI",
-    "as_tensors",
     "batch_mahalanobis",
     "batch_shape_of",
     "capacitance_tril",
     "precision_to_scale_tril",
     "tril_solve",
 ]
-
-HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-
-
-def as_tensors(owner: str, **params: object) -> tuple[Tensor, ...]:
-    """Convert numbers/tensors to floating tensors of one dtype, without broadcasting.
-
-    Matrix and vector parameters have different shapes, so unlike
-    :func:`~reparam.distributions._params.as_params` the shapes are left alone.
-    """
-    tensors = [as_params(owner, **{name: value})[0] for name, value in params.items()]
-    dtype = tensors[0].dtype
-    for t in tensors[1:]:
-        dtype = torch.promote_types(dtype, t.dtype)
-    return tuple(t if t.dtype == dtype else t.to(dtype) for t in tensors)
 
 
 def batch_shape_of(owner: str, **shapes: torch.Size) -> torch.Size:

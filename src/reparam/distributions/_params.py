@@ -34,15 +34,17 @@ def _float_dtype(values: list[object]) -> torch.dtype:
     return dtype
 
 
-def as_params(owner: str, **params: object) -> tuple[Tensor, ...]:
+def as_params(owner: str, *, broadcast: bool = True, **params: object) -> tuple[Tensor, ...]:
     """Convert numbers/tensors to floating tensors of one dtype and broadcast them.
 
     Args:
         owner: the distribution's name, used in error messages.
+        broadcast: broadcast the shapes together (False for matrix and vector
+            parameters, whose shapes differ by design).
         **params: name → number or tensor, in the order they are returned.
 
     Returns:
-        The broadcast tensors, in the order of ``params``.
+        The (broadcast) tensors, in the order of ``params``.
 
     Raises:
         TypeError: a parameter is neither a number nor a tensor.
@@ -77,8 +79,8 @@ def as_params(owner: str, **params: object) -> tuple[Tensor, ...]:
                 f"got {type(value).__name__}"
             )
         tensors.append(value)
-    if len(tensors) == 1:
-        return (tensors[0],)
+    if len(tensors) == 1 or not broadcast:
+        return tuple(tensors)
     shapes = [t.shape for t in tensors]
     if all(s == shapes[0] for s in shapes):
         return tuple(tensors)

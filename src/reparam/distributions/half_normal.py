@@ -10,11 +10,10 @@ from torch.distributions import constraints
 
 from ._params import as_params
 from .base import ReparamDistribution
-from .standard import StandardNormal
+from .standard import HALF_LOG_2PI, StandardNormal
 
 __all__ = ["HalfNormal"]
 
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 _LOG_2 = math.log(2.0)
 
 
@@ -62,13 +61,13 @@ class HalfNormal(ReparamDistribution):
         return self.scale.log().expand(z.shape)
 
     def log_prob_from_noise(self, eps: Tensor, z: Tensor) -> Tensor:
-        return -0.5 * eps * eps + (_LOG_2 - _HALF_LOG_2PI) - self.scale.log()
+        return -0.5 * eps * eps + (_LOG_2 - HALF_LOG_2PI) - self.scale.log()
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
             self._validate_sample(value)
         x = value / self.scale
-        lp = -0.5 * x * x + (_LOG_2 - _HALF_LOG_2PI) - self.scale.log()
+        lp = -0.5 * x * x + (_LOG_2 - HALF_LOG_2PI) - self.scale.log()
         return torch.where(value >= 0, lp, -math.inf)
 
     def cdf(self, value: Tensor) -> Tensor:

@@ -10,11 +10,9 @@ from torch.distributions import constraints
 
 from ._params import as_params
 from .base import ReparamDistribution
-from .standard import StandardNormal
+from .standard import HALF_LOG_2PI, StandardNormal
 
 __all__ = ["LogNormal"]
-
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 class LogNormal(ReparamDistribution):
@@ -62,7 +60,7 @@ class LogNormal(ReparamDistribution):
 
     def log_prob_from_noise(self, eps: Tensor, z: Tensor) -> Tensor:
         log_z = torch.addcmul(self.loc, self.scale, eps)
-        return -0.5 * eps * eps - log_z - (self.scale.log() + _HALF_LOG_2PI)
+        return -0.5 * eps * eps - log_z - (self.scale.log() + HALF_LOG_2PI)
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
@@ -70,7 +68,7 @@ class LogNormal(ReparamDistribution):
         inside = value > 0
         log_z = torch.where(inside, value, torch.ones_like(value)).log()
         x = (log_z - self.loc) / self.scale
-        lp = -0.5 * x * x - log_z - self.scale.log() - _HALF_LOG_2PI
+        lp = -0.5 * x * x - log_z - self.scale.log() - HALF_LOG_2PI
         return torch.where(inside, lp, -math.inf)
 
     def cdf(self, value: Tensor) -> Tensor:
@@ -83,7 +81,7 @@ class LogNormal(ReparamDistribution):
         return (self.loc + self.scale * torch.special.ndtri(value)).exp()
 
     def entropy(self) -> Tensor:
-        return self.loc + 0.5 + _HALF_LOG_2PI + self.scale.log()
+        return self.loc + 0.5 + HALF_LOG_2PI + self.scale.log()
 
     @property
     def mean(self) -> Tensor:

@@ -9,13 +9,12 @@ from torch.distributions.utils import lazy_property
 
 from ._gaussian import (
     HALF_LOG_2PI,
-    as_tensors,
     batch_mahalanobis,
     batch_shape_of,
     precision_to_scale_tril,
     tril_solve,
 )
-from ._params import check_params, param_error
+from ._params import as_params, check_params, param_error
 from .base import ReparamDistribution
 from .standard import StandardNormal
 
@@ -86,7 +85,7 @@ class MultivariateNormal(ReparamDistribution):
                 f"or scale_tril; got {', '.join(given) if given else 'none'}"
             )
         ((name, matrix),) = given.items()
-        loc, matrix = as_tensors("MultivariateNormal", loc=loc, **{name: matrix})
+        loc, matrix = as_params("MultivariateNormal", broadcast=False, loc=loc, **{name: matrix})
         if loc.dim() < 1:
             raise ValueError("MultivariateNormal: loc must have shape (*, d); got a scalar")
         d = loc.shape[-1]

@@ -10,11 +10,9 @@ from torch.distributions import constraints
 
 from ._params import as_params
 from .base import ReparamDistribution
-from .standard import StandardNormal
+from .standard import HALF_LOG_2PI, StandardNormal
 
 __all__ = ["Normal"]
-
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 class Normal(ReparamDistribution):
@@ -63,13 +61,13 @@ class Normal(ReparamDistribution):
 
     def log_prob_from_noise(self, eps: Tensor, z: Tensor) -> Tensor:
         # One fused kernel for the ε term: addcmul(−log σ − ½log 2π, ε, ε, −½).
-        return torch.addcmul(-_HALF_LOG_2PI - self.scale.log(), eps, eps, value=-0.5)
+        return torch.addcmul(-HALF_LOG_2PI - self.scale.log(), eps, eps, value=-0.5)
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
             self._validate_sample(value)
         var = self.scale * self.scale
-        return -((value - self.loc) ** 2) / (2 * var) - self.scale.log() - _HALF_LOG_2PI
+        return -((value - self.loc) ** 2) / (2 * var) - self.scale.log() - HALF_LOG_2PI
 
     def cdf(self, value: Tensor) -> Tensor:
         if self._validate_args:
@@ -80,7 +78,7 @@ class Normal(ReparamDistribution):
         return self.loc + self.scale * math.sqrt(2) * torch.erfinv(2 * value - 1)
 
     def entropy(self) -> Tensor:
-        return 0.5 + _HALF_LOG_2PI + self.scale.log()
+        return 0.5 + HALF_LOG_2PI + self.scale.log()
 
     @property
     def mean(self) -> Tensor:

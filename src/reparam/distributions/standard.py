@@ -13,9 +13,9 @@ import torch
 from torch import Tensor
 from torch.distributions import constraints
 
-__all__ = ["NoiseBase", "StandardNormal", "StandardUniform"]
+__all__ = ["HALF_LOG_2PI", "NoiseBase", "StandardNormal", "StandardUniform"]
 
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 class NoiseBase:
@@ -69,7 +69,7 @@ class StandardNormal(NoiseBase):
         return torch.randn(shape, dtype=dtype, device=device)
 
     def log_prob(self, eps: Tensor) -> Tensor:
-        return -0.5 * eps * eps - _HALF_LOG_2PI
+        return -0.5 * eps * eps - HALF_LOG_2PI
 
     def icdf(self, u: Tensor) -> Tensor:
         return math.sqrt(2.0) * torch.erfinv(2.0 * u - 1.0)
