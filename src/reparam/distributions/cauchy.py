@@ -6,10 +6,8 @@ import math
 
 import torch
 from torch import Tensor
-from torch.distributions import constraints
 
-from ._params import as_params
-from .base import ReparamDistribution
+from .location_scale import LocationScale
 from .standard import StandardUniform
 
 __all__ = ["Cauchy"]
@@ -40,7 +38,7 @@ def _log1p_square(x: Tensor) -> Tensor:
     )
 
 
-class Cauchy(ReparamDistribution):
+class Cauchy(LocationScale):
     r"""Cauchy distribution with location μ (the median) and scale γ (half the IQR).
 
     .. math::
@@ -68,15 +66,7 @@ class Cauchy(ReparamDistribution):
         (torch.Size([5, 3]), torch.Size([5, 3]))
     """
 
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
     noise = StandardUniform()
-
-    def __init__(
-        self, loc: Tensor | float, scale: Tensor | float, *, validate_args: bool | None = None
-    ) -> None:
-        self.loc, self.scale = as_params("Cauchy", loc=loc, scale=scale)
-        super().__init__(self.loc.shape, validate_args=validate_args)
 
     def from_noise(self, eps: Tensor) -> Tensor:
         x, _ = _standard_icdf(eps)

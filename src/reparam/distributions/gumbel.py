@@ -6,10 +6,8 @@ import math
 
 import torch
 from torch import Tensor
-from torch.distributions import constraints
 
-from ._params import as_params
-from .base import ReparamDistribution
+from .location_scale import LocationScale
 from .standard import StandardUniform
 
 __all__ = ["Gumbel"]
@@ -17,7 +15,7 @@ __all__ = ["Gumbel"]
 _EULER_GAMMA = 0.57721566490153286061
 
 
-class Gumbel(ReparamDistribution):
+class Gumbel(LocationScale):
     r"""Gumbel distribution (of maxima) with location μ and scale β.
 
     .. math::
@@ -44,15 +42,7 @@ class Gumbel(ReparamDistribution):
         (torch.Size([5, 3]), torch.Size([5, 3]))
     """
 
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
     noise = StandardUniform()
-
-    def __init__(
-        self, loc: Tensor | float, scale: Tensor | float, *, validate_args: bool | None = None
-    ) -> None:
-        self.loc, self.scale = as_params("Gumbel", loc=loc, scale=scale)
-        super().__init__(self.loc.shape, validate_args=validate_args)
 
     def from_noise(self, eps: Tensor) -> Tensor:
         return self.loc - self.scale * (-eps.log()).log()

@@ -6,10 +6,8 @@ import math
 
 import torch
 from torch import Tensor
-from torch.distributions import constraints
 
-from ._params import as_params
-from .base import ReparamDistribution
+from .location_scale import LocationScale
 from .standard import StandardUniform
 
 __all__ = ["Laplace"]
@@ -27,7 +25,7 @@ def _standard_icdf(u: Tensor) -> tuple[Tensor, Tensor]:
     return torch.sign(u - 0.5) * abs_x, abs_x
 
 
-class Laplace(ReparamDistribution):
+class Laplace(LocationScale):
     r"""Laplace (double exponential) distribution with location μ and scale b.
 
     .. math::
@@ -54,15 +52,7 @@ class Laplace(ReparamDistribution):
         (torch.Size([5, 3]), torch.Size([5, 3]))
     """
 
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
     noise = StandardUniform()
-
-    def __init__(
-        self, loc: Tensor | float, scale: Tensor | float, *, validate_args: bool | None = None
-    ) -> None:
-        self.loc, self.scale = as_params("Laplace", loc=loc, scale=scale)
-        super().__init__(self.loc.shape, validate_args=validate_args)
 
     def from_noise(self, eps: Tensor) -> Tensor:
         x, _ = _standard_icdf(eps)

@@ -6,17 +6,15 @@ import math
 
 import torch
 from torch import Tensor
-from torch.distributions import constraints
 from torch.nn.functional import softplus
 
-from ._params import as_params
-from .base import ReparamDistribution
+from .location_scale import LocationScale
 from .standard import StandardUniform
 
 __all__ = ["Logistic"]
 
 
-class Logistic(ReparamDistribution):
+class Logistic(LocationScale):
     r"""Logistic distribution with location μ and scale s.
 
     .. math::
@@ -42,15 +40,7 @@ class Logistic(ReparamDistribution):
         (torch.Size([5, 3]), torch.Size([5, 3]))
     """
 
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
     noise = StandardUniform()
-
-    def __init__(
-        self, loc: Tensor | float, scale: Tensor | float, *, validate_args: bool | None = None
-    ) -> None:
-        self.loc, self.scale = as_params("Logistic", loc=loc, scale=scale)
-        super().__init__(self.loc.shape, validate_args=validate_args)
 
     def from_noise(self, eps: Tensor) -> Tensor:
         return torch.addcmul(self.loc, self.scale, eps.log() - torch.log1p(-eps))

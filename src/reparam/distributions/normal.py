@@ -6,16 +6,14 @@ import math
 
 import torch
 from torch import Tensor
-from torch.distributions import constraints
 
-from ._params import as_params
-from .base import ReparamDistribution
+from .location_scale import LocationScale
 from .standard import HALF_LOG_2PI, StandardNormal
 
 __all__ = ["Normal"]
 
 
-class Normal(ReparamDistribution):
+class Normal(LocationScale):
     r"""Normal distribution N(μ, σ²) reparameterized by location and scale.
 
     .. math::
@@ -40,24 +38,13 @@ class Normal(ReparamDistribution):
         (torch.Size([5, 3]), torch.Size([5, 3]))
     """
 
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
     noise = StandardNormal()
-
-    def __init__(
-        self, loc: Tensor | float, scale: Tensor | float, *, validate_args: bool | None = None
-    ) -> None:
-        self.loc, self.scale = as_params("Normal", loc=loc, scale=scale)
-        super().__init__(self.loc.shape, validate_args=validate_args)
 
     def from_noise(self, eps: Tensor) -> Tensor:
         return torch.addcmul(self.loc, self.scale, eps)
 
     def log_abs_det_jacobian(self, eps: Tensor, z: Tensor) -> Tensor:
         return self.scale.log().expand(z.shape)
-
-    def _reference(self) -> Tensor:
-        return self.loc
 
     def log_prob_from_noise(self, eps: Tensor, z: Tensor) -> Tensor:
         # One fused kernel for the ε term: addcmul(−log σ − ½log 2π, ε, ε, −½).
