@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.distributions import constraints
 
-__all__ = ["as_params", "check_params", "param_error"]
+__all__ = ["as_params", "as_tensors", "check_params", "param_error"]
 
 
 def _float_dtype(values: list[object]) -> torch.dtype:
@@ -34,33 +34,17 @@ def _float_dtype(values: list[object]) -> torch.dtype:
     return dtype
 
 
-def as_params(owner: str, *, broadcast: bool = True, **params: object) -> tuple[Tensor, ...]:
-    """Convert numbers/tensors to floating tensors of one dtype and broadcast them.
+def as_tensors(owner: str, params: Mapping[str, object]) -> tuple[Tensor, ...]:
+    """Convert numbers/tensors to floating tensors of one dtype and device; shapes untouched.
 
     Args:
         owner: the distribution's name, used in error messages.
-        broadcast: broadcast the shapes together (False for matrix and vector
-            parameters, whose shapes differ by design).
-        **params: name → number or tensor, in the order they are returned.
-
-    Returns:
-        The (broadcast) tensors, in the order of ``params``.
+        params: name → number or tensor, in the order they are returned.
 
     Raises:
-        TypeError: a parameter is neither a number nor a tensor.
-        ValueError: the shapes cannot be broadcast together.
+        TypeError: a parameter is neither a real number nor a real tensor.
     """
-    values = tuple(params.values())
-    # Fast path (the hot one): floating tensors of one dtype and one shape, as they come
-    # out of an encoder, are returned as they are.
-    if values and isinstance(values[0], Tensor) and values[0].is_floating_point():
-        dtype, shape = values[0].dtype, values[0].shape
-        for v in values[1:]:
-            if not (isinstance(v, Tensor) and v.dtype == dtype and v.shape == shape):
-                break
-        else:
-            return values
-    values = list(values)
+    values = list(params.values())
     ref = next((v for v in values if isinstance(v, Tensor)), None)
     dtype = _float_dtype(values)
     device = ref.device if ref is not None else None
@@ -79,11 +63,37 @@ def as_params(owner: str, *, broadcast: bool = True, **params: object) -> tuple[
                 f"got {type(value).__name__}"
             )
         tensors.append(value)
-    if len(tensors) == 1 or not broadcast:
-        return tuple(tensors)
+    return tuple(tensors)
+
+
+def as_params(owner: str, /, **params: object) -> tuple[Tensor, ...]:
+    """Convert numbers/tensors to floating tensors of one dtype and broadcast them.
+
+    Args:
+        owner: the distribution's name, used in error messages.
+        **params: name → number or tensor, in the order they are returned.
+
+    Returns:
+        The broadcast tensors, in the order of ``params``.
+
+    Raises:
+        TypeError: a parameter is neither a number nor a tensor.
+        ValueError: the shapes cannot be broadcast together.
+    """
+    values = tuple(params.values())
+    # Fast path (the hot one): floating tensors of one dtype and one shape, as they come
+    # out of an encoder, are returned as they are.
+    if values and isinstance(values[0], Tensor) and values[0].is_floating_point():
+        dtype, shape = values[0].dtype, values[0].shape
+        for v in values[1:]:
+            if not (isinstance(v, Tensor) and v.dtype == dtype and v.shape == shape):
+                break
+        else:
+            return values
+    tensors = as_tensors(owner, params)
     shapes = [t.shape for t in tensors]
     if all(s == shapes[0] for s in shapes):
-        return tuple(tensors)
+        return tensors
     try:
         return tuple(torch.broadcast_tensors(*tensors))
     except RuntimeError:

@@ -6,14 +6,13 @@ import functools
 import inspect
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from numbers import Number
 
 import torch
 from torch import Tensor
 from torch.distributions import constraints
 from torch.func import jvp
 
-from ._params import _float_dtype, check_params
+from ._params import as_tensors, check_params
 from .base import ReparamDistribution
 from .standard import NoiseBase, StandardNormal, StandardUniform
 
@@ -67,28 +66,10 @@ def _convert(params: Mapping[str, object]) -> dict[str, Tensor]:
         raise TypeError(
             f"Reparameterized: params must be a dict name → tensor, got {type(params).__name__}"
         )
-    values = list(params.values())
-    dtype = _float_dtype(values)
-    ref = next((v for v in values if isinstance(v, Tensor)), None)
-    device = ref.device if ref is not None else None
-    out = {}
-    for name, value in params.items():
+    for name in params:
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"Reparameterized: parameter names must be identifiers, got {name!r}")
-        if isinstance(value, Tensor):
-            if value.is_complex():
-                raise TypeError(f"Reparameterized: parameter {name!r} must be real")
-            if value.dtype != dtype:
-                value = value.to(dtype)
-        elif isinstance(value, Number) and not isinstance(value, bool):
-            value = torch.tensor(float(value), dtype=dtype, device=device)
-        else:
-            raise TypeError(
-                f"Reparameterized: parameter {name!r} must be a number or a tensor, "
-                f"got {type(value).__name__}"
-            )
-        out[name] = value
-    return out
+    return dict(zip(params, as_tensors("Reparameterized", params), strict=True))
 
 
 class Reparameterized(ReparamDistribution):

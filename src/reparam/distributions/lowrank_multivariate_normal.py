@@ -14,7 +14,7 @@ from ._gaussian import (
     capacitance_tril,
     tril_solve,
 )
-from ._params import as_params
+from ._params import as_tensors
 from .base import ReparamDistribution
 from .standard import StandardNormal
 
@@ -69,8 +69,8 @@ class LowRankMultivariateNormal(ReparamDistribution):
         validate_args: bool | None = None,
     ) -> None:
         owner = "LowRankMultivariateNormal"
-        loc, cov_factor, cov_diag = as_params(
-            owner, broadcast=False, loc=loc, cov_factor=cov_factor, cov_diag=cov_diag
+        loc, cov_factor, cov_diag = as_tensors(
+            owner, {"loc": loc, "cov_factor": cov_factor, "cov_diag": cov_diag}
         )
         if loc.dim() < 1:
             raise ValueError(f"{owner}: loc must have shape (*, d); got a scalar")

@@ -14,7 +14,7 @@ from ._gaussian import (
     precision_to_scale_tril,
     tril_solve,
 )
-from ._params import as_params, check_params, param_error
+from ._params import as_tensors, check_params, param_error
 from .base import ReparamDistribution
 from .standard import StandardNormal
 
@@ -85,7 +85,7 @@ class MultivariateNormal(ReparamDistribution):
                 f"or scale_tril; got {', '.join(given) if given else 'none'}"
             )
         ((name, matrix),) = given.items()
-        loc, matrix = as_params("MultivariateNormal", broadcast=False, loc=loc, **{name: matrix})
+        loc, matrix = as_tensors("MultivariateNormal", {"loc": loc, name: matrix})
         if loc.dim() < 1:
             raise ValueError("MultivariateNormal: loc must have shape (*, d); got a scalar")
         d = loc.shape[-1]
