@@ -90,14 +90,7 @@ class ReparamDistribution(Distribution):
 
     def _check_params(self) -> None:
         """Raise ValueError if a parameter is non-finite or outside its constraint."""
-        cls = type(self)
-        if cls._param_items is ReparamDistribution._param_items:
-            # Hot path: pass the instance dict as is; check_params skips names that are
-            # not tensors, exactly what _param_items() would filter, without a new dict.
-            params = self.__dict__
-        else:
-            params = self._param_items()
-        check_params(cls.__name__, params, self.arg_constraints)
+        check_params(type(self).__name__, self._param_items(), self.arg_constraints)
 
     def _reference(self) -> Tensor:
         """A parameter tensor whose dtype and device the noise takes."""
