@@ -22,7 +22,11 @@ from typing import Any
 
 import pytest
 
+from .examples_circular_truncated import EXAMPLES as CIRCULAR_TRUNCATED
+from .examples_implicit import EXAMPLES as IMPLICIT
+from .examples_mixture import EXAMPLES as MIXTURE
 from .examples_multivariate import EXAMPLES as MULTIVARIATE
+from .examples_relaxed import EXAMPLES as RELAXED
 from .examples_univariate import EXAMPLES as UNIVARIATE
 from .examples_wrappers import EXAMPLES as WRAPPERS
 
@@ -41,7 +45,15 @@ class Example:
 
 def _collect() -> list[Example]:
     out = []
-    for spec in (*UNIVARIATE, *MULTIVARIATE, *WRAPPERS):
+    for spec in (
+        *UNIVARIATE,
+        *MULTIVARIATE,
+        *WRAPPERS,
+        *IMPLICIT,
+        *CIRCULAR_TRUNCATED,
+        *MIXTURE,
+        *RELAXED,
+    ):
         out.append(spec if isinstance(spec, Example) else Example(**spec))
     return out
 

@@ -1,0 +1,3 @@
+"""Registry entries for VonMises and TruncatedNormal (see registry.py for the fields)."""
+
+EXAMPLES: list = []

@@ -1,0 +1,3 @@
+"""Registry entries for MixtureSameFamily (see registry.py for the fields)."""
+
+EXAMPLES: list = []

@@ -1,0 +1,3 @@
+"""Registry entries for RelaxedBernoulli and RelaxedOneHotCategorical (see registry.py for the fields)."""
+
+EXAMPLES: list = []
