@@ -78,7 +78,64 @@ def make_transformed(loc, scale, shift, factor, **kw):
     )
 
 
+# A logistic given by its CDF only: z by Newton on the CDF, ∂z/∂θ = −(∂F/∂θ)/q(z) by
+# autograd through the CDF (implicit reparameterization), q by autograd of the CDF in z.
+def logistic_cdf(z, loc, scale):
+    return torch.sigmoid((z - loc) / scale)
+
+
+def make_implicit_logistic(loc, scale, **kw):
+    return reparam.ImplicitReparameterized(
+        logistic_cdf,
+        {"loc": loc, "scale": scale},
+        arg_constraints={"scale": constraints.positive},
+        **kw,
+    )
+
+
+# A Weibull given by its CDF, log-density and support: Newton steps use the density, the
+# bracket starts at the support's lower bound 0.
+def weibull_cdf(z, scale, concentration):
+    return -torch.expm1(-((z / scale) ** concentration))
+
+
+def weibull_log_prob(z, scale, concentration):
+    x = z / scale
+    return concentration.log() - scale.log() + (concentration - 1) * x.log() - x**concentration
+
+
+def make_implicit_weibull(scale, concentration, **kw):
+    return reparam.ImplicitReparameterized(
+        weibull_cdf,
+        {"scale": scale, "concentration": concentration},
+        log_prob=weibull_log_prob,
+        support=constraints.positive,
+        bracket=(0.0, 1.0),
+        arg_constraints={"scale": constraints.positive, "concentration": constraints.positive},
+        **kw,
+    )
+
+
 EXAMPLES = [
+    dict(
+        name="ImplicitReparameterized-logistic-cdf-only",
+        make=make_implicit_logistic,
+        params={"loc": [0.3, -1.2], "scale": [0.5, 2.0]},
+        scipy=lambda loc, scale: st.logistic(loc, scale),
+        moments=False,
+        bad=(
+            ({"scale": [1.0, 0.0]}, r"'scale'"),
+            ({"loc": [0.0, 1.0, 2.0]}, r"broadcast"),
+        ),
+    ),
+    dict(
+        name="ImplicitReparameterized-weibull",
+        make=make_implicit_weibull,
+        params={"scale": [0.7, 2.0, 1.0], "concentration": [0.8, 1.5, 3.0]},
+        scipy=lambda scale, concentration: st.weibull_min(concentration, scale=scale),
+        moments=False,
+        bad=(({"concentration": [1.0, -1.0, 1.0]}, r"'concentration'.*> 0"),),
+    ),
     dict(
         name="Reparameterized-gumbel",
         make=make_declared_gumbel,

@@ -13,6 +13,7 @@ from .diagonal_normal import DiagonalNormal
 from .exponential import Exponential
 from .gumbel import Gumbel
 from .half_normal import HalfNormal
+from .implicit import ImplicitReparamDistribution, ImplicitReparameterized
 from .independent import Independent
 from .kumaraswamy import Kumaraswamy
 from .laplace import Laplace
@@ -33,6 +34,8 @@ __all__ = [
     "Exponential",
     "Gumbel",
     "HalfNormal",
+    "ImplicitReparamDistribution",
+    "ImplicitReparameterized",
     "Independent",
     "Kumaraswamy",
     "Laplace",

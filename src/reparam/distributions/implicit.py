@@ -13,7 +13,9 @@ univariate distribution its CDF F:
 (Figurnov, Mohamed & Mnih, "Implicit Reparameterization Gradients", NeurIPS 2018,
 arXiv:1805.08498). The gradient is attached to the drawn z with the surrogate
 
-.. math:: \tilde z = z + \sum_i (\theta_i - \mathrm{sg}(\theta_i))\,\mathrm{sg}(\partial z/\partial\theta_i),
+.. math::
+    \tilde z = z + \sum_i (\theta_i - \mathrm{sg}(\theta_i))\,
+    \mathrm{sg}(\partial z/\partial\theta_i),
 
 whose value is exactly z and whose first derivatives are the implicit gradients (the
 second derivatives are not those of z; as for torch's own Gamma ``rsample``).
@@ -242,7 +244,8 @@ class ImplicitReparameterized(ImplicitReparamDistribution):
 
     .. math::
         u \sim \mathcal U(0,1), \quad z = F^{-1}(u;\theta), \quad
-        \frac{\partial z}{\partial\theta} = -\frac{\partial F(z;\theta)/\partial\theta}{q(z;\theta)}
+        \frac{\partial z}{\partial\theta} =
+        -\frac{\partial F(z;\theta)/\partial\theta}{q(z;\theta)}
 
     z is found by a safeguarded Newton iteration on F (or given by ``icdf`` when it is
     known, without gradient), and ∂F/∂θ comes by autograd through ``cdf``.
