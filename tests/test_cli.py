@@ -14,6 +14,24 @@ from reparam import __version__
 from reparam.cli import exact_gradient, loc_scale_families, main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ESTIMATORS_ODD_N = [
+    "pathwise",
+    "pathwise+qmc",
+    "pathwise+cv-linear",
+    "pathwise+cv-quadratic",
+    "score",
+    "score+running_mean",
+]
+ESTIMATORS_EVEN_N = [
+    "pathwise",
+    "pathwise+antithetic",
+    "pathwise+qmc",
+    "pathwise+cv-linear",
+    "pathwise+cv-quadratic",
+    "score",
+    "score+running_mean",
+    "score+loo",
+]
 
 
 def run_cli(*args, cwd):
@@ -31,9 +49,18 @@ def test_compare_end_to_end(tmp_path):
     proc = run_cli("compare", "--repeats", "40", "--num-samples", "1,10", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for word in ("estimator", "parameter", "estimate", "exact", "variance", "SNR", "µs/estimate"):
+    for word in (
+        "estimator",
+        "parameter",
+        "estimate",
+        "exact",
+        "variance",
+        "reduction",
+        "SNR",
+        "µs/estimate",
+    ):
         assert word in out
-    for est in ("pathwise", "score", "score+running_mean", "score+loo"):
+    for est in ESTIMATORS_EVEN_N:
         assert est in out
     run_dir = tmp_path / "runs" / "compare"  # the default --out, relative to the cwd
     assert sorted(p.name for p in run_dir.iterdir()) == [
@@ -47,8 +74,10 @@ def test_compare_end_to_end(tmp_path):
 
     with open(run_dir / "compare.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    # N=1: pathwise, score, score+running_mean; N=10: the same plus score+loo; 2 parameters
-    assert len(rows) == (3 + 4) * 2
+    # N=1: no antithetic pairs, no leave-one-out; N=10: every estimator; 2 parameters each
+    assert [r["estimator"] for r in rows if r["num_samples"] == "1"][::2] == ESTIMATORS_ODD_N
+    assert [r["estimator"] for r in rows if r["num_samples"] == "10"][::2] == ESTIMATORS_EVEN_N
+    assert len(rows) == (len(ESTIMATORS_ODD_N) + len(ESTIMATORS_EVEN_N)) * 2
     assert set(rows[0]) == {
         "estimator",
         "num_samples",
@@ -56,11 +85,27 @@ def test_compare_end_to_end(tmp_path):
         "estimate",
         "exact",
         "variance",
+        "variance_reduction",
         "snr",
         "us_per_estimate",
     }
     # default problem: Normal(μ=1, σ=2), f = z², exact gradient (2μ, 2σ) = (2, 4)
     assert {(r["parameter"], float(r["exact"])) for r in rows} == {("loc", 2.0), ("scale", 4.0)}
+    by = {(r["estimator"], r["num_samples"], r["parameter"]): r for r in rows}
+    for n in ("1", "10"):
+        for param in ("loc", "scale"):
+            assert float(by["pathwise", n, param]["variance_reduction"]) == 1.0
+            # f = z² is quadratic: the quadratic control variate leaves no variance (up to
+            # rounding), and every estimate is the exact gradient
+            quadratic = by["pathwise+cv-quadratic", n, param]
+            assert float(quadratic["variance"]) < 1e-20
+            assert float(quadratic["estimate"]) == pytest.approx(float(quadratic["exact"]))
+            assert float(quadratic["variance_reduction"]) > 1e12  # "inf" when exactly 0
+    for r in rows:  # the reduction is Var[pathwise] / Var[row] at the same N and parameter
+        v = float(r["variance"])
+        plain = float(by["pathwise", r["num_samples"], r["parameter"]]["variance"])
+        if v > 0:
+            assert float(r["variance_reduction"]) == pytest.approx(plain / v, rel=1e-8)
 
     doc = json.loads((run_dir / "compare.json").read_text(encoding="utf-8"))
     assert doc["config"] == {
@@ -73,6 +118,12 @@ def test_compare_end_to_end(tmp_path):
         "seed": 0,
     }
     assert len(doc["rows"]) == len(rows)
+    assert [r["estimator"] for r in doc["rows"]] == [r["estimator"] for r in rows]
+    for row in doc["rows"]:  # JSON has no inf: a reduction over a zero variance is null
+        if row["variance"] == 0.0:
+            assert row["variance_reduction"] is None
+        else:
+            assert row["variance_reduction"] > 0
     assert not list(run_dir.glob(".*.tmp"))  # no temporary files left behind
 
 
@@ -139,6 +190,19 @@ def test_no_subcommand_is_an_error(capsys):
     assert exc.value.code == 2
 
 
+def test_control_variates_need_a_finite_mean(tmp_path, capsys):
+    # Cauchy has no mean: its table has the noise rows but no control-variate rows.
+    if "cauchy" not in loc_scale_families():
+        pytest.skip("no Cauchy family")
+    out = tmp_path / "cauchy"
+    args = ["compare", "--dist", "cauchy", "--f", "sin", "--repeats", "5"]
+    assert main([*args, "--num-samples", "4", "--out", str(out)]) == 0
+    doc = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    names = [row["estimator"] for row in doc["rows"]][::2]
+    assert names == [n for n in ESTIMATORS_EVEN_N if "cv-" not in n]
+    assert "pathwise+qmc" in capsys.readouterr().out
+
+
 def test_other_family_and_unknown_exact(tmp_path, capsys):
     assert "laplace" in loc_scale_families()
     out = tmp_path / "lap"
@@ -195,3 +259,25 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
     atomic_write_text(target, "new")
     assert target.read_text(encoding="utf-8") == "new"
+
+
+def test_plot_treats_rounding_noise_as_zero_variance():
+    from reparam.plots import variance_vs_samples
+
+    rows = [
+        {"estimator": e, "parameter": "loc", "num_samples": n, "variance": v}
+        for e, n, v in [
+            ("pathwise", 2, 1.0),
+            ("pathwise", 4, 0.5),
+            ("pathwise+antithetic", 2, 5e-33),  # an exact zero, up to float64 rounding
+            ("pathwise+antithetic", 4, 0.0),
+            ("pathwise+qmc", 2, 1e-3),
+            ("pathwise+qmc", 4, 1e-4),
+        ]
+    ]
+    fig = variance_vs_samples(rows)
+    (ax,) = fig.axes
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "pathwise+antithetic (variance 0)" in labels
+    assert "pathwise+qmc" in labels
+    assert ax.get_ylim()[0] > 1e-6  # the axis is not stretched down to 1e-33

@@ -61,7 +61,24 @@ ESTIMATORS = {
     "score": ScoreFunction,
     "score+loo": lambda: ScoreFunction(baseline="loo"),
     "score+running_mean": lambda: ScoreFunction(baseline=RunningMean(decay=0.9)),
+    # variance reduction through ε (tests/test_noise.py, tests/test_control_variates.py)
+    "pathwise+antithetic": lambda: Pathwise(noise="antithetic"),
+    "pathwise+qmc": lambda: Pathwise(noise="qmc"),
+    "pathwise+cv-linear": lambda: Pathwise(control_variate="linear"),
+    "pathwise+cv-quadratic": lambda: Pathwise(control_variate="quadratic"),
 }
+#: the estimators whose surrogate value is the plain sample mean of f
+PLAIN_VALUE = [name for name in ESTIMATORS if "cv-" not in name]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # SobolEngine's scrambling runs tiny multi-threaded kernels; on a loaded machine each
+    # pays a thread wake-up of milliseconds. One thread gives the same numbers, faster.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @functools.cache
@@ -70,7 +87,7 @@ def estimates(f_name: str, est_name: str) -> torch.Tensor:
 
     One estimator instance serves all repeats, so the running mean learns as in training.
     """
-    seed = sorted(FUNCTIONS).index(f_name) * 10 + sorted(ESTIMATORS).index(est_name)
+    seed = sorted(FUNCTIONS).index(f_name) * 10 + list(ESTIMATORS).index(est_name)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         est = ESTIMATORS[est_name]()
@@ -118,7 +135,33 @@ def test_pathwise_variance_closed_form_is_recovered():
     assert abs(var.item() - 1 / NUM_SAMPLES) <= 5 * se.item()
 
 
-@pytest.mark.parametrize("est_name", list(ESTIMATORS))
+@pytest.mark.parametrize(
+    ("est_name", "f_names"),
+    [
+        ("pathwise+qmc", ("z2", "exp", "sin")),
+        ("pathwise+antithetic", ("z", "exp")),
+        ("pathwise+cv-quadratic", ("exp", "sin")),
+    ],
+)
+def test_variance_reduction_lowers_gradient_variance(est_name, f_names):
+    # z-score above 5 on the difference of the two sample variances, per parameter
+    # (f = z under antithetic: ∂σ = mean of ε over pairs ε, −ε, exactly 0).
+    for f_name in f_names:
+        v_path, se_path = variance_and_se(estimates(f_name, "pathwise"))
+        v_est, se_est = variance_and_se(estimates(f_name, est_name))
+        keep = v_path > 0  # pathwise ∂μ E[z] has no variance to reduce
+        z = (v_path - v_est)[keep] / torch.sqrt(se_path**2 + se_est**2)[keep]
+        assert torch.all(z > 5), (f_name, v_path, v_est, z)
+
+
+def test_quadratic_control_variate_is_exact_on_z2():
+    g = estimates("z2", "pathwise+cv-quadratic")
+    torch.testing.assert_close(
+        g, torch.tensor(exact_gradient("z2"), dtype=DTYPE).expand_as(g), rtol=1e-12, atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("est_name", PLAIN_VALUE)
 def test_surrogate_value_is_sample_mean(est_name):
     loc = torch.tensor(0.3, requires_grad=True)
     q = Normal(loc, 1.5)
@@ -317,3 +360,80 @@ class _NoLogProb(Distribution):
 def test_score_without_log_prob():
     with pytest.raises(ValueError, match="log_prob"):
         expectation(lambda z: z, _NoLogProb(), 4, "score")
+
+
+# --------------------------------------------------------------------------- pathwise options
+def test_pathwise_labels_and_repr():
+    assert Pathwise().label == "pathwise"
+    assert Pathwise(noise="qmc").label == "pathwise+qmc"
+    assert Pathwise(noise="antithetic").label == "pathwise+antithetic"
+    assert Pathwise(control_variate="quadratic").label == "pathwise+cv-quadratic"
+    assert Pathwise(entropy="stl").label == "pathwise+stl"
+    assert Pathwise(entropy="analytic").label == "pathwise+entropy-analytic"
+    est = Pathwise(noise="qmc", control_variate="linear", entropy="mc")
+    assert est.label == "pathwise+qmc+cv-linear+entropy-mc"
+    assert repr(est) == "Pathwise(noise='qmc', control_variate='linear', entropy='mc')"
+    assert repr(Pathwise()) == "Pathwise()"
+
+
+def test_expectation_passes_options_to_pathwise():
+    # antithetic pairs make the mean of z exactly μ (z = μ ± σε)
+    loc = torch.tensor(0.25, dtype=DTYPE, requires_grad=True)
+    value = expectation(lambda z: z, Normal(loc, 2.0), 8, noise="antithetic")
+    assert value.item() == pytest.approx(0.25, abs=1e-15)
+    est = get_estimator("pathwise", noise="qmc", control_variate="linear", entropy="stl")
+    assert est.label == "pathwise+qmc+cv-linear+stl"
+    assert isinstance(get_estimator("score", noise="mc"), ScoreFunction)  # mc: a no-op
+
+
+def test_pathwise_noise_on_a_torch_distribution():
+    # a torch distribution is converted by reparam.wrap; gradients reach its tensors
+    loc = torch.tensor(0.5, dtype=DTYPE, requires_grad=True)
+    scale = torch.tensor(0.5, dtype=DTYPE, requires_grad=True)
+    q = torch.distributions.Normal(loc, scale)
+    value = expectation(lambda z: z**2, q, 16, noise="qmc")
+    g_loc, g_scale = torch.autograd.grad(value, (loc, scale))
+    assert torch.isfinite(g_loc)
+    assert torch.isfinite(g_scale)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"noise": "sobol"}, r"unknown noise 'sobol'"),
+        ({"control_variate": "cubic"}, r"unknown control_variate 'cubic'.*linear, quadratic"),
+        ({"entropy": "exact"}, r"unknown entropy 'exact'.*analytic, mc, stl"),
+    ],
+)
+def test_pathwise_unknown_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Pathwise(**kwargs)
+    with pytest.raises(ValueError, match=match):
+        expectation(lambda z: z, _q(), 4, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"noise": "qmc"}, {"control_variate": "linear"}, {"entropy": "mc"}]
+)
+def test_pathwise_options_with_score_are_refused(kwargs):
+    ((name, value),) = kwargs.items()
+    with pytest.raises(ValueError, match=rf"{name}='{value}' does not apply to the 'score'"):
+        expectation(lambda z: z, _q(), 4, "score", **kwargs)
+
+
+def test_options_with_an_estimator_instance_are_refused():
+    with pytest.raises(ValueError, match=r"noise=.*configure the instance"):
+        expectation(lambda z: z, _q(), 4, Pathwise(), noise="qmc")
+
+
+def test_antithetic_needs_even_num_samples():
+    with pytest.raises(ValueError, match=r"antithetic.*even num_samples.*got 5"):
+        expectation(lambda z: z, _q(), 5, noise="antithetic")
+
+
+def test_noise_on_opaque_seed_noise_is_refused():
+    from reparam import wrap
+
+    q = wrap(torch.distributions.Gamma(torch.ones(2), torch.ones(2)))
+    with pytest.raises(ValueError, match=r"noise='qmc'.*WrappedRSample"):
+        expectation(lambda z: z, q, 4, noise="qmc")

@@ -15,13 +15,19 @@ from ._atomic import atomic_write_bytes
 
 __all__ = ["save_figure", "variance_vs_samples"]
 
+#: variances below this fraction of a panel's largest are drawn as 0 (rounding noise).
+_ROUNDING_FLOOR = 1e-12
+
 
 def variance_vs_samples(rows: Iterable[Mapping[str, Any]], *, title: str | None = None) -> Figure:
     """Gradient variance against the number of samples, log-log.
 
     One panel per parameter and, in each, one line per estimator. Points with a zero
-    (or non-finite) variance cannot be drawn on a log axis and are left out; an
-    estimator whose variance is 0 everywhere is marked "(variance 0)" in the legend.
+    (or non-finite) variance cannot be drawn on a log axis and are left out; so are
+    variances below 1e-12 × the panel's largest, the rounding noise of an exactly zero
+    variance (e.g. antithetic pairs on a linear part, ~1e-32 relative in float64),
+    which would otherwise stretch the axis over 30 decades. An estimator whose variance
+    is 0 everywhere is marked "(variance 0)" in the legend.
     A dotted 1/N line through the first estimator's first point shows the Monte Carlo
     rate.
 
@@ -45,9 +51,11 @@ def variance_vs_samples(rows: Iterable[Mapping[str, Any]], *, title: str | None 
     axes = fig.subplots(1, n_panels, squeeze=False)[0]
     for ax, (param, per_est) in zip(axes, series.items(), strict=False):
         reference = None
+        finite = [v for pts in per_est.values() for _, v in pts if math.isfinite(v)]
+        floor = _ROUNDING_FLOOR * max(finite, default=0.0)
         for estimator, points in per_est.items():
             points.sort()
-            good = [(n, v) for n, v in points if math.isfinite(v) and v > 0]
+            good = [(n, v) for n, v in points if math.isfinite(v) and v > floor]
             if not good:
                 ax.plot([], [], marker="o", label=f"{estimator} (variance 0)")
                 continue

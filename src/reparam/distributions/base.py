@@ -8,12 +8,17 @@ inside ``rsample``; here both halves are public.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
 from ._params import check_params
 from .standard import NoiseBase, StandardNormal
+
+if TYPE_CHECKING:
+    from ..noise import NoiseStrategy
 
 __all__ = ["ReparamDistribution", "sum_rightmost"]
 
@@ -23,6 +28,15 @@ _EMPTY = torch.Size()
 def sum_rightmost(value: Tensor, n: int) -> Tensor:
     """Sum over the ``n`` rightmost dimensions (all of them if ``value`` has fewer)."""
     return value.reshape(value.shape[: value.dim() - n] + (-1,)).sum(-1) if n > 0 else value
+
+
+def _draw_noise(
+    q: ReparamDistribution, sample_shape: torch.Size, noise: str | NoiseStrategy
+) -> Tensor:
+    # Imported on use: noise.py builds on the distributions, not the other way round.
+    from ..noise import draw_noise
+
+    return draw_noise(q, sample_shape, noise)
 
 
 class ReparamDistribution(Distribution):
@@ -39,6 +53,9 @@ class ReparamDistribution(Distribution):
     - ``rsample(sample_shape)`` = ``from_noise(sample_noise(sample_shape))``;
     - ``rsample_and_log_prob(sample_shape)`` → (z, log q(z)) with log q computed from ε
       by the change of variables, the fast path of every ELBO.
+    - each of ``sample_noise``, ``rsample`` and ``rsample_and_log_prob`` takes a
+      keyword ``noise=``: ``"mc"`` (default), ``"antithetic"``, ``"qmc"`` or a
+      :class:`~reparam.noise.NoiseStrategy` (see :mod:`reparam.noise`).
 
     Implementing a family (one class in one file):
 
@@ -110,15 +127,22 @@ class ReparamDistribution(Distribution):
         """``sample_shape + batch_shape + noise_event_shape``: the shape of ε."""
         return torch.Size(sample_shape) + self.batch_shape + self.noise_event_shape
 
-    def sample_noise(self, sample_shape: torch.Size = _EMPTY) -> Tensor:
+    def sample_noise(
+        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> Tensor:
         """Draw ε ~ p(ε), free of θ, with the parameters' dtype and device.
 
         Args:
             sample_shape: leading sample dimensions.
+            noise: how ε is drawn: ``"mc"`` (independent draws, the default),
+                ``"antithetic"``, ``"qmc"`` or a :class:`~reparam.noise.NoiseStrategy`
+                (see :mod:`reparam.noise`); every strategy leaves each ε_i ~ p(ε).
 
         Returns:
             ε with shape ``sample_shape + batch_shape + noise_event_shape``.
         """
+        if noise != "mc":
+            return _draw_noise(self, sample_shape, noise)
         ref = self._reference()
         return self.noise.sample(
             self.noise_shape(sample_shape), dtype=ref.dtype, device=ref.device
@@ -173,8 +197,12 @@ class ReparamDistribution(Distribution):
         return self._noise_log_prob(eps) - self.log_abs_det_jacobian(eps, z)
 
     # ----------------------------------------------------------------- sampling
-    def rsample(self, sample_shape: torch.Size = _EMPTY) -> Tensor:
-        """Reparameterized sample: ``from_noise(sample_noise(sample_shape))``."""
+    def rsample(
+        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> Tensor:
+        """Reparameterized sample: ``from_noise(sample_noise(sample_shape, noise=noise))``."""
+        if noise != "mc":
+            return self.from_noise(_draw_noise(self, sample_shape, noise))
         return self.from_noise(self.sample_noise(sample_shape))
 
     def sample(self, sample_shape: torch.Size = _EMPTY) -> Tensor:
@@ -189,14 +217,23 @@ class ReparamDistribution(Distribution):
         z = self.from_noise(eps)
         return z, self.log_prob_from_noise(eps, z)
 
-    def rsample_and_log_prob(self, sample_shape: torch.Size = _EMPTY) -> tuple[Tensor, Tensor]:
+    def rsample_and_log_prob(
+        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> tuple[Tensor, Tensor]:
         """Draw z by the trick and return (z, log q(z)), log q computed from ε.
+
+        Args:
+            sample_shape: leading sample dimensions.
+            noise: how ε is drawn (as in :meth:`sample_noise`).
 
         Returns:
             z with shape ``sample_shape + batch_shape + event_shape`` and log q(z) with
             shape ``sample_shape + batch_shape``.
         """
-        eps = self.sample_noise(sample_shape)
+        if noise != "mc":
+            eps = _draw_noise(self, sample_shape, noise)
+        else:
+            eps = self.sample_noise(sample_shape)
         z = self.from_noise(eps)
         return z, self.log_prob_from_noise(eps, z)
 

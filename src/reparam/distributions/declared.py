@@ -6,6 +6,7 @@ import functools
 import inspect
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -15,6 +16,9 @@ from torch.func import jvp
 from ._params import as_tensors, check_params
 from .base import ReparamDistribution
 from .standard import NoiseBase, StandardNormal, StandardUniform
+
+if TYPE_CHECKING:
+    from ..noise import NoiseStrategy
 
 _EMPTY = torch.Size()
 
@@ -311,10 +315,12 @@ class Reparameterized(ReparamDistribution):
         z, ladj = self._jvp(eps)  # one pass gives z and log|dg/dε|
         return z, self._noise_log_prob(eps) - ladj
 
-    def rsample_and_log_prob(self, sample_shape: torch.Size = _EMPTY) -> tuple[Tensor, Tensor]:
+    def rsample_and_log_prob(
+        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> tuple[Tensor, Tensor]:
         if not self._elementwise_autograd:
-            return super().rsample_and_log_prob(sample_shape)
-        eps = self.sample_noise(sample_shape)
+            return super().rsample_and_log_prob(sample_shape, noise=noise)
+        eps = self.sample_noise(sample_shape, noise=noise)
         z, ladj = self._jvp(eps)
         return z, self._noise_log_prob(eps) - ladj
 

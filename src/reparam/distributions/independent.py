@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 from torch.distributions import constraints
 
 from .base import ReparamDistribution, sum_rightmost
 from .standard import NoiseBase
+
+if TYPE_CHECKING:
+    from ..noise import NoiseStrategy
 
 __all__ = ["Independent"]
 
@@ -95,8 +100,10 @@ class Independent(ReparamDistribution):
         return self.base_dist._reference()
 
     # ----------------------------------------------------------------- the map g
-    def sample_noise(self, sample_shape: torch.Size = _EMPTY) -> Tensor:
-        return self.base_dist.sample_noise(sample_shape)
+    def sample_noise(
+        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> Tensor:
+        return self.base_dist.sample_noise(sample_shape, noise=noise)
 
     def from_noise(self, eps: Tensor) -> Tensor:
         return self.base_dist.from_noise(eps)
@@ -109,8 +116,10 @@ class Independent(ReparamDistribution):
         lp = self.base_dist.log_prob_from_noise(eps, z)
         return sum_rightmost(lp, self.reinterpreted_batch_ndims)
 
-    def rsample_and_log_prob(self, sample_shape: torch.Size = _EMPTY) -> tuple[Tensor, Tensor]:
-        z, lp = self.base_dist.rsample_and_log_prob(sample_shape)
+    def rsample_and_log_prob(
+        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> tuple[Tensor, Tensor]:
+        z, lp = self.base_dist.rsample_and_log_prob(sample_shape, noise=noise)
         return z, sum_rightmost(lp, self.reinterpreted_batch_ndims)
 
     def log_prob(self, value: Tensor) -> Tensor:

@@ -58,7 +58,8 @@ class NoiseBase:
 
 
 class StandardNormal(NoiseBase):
-    """ε ~ N(0, 1): log p(ε) = −ε²/2 − ½ log 2π, F⁻¹(u) = √2 erfinv(2u − 1)."""
+    """ε ~ N(0, 1): log p(ε) = −ε²/2 − ½ log 2π, F⁻¹(u) = Φ⁻¹(u) (``ndtri``, accurate in
+    both tails, unlike √2 erfinv(2u − 1), which rounds 2u − 1 to −1 below u ≈ 1e-17)."""
 
     name = "normal"
     support = constraints.real
@@ -72,7 +73,7 @@ class StandardNormal(NoiseBase):
         return -0.5 * eps * eps - HALF_LOG_2PI
 
     def icdf(self, u: Tensor) -> Tensor:
-        return math.sqrt(2.0) * torch.erfinv(2.0 * u - 1.0)
+        return torch.special.ndtri(u)
 
     def reflect(self, eps: Tensor) -> Tensor:
         return -eps

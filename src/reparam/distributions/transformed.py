@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 from torch.distributions import Distribution
@@ -10,6 +12,9 @@ from torch.distributions.transforms import ComposeTransform, Transform
 
 from .base import ReparamDistribution, sum_rightmost
 from .standard import NoiseBase
+
+if TYPE_CHECKING:
+    from ..noise import NoiseStrategy
 
 _EMPTY = torch.Size()
 
@@ -117,8 +122,10 @@ class TransformedDistribution(_TorchTransformed, ReparamDistribution):
         base = self.base_dist
         return (base.batch_shape + base.noise_event_shape)[len(self.batch_shape) :]
 
-    def sample_noise(self, sample_shape: torch.Size = _EMPTY) -> Tensor:
-        return self.base_dist.sample_noise(sample_shape)
+    def sample_noise(
+        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> Tensor:
+        return self.base_dist.sample_noise(sample_shape, noise=noise)
 
     # ------------------------------------------------------------------ g and its density
     def _forward(self, eps: Tensor) -> list[Tensor]:
@@ -155,8 +162,10 @@ class TransformedDistribution(_TorchTransformed, ReparamDistribution):
         xs = self._forward(eps)
         return xs[-1], self._log_prob_along(eps, xs)
 
-    def rsample_and_log_prob(self, sample_shape: torch.Size = _EMPTY) -> tuple[Tensor, Tensor]:
-        eps = self.sample_noise(sample_shape)
+    def rsample_and_log_prob(
+        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> tuple[Tensor, Tensor]:
+        eps = self.sample_noise(sample_shape, noise=noise)
         xs = self._forward(eps)
         return xs[-1], self._log_prob_along(eps, xs)
 

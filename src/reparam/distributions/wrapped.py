@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -12,6 +13,9 @@ from torch.distributions import TransformedDistribution as _TorchTransformed
 
 from .base import ReparamDistribution
 from .standard import NoiseBase
+
+if TYPE_CHECKING:
+    from ..noise import NoiseStrategy
 
 _EMPTY = torch.Size()
 
@@ -127,7 +131,11 @@ class WrappedRSample(ReparamDistribution):
     def noise_event_shape(self) -> torch.Size:
         return torch.Size()
 
-    def sample_noise(self, sample_shape: torch.Size = _EMPTY) -> Tensor:
+    def sample_noise(
+        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> Tensor:
+        if noise != "mc":  # noise strategies refuse the opaque seed with a clear ValueError
+            return super().sample_noise(sample_shape, noise=noise)
         device = self._reference().device
         return self.noise.sample(self.noise_shape(sample_shape), dtype=torch.int64, device=device)
 
