@@ -12,11 +12,11 @@ depend on each other:
   their reflections (ε ↦ −ε for the normal base, u ↦ 1 − u for the uniform base). For f
   monotone in each ε the pair's values are negatively correlated, so
   Var[(f(ε) + f(ε'))/2] ≤ Var[f(ε)]/2; for odd f ∘ g (in ε) the variance is zero;
-- ``"qmc"``: randomized quasi-Monte Carlo. A scrambled Sobol' sequence (Owen
-  scrambling, a fresh seed for every draw) gives n points u_i ∈ [0, 1)^d, each uniform
-  marginally but jointly more even than independent points; ε_i = F⁻¹(u_i) through the
-  base's inverse CDF. For smooth integrands the variance falls like O(n^{-2+δ})
-  (scrambled nets, Owen 1997) instead of O(n^{-1}).
+- ``"qmc"``: randomized quasi-Monte Carlo. A scrambled Sobol' sequence (random
+  linear scrambling and a digital shift, afresh for every draw) gives n points
+  u_i ∈ [0, 1)^d, each uniform marginally but jointly more even than independent
+  points; ε_i = F⁻¹(u_i) through the base's inverse CDF. For smooth integrands the
+  variance falls like O(n^{-2+δ}) (scrambled nets, Owen 1997) instead of O(n^{-1}).
 
 .. math::
     \hat I = \frac1n \sum_{i=1}^n f\bigl(g(F^{-1}(u_i), \theta)\bigr), \qquad
@@ -30,12 +30,14 @@ References:
     arXiv:1807.01985.
     Owen, "Scrambled net variance for integrals of smooth functions", Annals of
     Statistics 25, 1997.
+    Matoušek, "On the L2-discrepancy for anchored boxes", J. Complexity 14, 1998.
     Hammersley & Morton, "A new Monte Carlo technique: antithetic variates",
     Proc. Cambridge Philos. Soc. 52, 1956.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
@@ -53,6 +55,7 @@ __all__ = [
     "NoiseStrategy",
     "SobolQMC",
     "draw_noise",
+    "scrambled_sobol",
     "get_noise",
     "noise_names",
     "register_noise",
@@ -62,12 +65,58 @@ __all__ = [
 #: (``torch.quasirandom.SobolEngine.MAXDIM``).
 QMC_MAX_DIM = SobolEngine.MAXDIM
 
-# Sobol' points lie on a grid of spacing 2^-MAXBIT; a uniform jitter inside the cell
-# makes each coordinate exactly U(0, 1) without disturbing any coarser stratification.
-_SOBOL_CELL = 2.0**-SobolEngine.MAXBIT
-# u is kept in [2^-53, 1 − 2^-53] before the inverse CDF (float64): 2u − 1 ≠ ±1, so the
-# normal's F⁻¹(u) = √2 erfinv(2u − 1) stays finite (|ε| ≤ 8.2).
+# u is kept in [2^-53, 1 − 2^-53] before the inverse CDF (float64), so F⁻¹(u) is finite.
 _U_EDGE = 2.0**-53
+# Digits kept beyond log2(n) when scrambling: the first n = 2^m Sobol' points are
+# stratified by their top m digits; the rest only place a point inside its cell.
+_EXTRA_DIGITS = 10
+_MAX_DIGITS = SobolEngine.MAXBIT
+
+
+@functools.lru_cache(maxsize=16)
+def _sobol_ints(n: int, d: int, digits: int) -> Tensor:
+    """The first n unscrambled Sobol' points in d dimensions as ``digits``-bit integers,
+    shape (d, n) int64 (cached)."""
+    points = SobolEngine(dimension=d, scramble=False).draw(n, dtype=torch.float64)
+    return torch.floor(points * 2.0**digits).to(torch.int64).T.contiguous()
+
+
+def _parity(v: Tensor) -> Tensor:
+    """Parity (popcount mod 2) of non-negative int64 values below 2^32, elementwise."""
+    for shift in (16, 8, 4, 2, 1):
+        v = v ^ (v >> shift)
+    return v & 1
+
+
+def scrambled_sobol(n: int, d: int) -> Tensor:
+    r"""n randomized Sobol' points in [0, 1)^d (float64, shape (n, d)), from torch's RNG.
+
+    Random linear scrambling plus a digital shift (Matoušek 1998), the randomization
+    torch's ``SobolEngine(scramble=True)`` uses, applied to the points' top K binary
+    digits: with b the digit vector of a coordinate (most significant first), L a random
+    lower-triangular binary matrix with unit diagonal and s a uniform random digit
+    vector, both fresh per coordinate and per call,
+
+    .. math:: y = (L b) \oplus s \pmod 2, \qquad u = (y + U)/2^K, \quad U \sim \mathcal U(0,1).
+
+    The shift makes every point's cell uniform over the 2^K cells and the jitter U fills
+    the cell, so each u_i is exactly uniform on [0, 1)^d; L is invertible, so the net's
+    stratification is kept. K = min(30, ⌈log2 n⌉ + 10). The unscrambled points are
+    cached per (n, d) and L b is computed with integer bit operations (row k of L as a
+    bit mask, y_k = parity(L_k & b)): elementwise kernels only, much cheaper than
+    building a scrambled ``SobolEngine`` on every call.
+    """
+    digits = min(_MAX_DIGITS, max(1, math.ceil(math.log2(max(n, 1)))) + _EXTRA_DIGITS)
+    ints = _sobol_ints(n, d, digits)
+    k = torch.arange(digits, dtype=torch.int64)
+    weight = torch.ones_like(k) << (digits - 1 - k)  # 2^(K-1-k): digit k's bit
+    below_diagonal = (1 << digits) - (weight << 1)  # the bits of the digits j < k
+    rows = torch.randint(0, 1 << digits, (d, 1, digits), dtype=torch.int64)
+    rows = (rows & below_diagonal) | weight
+    mixed = (_parity(ints.unsqueeze(-1) & rows) * weight).sum(-1)  # (d, n)
+    shift = torch.randint(0, 1 << digits, (d, 1), dtype=torch.int64)
+    cells = (mixed ^ shift).to(torch.float64)
+    return ((cells + torch.rand(d, n, dtype=torch.float64)) * 2.0**-digits).T
 
 
 def _shape(sample_shape: torch.Size | tuple[int, ...] | int) -> torch.Size:
@@ -231,11 +280,10 @@ class SobolQMC(NoiseStrategy):
 
     with n = prod(sample_shape) and d = the number of noise elements per sample
     (``prod(batch_shape + noise_event_shape)``); point i fills sample i in row-major
-    order of ``sample_shape``. Each call scrambles afresh with a seed drawn from torch's
-    global generator (``torch.manual_seed`` makes it reproducible), so calls are
+    order of ``sample_shape``. Each call scrambles afresh from torch's global generator
+    (:func:`scrambled_sobol`; ``torch.manual_seed`` makes it reproducible), so calls are
     independent replicates and each u_i is uniform on [0, 1)^d: the estimate is
-    unbiased. The points lie on a 2⁻³⁰ grid; a uniform jitter inside the grid cell
-    makes each coordinate exactly U(0, 1). u is clipped to [2⁻⁵³, 1 − 2⁻⁵³] and
+    unbiased. u is clipped to [2⁻⁵³, 1 − 2⁻⁵³] and
     pushed through ``q.noise.icdf`` in float64 (no ±inf), cast to q's dtype, and passed
     through the base's ``clamp`` if it has one (the uniform base's open interval).
 
@@ -274,12 +322,7 @@ class SobolQMC(NoiseStrategy):
         ref = q.sample_noise(torch.Size((0,)))
         if n == 0 or d == 0:
             return torch.empty(shape, dtype=ref.dtype, device=ref.device)
-        seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))
-        engine = SobolEngine(dimension=d, scramble=True, seed=seed)
-        u = engine.draw(n, dtype=torch.float64)
-        u = (u + torch.rand(u.shape, dtype=torch.float64) * _SOBOL_CELL).clamp_(
-            _U_EDGE, 1.0 - _U_EDGE
-        )
+        u = scrambled_sobol(n, d).clamp_(_U_EDGE, 1.0 - _U_EDGE)
         try:
             eps = q.noise.icdf(u)
         except NotImplementedError as err:
