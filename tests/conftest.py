@@ -4,6 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+# The suite's tensors are small: one intra-op thread avoids OpenMP wake-up costs that
+# dominate small kernels (and stall badly when the machine is shared), and keeps results
+# independent of the core count.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed():

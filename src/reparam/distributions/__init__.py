@@ -7,10 +7,14 @@ discrete variables). All subclass :class:`torch.distributions.Distribution`.
 
 from . import gaussian_kl  # noqa: F401  (registers the Gaussian KLs)
 from .base import ReparamDistribution
+from .beta import Beta
 from .cauchy import Cauchy
 from .declared import Reparameterized, reparameterize
 from .diagonal_normal import DiagonalNormal
+from .dirichlet import Dirichlet
+from .discrete import Bernoulli, Categorical
 from .exponential import Exponential
+from .gamma import Chi2, Gamma
 from .gumbel import Gumbel
 from .half_normal import HalfNormal
 from .implicit import ImplicitReparamDistribution, ImplicitReparameterized
@@ -20,18 +24,29 @@ from .laplace import Laplace
 from .log_normal import LogNormal
 from .logistic import Logistic
 from .lowrank_multivariate_normal import LowRankMultivariateNormal
+from .mixture import MixtureSameFamily
 from .multivariate_normal import MultivariateNormal
 from .normal import Normal
+from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
 from .standard import NoiseBase, StandardNormal, StandardUniform
+from .student_t import StudentT
 from .transformed import TransformedDistribution
+from .truncated_normal import TruncatedNormal
 from .uniform import Uniform
+from .von_mises import VonMises
 from .weibull import Weibull
 from .wrapped import SeedNoise, WrappedRSample, wrap
 
 __all__ = [
+    "Bernoulli",
+    "Beta",
+    "Categorical",
     "Cauchy",
+    "Chi2",
     "DiagonalNormal",
+    "Dirichlet",
     "Exponential",
+    "Gamma",
     "Gumbel",
     "HalfNormal",
     "ImplicitReparamDistribution",
@@ -42,16 +57,22 @@ __all__ = [
     "LogNormal",
     "Logistic",
     "LowRankMultivariateNormal",
+    "MixtureSameFamily",
     "MultivariateNormal",
     "NoiseBase",
     "Normal",
+    "RelaxedBernoulli",
+    "RelaxedOneHotCategorical",
     "ReparamDistribution",
     "Reparameterized",
     "SeedNoise",
     "StandardNormal",
     "StandardUniform",
+    "StudentT",
     "TransformedDistribution",
+    "TruncatedNormal",
     "Uniform",
+    "VonMises",
     "Weibull",
     "WrappedRSample",
     "reparameterize",

@@ -42,6 +42,8 @@ __all__ = [
     "ImplicitReparameterized",
     "attach_gradients",
     "cdf_gradients",
+    "expand_bracket",
+    "implicit_surrogate",
     "invert_cdf",
 ]
 
@@ -64,6 +66,29 @@ def attach_gradients(z: Tensor, pairs: Iterable[tuple[Tensor, Tensor]]) -> Tenso
         if theta.requires_grad:
             out = out + (theta - theta.detach()) * g.detach()
     return out
+
+
+def implicit_surrogate(z: Tensor, cdf_value: Tensor, log_density: Tensor) -> Tensor:
+    r"""z̃ = z − (F − sg F)/sg q: the value of z with the implicit gradient −(∂F/∂θ)/q.
+
+    Args:
+        z: the solution of F(z; θ) = u (any graph is cut).
+        cdf_value: F(z; θ) evaluated at the detached z with the live (grad-carrying)
+            parameters, same shape as ``z``.
+        log_density: log q(z; θ) = log ∂F/∂z at z (detached here).
+
+    Returns:
+        A tensor equal to z whose derivative in every θ behind ``cdf_value`` is
+        −(∂F/∂θ)/q(z). Where q underflows (u exactly at a gap between far-apart
+        components, where the true derivative is infinite) 1/q is capped at 1/√tiny
+        of the dtype so that gradients stay finite.
+    """
+    z = z.detach()
+    if not cdf_value.requires_grad:
+        return z
+    floor = 0.5 * math.log(torch.finfo(z.dtype).tiny)
+    inv_density = torch.exp(-log_density.detach().clamp(min=floor))
+    return z - (cdf_value - cdf_value.detach()) * inv_density
 
 
 def cdf_gradients(
@@ -133,33 +158,38 @@ def invert_cdf(
         lo, hi = lo.clone(), hi.clone()
         eps = torch.finfo(u.dtype).eps
         z = 0.5 * (lo + hi)
+        done = torch.zeros(u.shape, dtype=torch.bool, device=u.device)
+        f_prev = torch.full_like(u, math.nan)
         for _ in range(max_iter):
             f = cdf(z)
             below = f < u
             lo = torch.where(below, z, lo)
             hi = torch.where(below, hi, z)
-            mid = 0.5 * (lo + hi)
+            tol = 4 * eps * torch.maximum(lo.abs(), hi.abs())
+            # converged: the bracket is as narrow as the dtype allows, or F stopped
+            # changing (its own rounding level reached).
+            converged = (hi - lo <= tol) | (f == f_prev)
+            z_new = 0.5 * (lo + hi)
             if log_density is not None:
-                step = (f - u) * torch.exp(-log_density(z))
-                newton = z - step
-                ok = torch.isfinite(newton) & (newton > lo) & (newton < hi)
-                z_new = torch.where(ok, newton, mid)
-            else:
-                z_new = mid
-            width = hi - lo
-            done = (width <= 4 * eps * torch.maximum(lo.abs(), hi.abs())) | (
-                (z_new - z).abs() <= 2 * eps * z.abs()
-            )
-            z = z_new
+                newton = z - (f - u) * torch.exp(-log_density(z))
+                near = torch.isfinite(newton) & (newton >= lo - tol) & (newton <= hi + tol)
+                newton = torch.minimum(torch.maximum(newton, lo), hi)
+                converged = converged | (near & ((newton - z).abs() <= tol))
+                ok = near & (((newton != lo) & (newton != hi)) | (newton == z))
+                z_new = torch.where(ok, newton, z_new)
+            done = done | converged  # sticky: converged elements stay put
+            z = torch.where(done, z, z_new)
+            f_prev = f
             if bool(done.all()):
                 break
         return z
 
 
-def _expand_bracket(
+def expand_bracket(
     cdf: Callable[[Tensor], Tensor], u: Tensor, lo: Tensor, hi: Tensor, support: object
 ) -> tuple[Tensor, Tensor]:
-    """Widen [lo, hi] geometrically until F(lo) ≤ u ≤ F(hi) (respecting a half-line)."""
+    """Widen [lo, hi] geometrically until F(lo) ≤ u ≤ F(hi), staying inside ``support``'s
+    finite bounds (halving the distance to a bound instead of crossing it)."""
     lower_bound = getattr(support, "lower_bound", -math.inf)
     upper_bound = getattr(support, "upper_bound", math.inf)
     lo, hi, u = torch.broadcast_tensors(lo, hi, u)
@@ -373,7 +403,7 @@ class ImplicitReparameterized(ImplicitReparamDistribution):
         lower = getattr(self.support, "lower_bound", None)
         if isinstance(lower, (int, float)) and lo.min() <= lower:
             lo = torch.full_like(lo, float(lower))
-        lo, hi = _expand_bracket(cdf, u.expand(shape), lo, hi, self.support)
+        lo, hi = expand_bracket(cdf, u.expand(shape), lo, hi, self.support)
         log_density = self._log_density_nograd if self._log_prob_fn is not None else None
         return invert_cdf(cdf, u.expand(shape), lo, hi, log_density=log_density)
 
