@@ -245,10 +245,10 @@ def main(argv: list[str] | None = None) -> int:
             ok &= all(r["max_bias_z"] <= 5 for r in res.values())
     print()
     print("'!' marks a mean gradient more than 5 SE from plain MC's (bias check).")
-    print(
-        f"target qmc >= {QMC_TARGET:g}x on the logistic ELBO at N >= 16: "
-        f"{'PASS' if ok else 'FAIL'}"
-    )
+    print(f"target qmc >= {QMC_TARGET:g}x on the logistic ELBO at N >= 16:")
+    for line in verdicts:
+        print("  " + line)
+    print(f"overall: {'PASS' if ok else 'FAIL'}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)
