@@ -147,3 +147,50 @@ def test_implicit_reparameterized_expand_keeps_the_functions():
     z = big.rsample((4,))
     assert z.shape == (4, 3, 2)
     torch.testing.assert_close(big.cdf(z), torch.sigmoid(z))
+
+
+def _exponential_with_sampler(rate, calls):
+    def sampler(shape, rate):
+        calls.append(tuple(shape))
+        return torch.empty(shape, dtype=rate.dtype).exponential_() / rate
+
+    return reparam.ImplicitReparameterized(
+        exponential_cdf,
+        {"rate": rate},
+        log_prob=lambda z, rate: rate.log() - rate * z,
+        sampler=sampler,
+        support=constraints.positive,
+        bracket=(0.0, 1.0),
+    )
+
+
+def test_a_sampler_replaces_the_numerical_inverse_for_plain_monte_carlo():
+    rate = torch.tensor([0.5, 3.0], dtype=F64, requires_grad=True)
+    calls = []
+    q = _exponential_with_sampler(rate, calls)
+    torch.manual_seed(4)
+    u = q.sample_noise((1000,))
+    torch.manual_seed(4)
+    drawn = torch.empty(1000, 2, dtype=F64).exponential_() / rate.detach()
+    z = q.from_noise(u)
+    assert calls == [(1000, 2)]
+    assert torch.equal(z.detach(), drawn)  # the sampler's draws, not a re-inversion
+    torch.testing.assert_close(u, exponential_cdf(drawn, rate.detach()))
+    (grad,) = torch.autograd.grad(z.sum(), rate)  # implicit: ∂z/∂rate = −z/rate
+    torch.testing.assert_close(grad, (-drawn / rate.detach()).sum(0), rtol=1e-12, atol=0)
+    # any other noise is inverted numerically, to the same map
+    other = u.clone()
+    torch.testing.assert_close(q.from_noise(other), z, rtol=1e-9, atol=1e-12)
+    assert q.rsample((5,), noise="qmc").shape == (5, 2)
+    assert calls == [(1000, 2)]  # qmc did not call the sampler
+
+
+def test_a_sampler_with_the_wrong_shape_is_named():
+    rate = torch.tensor(1.0, dtype=F64)
+    q = reparam.ImplicitReparameterized(
+        exponential_cdf, {"rate": rate}, sampler=lambda shape, rate: torch.ones(3)
+    )
+    with pytest.raises(ValueError, match=r"sampler returned shape \(3,\), expected"):
+        q.rsample((2,))
+    with pytest.raises(TypeError, match="sampler must be callable"):
+        reparam.ImplicitReparameterized(exponential_cdf, {"rate": rate}, sampler=1)

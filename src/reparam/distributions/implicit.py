@@ -37,6 +37,8 @@ from ._params import as_tensors
 from .base import ReparamDistribution
 from .standard import StandardUniform
 
+_EMPTY = torch.Size()
+
 __all__ = [
     "ImplicitReparamDistribution",
     "ImplicitReparameterized",
@@ -280,11 +282,21 @@ class ImplicitReparameterized(ImplicitReparamDistribution):
     z is found by a safeguarded Newton iteration on F (or given by ``icdf`` when it is
     known, without gradient), and ∂F/∂θ comes by autograd through ``cdf``.
 
+    With a ``sampler`` (any exact sampler, e.g. a rejection sampler), plain Monte Carlo
+    skips the numerical inverse: ``sample_noise`` draws z with it and returns its noise
+    u = F(z), remembering the pair, and ``from_noise`` given that very tensor returns
+    the drawn z (with the implicit gradient). So ``rsample`` stays
+    ``from_noise(sample_noise())`` and costs one sampler call, while noise from any other
+    source (antithetic, qmc, your own u) is inverted numerically.
+
     Args:
         cdf: ``cdf(z, **params)`` → F(z; θ), differentiable in θ, elementwise.
         params: name → tensor (or number) θ; ``batch_shape`` is their broadcast shape.
         log_prob: ``log_prob(z, **params)`` → log q(z); defaults to log ∂F/∂z by autograd.
         icdf: ``icdf(u, **params)`` → F⁻¹(u) (no gradient needed), if known.
+        sampler: ``sampler(shape, **params)`` → exact draws z with the given shape
+            (``sample_shape + batch_shape``; no gradient needed), if one is cheaper than
+            inverting the CDF.
         support: the support of z (a torch constraint); brackets the numerical inverse.
         bracket: (lo, hi) initial guesses for the inverse (widened as needed).
         arg_constraints: name → constraint for some parameters (others: finite reals).
@@ -317,12 +329,18 @@ class ImplicitReparameterized(ImplicitReparamDistribution):
         *,
         log_prob: Callable[..., Tensor] | None = None,
         icdf: Callable[..., Tensor] | None = None,
+        sampler: Callable[..., Tensor] | None = None,
         support: constraints.Constraint = constraints.real,
         bracket: tuple[float, float] = (-1.0, 1.0),
         arg_constraints: Mapping[str, constraints.Constraint] | None = None,
         validate_args: bool | None = None,
     ) -> None:
-        for name, fn in (("cdf", cdf), ("log_prob", log_prob), ("icdf", icdf)):
+        for name, fn in (
+            ("cdf", cdf),
+            ("log_prob", log_prob),
+            ("icdf", icdf),
+            ("sampler", sampler),
+        ):
             if fn is not None and not callable(fn):
                 raise TypeError(
                     f"ImplicitReparameterized: {name} must be callable, got {type(fn).__name__}"
@@ -359,6 +377,8 @@ class ImplicitReparameterized(ImplicitReparamDistribution):
         for name, tensor in zip(params, tensors, strict=True):
             setattr(self, name, tensor)
         self._cdf_fn, self._log_prob_fn, self._icdf_fn = cdf, log_prob, icdf
+        self._sampler = sampler
+        self._drawn: tuple[Tensor, Tensor] | None = None  # (u, z) of the last sampler draw
         self._bracket = (lo, hi)
         super().__init__(batch_shape, validate_args=validate_args)
 
@@ -389,7 +409,26 @@ class ImplicitReparameterized(ImplicitReparamDistribution):
         with torch.no_grad():
             return self.log_prob(z)
 
+    def sample_noise(self, sample_shape: torch.Size = _EMPTY, *, noise: object = "mc") -> Tensor:
+        shape = torch.Size(sample_shape) + self.batch_shape
+        if self._sampler is None or noise != "mc" or shape.numel() == 0:
+            self._drawn = None
+            return super().sample_noise(sample_shape, noise=noise)
+        params = {n: p.detach() for n, p in self._param_items().items()}
+        with torch.no_grad():
+            z = self._sampler(shape, **params).detach()
+            if z.shape != shape:
+                raise ValueError(
+                    f"ImplicitReparameterized: sampler returned shape {tuple(z.shape)}, "
+                    f"expected sample_shape + batch_shape = {tuple(shape)}"
+                )
+            u = StandardUniform.clamp(self._cdf_fn(z, **params).to(z.dtype))
+        self._drawn = (u, z)
+        return u
+
     def _quantile(self, u: Tensor) -> Tensor:
+        if self._drawn is not None and u is self._drawn[0]:
+            return self._drawn[1]
         params = {n: p.detach() for n, p in self._param_items().items()}
         if self._icdf_fn is not None:
             return self._icdf_fn(u, **params).detach()
@@ -413,6 +452,7 @@ class ImplicitReparameterized(ImplicitReparamDistribution):
         batch_shape = torch.Size(batch_shape)
         new = self._get_checked_instance(ImplicitReparameterized, _instance)
         new.__dict__.update(self.__dict__)
+        new._drawn = None
         for name, value in self._param_items().items():
             setattr(new, name, value.expand(batch_shape))
         ReparamDistribution.__init__(new, batch_shape, validate_args=False)
