@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-implicit bench-variance clean
 
 install: $(VENV)/.installed
 
@@ -29,6 +29,12 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/bench_normal.py
+
+bench-implicit: install
+	$(PY) benchmarks/bench_implicit.py --rounds 20
+
+bench-variance: install
+	$(PY) benchmarks/bench_variance.py --repeats 200 --samples 16 64 256
 
 clean:
 	rm -rf $(VENV) runs build dist src/*.egg-info
