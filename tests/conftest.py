@@ -11,6 +11,15 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
+def _restore_validation_default():
+    """torch.compile calls Distribution.set_default_validate_args(False) for the whole
+    process; restore the default after every test so no test depends on the order."""
+    default = torch.distributions.Distribution._validate_args
+    yield
+    torch.distributions.Distribution.set_default_validate_args(default)
+
+
+@pytest.fixture(autouse=True)
 def _seed():
     with torch.random.fork_rng():
         torch.manual_seed(0)

@@ -12,14 +12,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(autouse=True)
-def _restore_validation_default():
-    """torch.compile calls Distribution.set_default_validate_args(False) for the process."""
-    default = torch.distributions.Distribution._validate_args
-    yield
-    torch.distributions.Distribution.set_default_validate_args(default)
-
-
 def test_normal_rsample_and_log_prob_compiles():
     loc = torch.randn(8, requires_grad=True)
     scale = torch.rand(8).add(0.5).requires_grad_()

@@ -13,7 +13,9 @@ arXiv:1805.08498):
 Everything is computed from log X and log Y in float64: log z = log X − logaddexp(log X,
 log Y) and log(1 − z) likewise, so tiny concentrations (where X and Y both underflow) give
 the right z and a finite log-density. g is not a bijection of ε (two uniforms, one z), so
-log q comes from ``log_prob`` at the exact sample (``log_prob_from_noise``).
+log q comes from ``log_prob`` at the exact sample (``log_prob_from_noise``). Plain Monte
+Carlo draws X and Y with torch's exact Gamma sampler and skips the inversion (see
+:class:`~reparam.distributions.gamma.NativeGammaNoise`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from torch.distributions import constraints
 
 from ._params import as_params
 from .base import ReparamDistribution
-from .gamma import LogSpaceNoiseCache, exp_clamped, log_standard_gamma
+from .gamma import LogSpaceNoiseCache, NativeGammaNoise, exp_clamped, log_standard_gamma
 from .standard import StandardUniform
 
 __all__ = ["Beta"]
@@ -36,7 +38,7 @@ def _log_beta_fn(a: Tensor, b: Tensor) -> Tensor:
     return torch.lgamma(a) + torch.lgamma(b) - torch.lgamma(a + b)
 
 
-class Beta(LogSpaceNoiseCache, ReparamDistribution):
+class Beta(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
     r"""Beta distribution on (0, 1) with α = ``concentration1`` and β = ``concentration0``.
 
     .. math::
@@ -93,10 +95,13 @@ class Beta(LogSpaceNoiseCache, ReparamDistribution):
     def noise_event_shape(self) -> torch.Size:
         return torch.Size((2,))
 
+    def _native_concentration(self) -> Tensor:
+        return torch.stack((self.concentration1, self.concentration0), -1)
+
     def _log_parts(self, eps: Tensor) -> tuple[Tensor, Tensor]:
         """(log z, log(1 − z)) in float64 with the implicit gradients attached."""
         concentrations = torch.stack((self.concentration1, self.concentration0), -1)
-        log_xy = log_standard_gamma(eps, concentrations)
+        log_xy = log_standard_gamma(eps, concentrations, self._recall_draw(eps))
         log_x, log_y = log_xy.unbind(-1)
         log_sum = torch.logaddexp(log_x, log_y)
         return log_x - log_sum, log_y - log_sum

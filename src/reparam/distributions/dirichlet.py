@@ -10,7 +10,9 @@ the Gammas' implicit gradients (Figurnov, Mohamed & Mnih 2018, arXiv:1805.08498)
 
 Computed from log X in float64 (log z = log X − logsumexp(log X)), so tiny
 concentrations keep the right proportions and a finite log-density; the K uniforms map
-onto the (K − 1)-simplex, so log q comes from ``log_prob`` at the exact sample.
+onto the (K − 1)-simplex, so log q comes from ``log_prob`` at the exact sample. Plain
+Monte Carlo draws X with torch's exact Gamma sampler and skips the inversion (see
+:class:`~reparam.distributions.gamma.NativeGammaNoise`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from torch.distributions import constraints
 
 from ._params import as_tensors
 from .base import ReparamDistribution
-from .gamma import LogSpaceNoiseCache, exp_clamped, log_standard_gamma
+from .gamma import LogSpaceNoiseCache, NativeGammaNoise, exp_clamped, log_standard_gamma
 from .standard import StandardUniform
 
 __all__ = ["Dirichlet"]
@@ -29,7 +31,7 @@ __all__ = ["Dirichlet"]
 _F64 = torch.float64
 
 
-class Dirichlet(LogSpaceNoiseCache, ReparamDistribution):
+class Dirichlet(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
     r"""Dirichlet distribution on the simplex with concentrations α ∈ (0, ∞)^K.
 
     .. math::
@@ -78,9 +80,12 @@ class Dirichlet(LogSpaceNoiseCache, ReparamDistribution):
             concentration.shape[:-1], concentration.shape[-1:], validate_args=validate_args
         )
 
+    def _native_concentration(self) -> Tensor:
+        return self.concentration
+
     def _log_z(self, eps: Tensor) -> Tensor:
         """log z in float64 with the implicit gradients attached."""
-        log_x = log_standard_gamma(eps, self.concentration)
+        log_x = log_standard_gamma(eps, self.concentration, self._recall_draw(eps))
         return log_x - torch.logsumexp(log_x, -1, keepdim=True)
 
     def from_noise(self, eps: Tensor) -> Tensor:

@@ -14,10 +14,21 @@ fraction differentiated in a; ~1e-14 relative). Everything is carried as log z, 
 density from the noise stays exact where z underflows (a ≲ 1e-2: the median of
 Gamma(1e-3, 1) is 2^{−1000}); the returned z is clamped at the dtype's smallest normal
 number, as torch's sampler does.
+
+**Plain Monte Carlo fast path.** ``sample_noise(noise="mc")`` draws X with torch's exact
+sampler (Marsaglia & Tsang 2000, in float64) and returns its noise u = P(a, X),
+remembering (u, log X); ``from_noise`` given that very tensor (unmodified) uses X instead
+of inverting P and attaches the same implicit gradient, evaluated at X. So ``rsample`` is
+still ``from_noise(sample_noise())`` while noise from anywhere else (antithetic, qmc, a
+user's u, or a modified copy) is inverted. Where torch's sampler cannot give log X to
+full precision — a < 0.05, where X often underflows, or a draw below 1e-290 — the element
+gets u ~ U(0, 1) (below 1e-290: u ~ U(0, P(a, 1e-290)), X conditioned on that event) and
+the numerical inverse; every element's u stays exactly uniform.
 """
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Callable
 
@@ -26,6 +37,8 @@ from torch import Tensor
 from torch.distributions import constraints
 
 from ._gamma_math import (
+    standard_gamma_cdf,
+    standard_gamma_cdf_and_dlogx_da,
     standard_gamma_dlogx_da,
     standard_gamma_log_quantile,
     standard_gamma_log_quantile_and_grad,
@@ -33,22 +46,142 @@ from ._gamma_math import (
 from ._params import as_params
 from .base import ReparamDistribution
 from .implicit import ImplicitReparamDistribution, attach_gradients
+from .standard import StandardUniform
 
 __all__ = ["Chi2", "Gamma"]
 
 _F64 = torch.float64
+_EMPTY = torch.Size()
 
 
-def log_standard_gamma(u: Tensor, a: Tensor) -> Tensor:
+_NATIVE_MIN_A = 0.05  # below: X underflows float64 too often; every element is inverted
+_NATIVE_MIN_X = 1e-290  # below: torch clamps X at tiny; such draws are redrawn by the inverse
+_LOG_NATIVE_MIN_X = math.log(_NATIVE_MIN_X)
+
+
+def log_standard_gamma(
+    u: Tensor, a: Tensor, drawn: tuple[Tensor, Tensor, Tensor | None] | None = None
+) -> Tensor:
     """log X, X = P⁻¹(a, u) ~ Gamma(a, 1), in float64 with ∂ log X/∂a attached (implicit).
 
     The graph is in float64; the gradient reaches ``a`` (any dtype) through
-    :func:`~reparam.distributions.implicit.attach_gradients`.
+    :func:`~reparam.distributions.implicit.attach_gradients`. ``drawn`` = (log X, native,
+    ∂ log X/∂a or None) from :func:`draw_standard_gamma_noise` for this very ``u``: where
+    ``native``, log X is taken as it is (no inversion), and so is its derivative if given.
     """
-    if torch.is_grad_enabled() and a.requires_grad:
-        log_x, dlogx = standard_gamma_log_quantile_and_grad(u, a)
-        return attach_gradients(log_x, [(a, dlogx)])
-    return standard_gamma_log_quantile(u, a)
+    grad = torch.is_grad_enabled() and a.requires_grad
+    if drawn is None:
+        if grad:
+            log_x, dlogx = standard_gamma_log_quantile_and_grad(u, a)
+            return attach_gradients(log_x, [(a, dlogx)])
+        return standard_gamma_log_quantile(u, a)
+    known, native, known_dlogx = drawn
+    with torch.no_grad():
+        if bool(native.all()):
+            log_x, dlogx = known, None
+            if grad:
+                dlogx = (
+                    known_dlogx if known_dlogx is not None else standard_gamma_dlogx_da(known, a)
+                )
+        else:
+            a64 = a.detach().to(_F64).expand(u.shape)
+            log_x, inverse = known.clone(), ~native
+            dlogx = torch.zeros_like(log_x) if grad else None
+            if dlogx is not None:
+                log_x[inverse], dlogx[inverse] = standard_gamma_log_quantile_and_grad(
+                    u[inverse], a64[inverse]
+                )
+                dlogx[native] = (
+                    known_dlogx[native]
+                    if known_dlogx is not None
+                    else standard_gamma_dlogx_da(log_x[native], a64[native])
+                )
+            else:
+                log_x[inverse] = standard_gamma_log_quantile(u[inverse], a64[inverse])
+    return log_x if dlogx is None else attach_gradients(log_x, [(a, dlogx)])
+
+
+def draw_standard_gamma_noise(
+    a: Tensor, shape: torch.Size, dtype: torch.dtype
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """(u, log X, native, ∂ log X/∂a or None): X ~ Gamma(a, 1) by torch's exact sampler
+    and u = P(a, X).
+
+    Where ``a`` requires grad (and grad mode is on), u and the derivative come from one
+    pass of the accurate series / continued fraction (~1e-15); otherwise u is torch's
+    ``gammainc`` (~1e-10 relative near X ≈ a ≫ 1) and the derivative None. Elements where
+    the sampler is not trusted to full log-space precision (a < 0.05 or X < 1e-290) have
+    ``native`` False and u drawn afresh — U(0, 1) for a < 0.05, U(0, P(a, 1e-290)) for a
+    draw below 1e-290 (X given that event) — to be inverted. Every u is exactly U(0, 1);
+    u is in ``dtype``, clamped into the open interval.
+    """
+    grad = torch.is_grad_enabled() and a.requires_grad
+    with torch.no_grad():
+        a64 = a.detach().to(_F64).expand(shape)
+        native = a64 >= _NATIVE_MIN_A
+        log_x = torch.log(torch._standard_gamma(torch.where(native, a64, 1.0)))
+        dlogx = None
+        if grad:
+            u, dlogx = standard_gamma_cdf_and_dlogx_da(log_x, a64)
+        else:
+            u = standard_gamma_cdf(log_x, a64)
+        floor = log_x < _LOG_NATIVE_MIN_X
+        redo = ~native | floor
+        if bool(redo.any()):
+            v = torch.rand(shape, dtype=_F64, device=a64.device)
+            p_floor = standard_gamma_cdf(torch.full_like(log_x, _LOG_NATIVE_MIN_X), a64)
+            u = torch.where(redo, torch.where(native, v * p_floor, v), u)
+            native = native & ~floor
+        return StandardUniform.clamp(u.to(dtype)), log_x, native, dlogx
+
+
+class NativeGammaNoise:
+    """Plain-MC noise through torch's exact Gamma sampler, remembered for ``from_noise``.
+
+    A family sets ``_native_concentration()`` (the Gamma shapes, broadcastable to the
+    noise) or overrides ``sample_noise`` with :func:`draw_standard_gamma_noise`; its
+    ``from_noise`` passes ``_recall_draw(eps)`` to :func:`log_standard_gamma`. Set the
+    attribute ``native_sampler = False`` to always invert.
+    """
+
+    native_sampler: bool = True
+    _drawn: tuple[Tensor, tuple[int, ...], tuple[Tensor, Tensor, Tensor | None]] | None = None
+
+    def _native_concentration(self) -> Tensor:
+        raise NotImplementedError
+
+    def _versions(self, u: Tensor) -> tuple[int, ...]:
+        """In-place versions of u and of the parameters (a draw is stale once one moves)."""
+        params = self._param_items().values()  # type: ignore[attr-defined]
+        return (u._version, *(p._version for p in params))
+
+    def _remember_draw(self, u: Tensor, *drawn: Tensor | None) -> None:
+        self._drawn = (u, self._versions(u), drawn)  # type: ignore[assignment]
+
+    def _recall_draw(self, eps: Tensor) -> tuple[Tensor, Tensor, Tensor | None] | None:
+        """(log X, native, ∂ log X/∂a or None) if ``eps`` is the tensor of the last draw
+        and neither it nor a parameter was modified in place since, else None."""
+        drawn = self._drawn
+        if drawn is not None and drawn[0] is eps and self._versions(eps) == drawn[1]:
+            return drawn[2]
+        return None
+
+    def _use_native(self, sample_shape: torch.Size, noise: object) -> torch.Size | None:
+        """The noise shape if this draw goes through the native sampler, else None."""
+        self._drawn = None
+        if noise != "mc" or not self.native_sampler:
+            return None
+        shape = self.noise_shape(sample_shape)  # type: ignore[attr-defined]
+        return shape if shape.numel() > 0 else None
+
+    def sample_noise(self, sample_shape: torch.Size = _EMPTY, *, noise: object = "mc") -> Tensor:
+        shape = self._use_native(torch.Size(sample_shape), noise)
+        if shape is None:
+            return super().sample_noise(sample_shape, noise=noise)  # type: ignore[misc]
+        a = self._native_concentration()
+        u, *drawn = draw_standard_gamma_noise(a, shape, a.dtype)
+        self._remember_draw(u, *drawn)
+        return u
 
 
 def exp_clamped(log_z: Tensor, dtype: torch.dtype, high: float | None = None) -> Tensor:
@@ -92,7 +225,7 @@ def _log_prob_from_log(a: Tensor, rate: Tensor, log_z: Tensor) -> Tensor:
     return torch.xlogy(a, rate) + (a - 1) * log_z - rate * torch.exp(log_z) - torch.lgamma(a)
 
 
-class Gamma(LogSpaceNoiseCache, ImplicitReparamDistribution):
+class Gamma(NativeGammaNoise, LogSpaceNoiseCache, ImplicitReparamDistribution):
     r"""Gamma distribution with shape a = ``concentration`` and inverse scale ``rate``.
 
     .. math::
@@ -140,9 +273,13 @@ class Gamma(LogSpaceNoiseCache, ImplicitReparamDistribution):
         self.concentration, self.rate = as_params("Gamma", concentration=concentration, rate=rate)
         super().__init__(self.concentration.shape, validate_args=validate_args)
 
+    def _native_concentration(self) -> Tensor:
+        return self.concentration
+
     def _log_z(self, u: Tensor) -> Tensor:
         """log z in float64 with both gradients attached."""
-        return log_standard_gamma(u, self.concentration) - torch.log(self.rate).to(_F64)
+        log_x = log_standard_gamma(u, self.concentration, self._recall_draw(u))
+        return log_x - torch.log(self.rate).to(_F64)
 
     def from_noise(self, eps: Tensor) -> Tensor:
         log_z = self._log_z(eps)

@@ -10,7 +10,9 @@ Gamma quantile's implicit derivative (Figurnov, Mohamed & Mnih 2018, arXiv:1805.
     \qquad X = G/2.
 
 log √(G/ν) is formed in float64 from log X (finite for any ν, where G itself may
-underflow). Two uniforms give one z, so log q is ``log_prob(z)``.
+underflow). Two uniforms give one z, so log q is ``log_prob(z)``. Plain Monte Carlo draws
+X with torch's exact Gamma sampler and skips the inversion (see
+:class:`~reparam.distributions.gamma.NativeGammaNoise`).
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from torch.distributions import constraints
 
 from ._params import as_params
 from .base import ReparamDistribution
-from .gamma import log_standard_gamma
+from .gamma import NativeGammaNoise, draw_standard_gamma_noise, log_standard_gamma
 from .standard import StandardUniform
 
 __all__ = ["StudentT"]
 
 _F64 = torch.float64
+_EMPTY = torch.Size()
 _LOG2 = math.log(2.0)
 _HALF_LOG_PI = 0.5 * math.log(math.pi)
 
@@ -41,7 +44,7 @@ def _log1p_square(r: Tensor) -> Tensor:
     return torch.where(big, 2 * torch.log(r_big) + torch.log1p(r_big.pow(-2)), torch.log1p(r * r))
 
 
-class StudentT(ReparamDistribution):
+class StudentT(NativeGammaNoise, ReparamDistribution):
     r"""Student's t distribution with ν = ``df`` degrees of freedom, location and scale.
 
     .. math::
@@ -103,11 +106,23 @@ class StudentT(ReparamDistribution):
     def noise_event_shape(self) -> torch.Size:
         return torch.Size((2,))
 
+    def sample_noise(self, sample_shape: torch.Size = _EMPTY, *, noise: object = "mc") -> Tensor:
+        shape = self._use_native(torch.Size(sample_shape), noise)
+        if shape is None:
+            return ReparamDistribution.sample_noise(self, sample_shape, noise=noise)
+        dtype = self.df.dtype
+        u_normal = self.noise.sample(shape[:-1], dtype=dtype, device=self.df.device)
+        u_gamma, *drawn = draw_standard_gamma_noise(0.5 * self.df, shape[:-1], dtype)
+        eps = torch.stack((u_normal, u_gamma), -1)
+        self._remember_draw(eps, *drawn)
+        return eps
+
     def from_noise(self, eps: Tensor) -> Tensor:
+        drawn = self._recall_draw(eps)
         u_normal, u_gamma = eps.unbind(-1)
         normal = torch.special.ndtri(u_normal.to(_F64))
         # √(G/ν) = exp(½(log 2 + log X − log ν)), X ~ Gamma(ν/2, 1).
-        log_x = log_standard_gamma(u_gamma, 0.5 * self.df)
+        log_x = log_standard_gamma(u_gamma, 0.5 * self.df, drawn)
         log_root = 0.5 * (_LOG2 + log_x - torch.log(self.df).to(_F64))
         # |y| ≤ r = √(max of the dtype): the heavy tail (ν < 1) reaches r with probability
         # ~1e-10 in float32; the clamp keeps z, 0·(1/√(G/ν)) and ∂z/∂ν finite.
