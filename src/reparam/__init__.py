@@ -24,11 +24,22 @@ from .estimators import (  # noqa: E402
     expectation,
 )
 from .noise import NoiseStrategy, draw_noise  # noqa: E402
+from .objectives import (  # noqa: E402
+    OBJECTIVES,
+    BetaSchedule,
+    dreg,
+    elbo,
+    get_objective,
+    iwae,
+)
+from .training import TrainConfig, TrainResult, load_checkpoint, select_device, train  # noqa: E402
 
 __all__ = [
     "__version__",
     *_distributions_all,
+    "OBJECTIVES",
     "Baseline",
+    "BetaSchedule",
     "ControlVariate",
     "Estimator",
     "GradientStats",
@@ -38,8 +49,17 @@ __all__ = [
     "RunningMean",
     "ScoreFunction",
     "TaylorControlVariate",
+    "TrainConfig",
+    "TrainResult",
     "detach_params",
+    "dreg",
     "draw_noise",
+    "elbo",
     "expectation",
+    "get_objective",
     "gradient_stats",
+    "iwae",
+    "load_checkpoint",
+    "select_device",
+    "train",
 ]

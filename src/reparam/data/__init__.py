@@ -1,0 +1,25 @@
+"""Data sets from local files (nothing is downloaded): images for the VAE and their formats.
+
+- :func:`load_images` / :class:`ImageData`: bundled 8×8 digits (the default, no files
+  needed), MNIST and Fashion-MNIST (IDX), statically binarized MNIST (``.amat``), with
+  deterministic seeded train / validation / test splits; :func:`dynamic_binarize` draws
+  x_bin ~ Bernoulli(x) per batch.
+- :func:`read_idx`, :func:`read_amat`: strict readers of the two file formats (raw or gzip).
+- :func:`default_data_dir`: where a data set is looked for when no directory is given.
+"""
+
+from __future__ import annotations
+
+from .amat import read_amat
+from .idx import read_idx
+from .images import DATASETS, ImageData, default_data_dir, dynamic_binarize, load_images
+
+__all__ = [
+    "DATASETS",
+    "ImageData",
+    "default_data_dir",
+    "dynamic_binarize",
+    "load_images",
+    "read_amat",
+    "read_idx",
+]

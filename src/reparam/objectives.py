@@ -1,0 +1,458 @@
+r"""Variational objectives shared by every model: ELBO, IWAE, DReG, sticking the landing.
+
+Every objective is a function of ``log_likelihood`` (z ↦ log p(x | z), or the full log
+joint log p(x, z) when no prior is given), the approximate posterior q(z | x) and an
+optional prior p(z). Each returns a *per data point* bound, a tensor of shape
+``q.batch_shape``, whose value is the Monte Carlo estimate and whose gradient is the
+estimator (take ``-bound.mean()`` as the loss). With z_i = g(ε_i, φ), ε_i ~ p(ε), and
+log weights log w_i = log p(x, z_i) − log q(z_i):
+
+- **ELBO** (Kingma & Welling 2014), β-weighted (Higgins et al. 2017):
+
+  .. math:: \mathcal L_\beta = \frac1S \sum_{i=1}^S \log p(x \mid z_i)
+            - \beta\, \mathrm{KL}(q \,\|\, p),
+
+  the KL in closed form when one is registered with ``torch.distributions.kl`` and
+  (1/S) Σ_i [log q(z_i) − log p(z_i)] otherwise. *Sticking the landing* (Roeder, Wu &
+  Duvenaud 2017) evaluates log q(z_i) with q's parameters stopped: the score term
+  ∇φ log q(z)|_z, of mean zero, is dropped, so the gradient vanishes sample by sample
+  when q is the exact posterior.
+
+- **IWAE** (Burda, Grosse & Salakhutdinov 2016), tighter with k and → log p(x):
+
+  .. math:: \mathcal L_k = \log \frac1k \sum_{i=1}^k w_i, \qquad
+            \mathcal L_1 = \text{ELBO} \le \mathcal L_k \le \mathcal L_{k+1} \le \log p(x).
+
+- **DReG** (Tucker, Lawson, Gu & Maddison 2019): the value of 𝓛_k, with the
+  doubly-reparameterized gradient for q's parameters φ and the ordinary IWAE gradient
+  for the model's parameters θ (those of ``log_likelihood`` and the prior),
+
+  .. math:: \hat\nabla_\varphi = \sum_i \tilde w_i^{2}\,
+            \frac{\partial \log w_i}{\partial z_i}\frac{\partial z_i}{\partial \varphi},
+            \qquad
+            \hat\nabla_\theta = \sum_i \tilde w_i\, \nabla_\theta \log p(x, z_i),
+            \qquad \tilde w_i = w_i / \textstyle\sum_j w_j,
+
+  with log q's parameters stopped in log w_i. Its encoder gradient is unbiased for the
+  IWAE one and its signal-to-noise ratio does not decay with k.
+
+:class:`BetaSchedule` gives β(step) with a linear warm-up (KL annealing, Bowman et al.
+2016). :data:`OBJECTIVES` maps names to the three functions.
+
+References:
+    Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014, arXiv:1312.6114.
+    Higgins et al., "β-VAE: Learning Basic Visual Concepts with a Constrained
+    Variational Framework", ICLR 2017.
+    Bowman et al., "Generating Sentences from a Continuous Space", CoNLL 2016,
+    arXiv:1511.06349.
+    Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016,
+    arXiv:1509.00519.
+    Roeder, Wu & Duvenaud, "Sticking the Landing: Simple, Lower-Variance Gradient
+    Estimators for Variational Inference", NeurIPS 2017, arXiv:1703.09194.
+    Tucker, Lawson, Gu & Maddison, "Doubly Reparameterized Gradient Estimators for
+    Monte Carlo Objectives", ICLR 2019, arXiv:1810.04152.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.distributions import Distribution, kl_divergence
+
+from .distributions import ReparamDistribution, wrap
+from .estimators import detach_params
+from .noise import NoiseStrategy, get_noise
+
+__all__ = [
+    "KL_MODES",
+    "OBJECTIVES",
+    "BetaSchedule",
+    "dreg",
+    "elbo",
+    "get_objective",
+    "iwae",
+]
+
+LogLikelihood = Callable[[Tensor], Tensor]
+
+#: the values ``elbo(kl=...)`` accepts.
+KL_MODES = ("auto", "analytic", "mc")
+
+
+# --------------------------------------------------------------------------- validation
+def _check_count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return value
+
+
+def _check_beta(beta: object) -> float:
+    if isinstance(beta, Tensor) and beta.numel() == 1:
+        beta = beta.item()
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)):
+        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+    if not math.isfinite(beta) or beta < 0:
+        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+    return float(beta)
+
+
+def _check_inputs(log_likelihood: object, q: object, prior: object) -> None:
+    if not callable(log_likelihood):
+        raise TypeError(
+            f"log_likelihood must be callable (z → log p(x | z)), got "
+            f"{type(log_likelihood).__name__}"
+        )
+    if not isinstance(q, Distribution):
+        raise TypeError(f"q must be a torch.distributions.Distribution, got {type(q).__name__}")
+    if not q.has_rsample:
+        raise ValueError(
+            f"q must be reparameterized (has_rsample); {type(q).__name__} is not "
+            "(use a relaxed family, or a score-function estimator from reparam.estimators)"
+        )
+    if prior is None:
+        return
+    if not isinstance(prior, Distribution):
+        raise TypeError(
+            f"prior must be a torch.distributions.Distribution or None, got {type(prior).__name__}"
+        )
+    if prior.event_shape != q.event_shape:
+        raise ValueError(
+            f"prior.event_shape must equal q.event_shape = {tuple(q.event_shape)}; got "
+            f"{tuple(prior.event_shape)}"
+        )
+    try:
+        broadcast = torch.broadcast_shapes(prior.batch_shape, q.batch_shape)
+    except RuntimeError:
+        broadcast = None
+    if broadcast != q.batch_shape:
+        raise ValueError(
+            f"prior.batch_shape {tuple(prior.batch_shape)} must broadcast to q.batch_shape "
+            f"{tuple(q.batch_shape)}"
+        )
+
+
+def _check_values(values: object, expected: torch.Size, what: str, z: Tensor) -> Tensor:
+    if not isinstance(values, Tensor) or not values.dtype.is_floating_point:
+        got = values.dtype if isinstance(values, Tensor) else type(values).__name__
+        raise ValueError(f"{what} must return a floating tensor, got {got}")
+    if values.shape != expected:
+        raise ValueError(
+            f"{what} must return shape (num_samples, *q.batch_shape) = {tuple(expected)} "
+            f"for z of shape {tuple(z.shape)}; got shape {tuple(values.shape)}"
+        )
+    return values
+
+
+# --------------------------------------------------------------------------- sampling
+def _draw(q: Distribution, n: int, noise: str | NoiseStrategy, with_log_q: bool) -> tuple:
+    """z with shape (n, *batch, *event), and log q(z) from the noise when asked."""
+    get_noise(noise)  # an unknown name fails here, naming the valid ones
+    shape = torch.Size((n,))
+    if noise == "mc" and not isinstance(q, ReparamDistribution):
+        z = q.rsample(shape)
+        return z, (q.log_prob(z) if with_log_q else None)
+    rq = q if isinstance(q, ReparamDistribution) else wrap(q)
+    if with_log_q:
+        return rq.rsample_and_log_prob(shape, noise=noise)
+    return rq.rsample(shape, noise=noise), None
+
+
+def _log_terms(
+    log_likelihood: LogLikelihood, q: Distribution, prior: Distribution | None, z: Tensor
+) -> tuple[Tensor, Tensor | None]:
+    """log_likelihood(z) and prior.log_prob(z), both checked to be (n, *q.batch_shape)."""
+    expected = z.shape[:1] + q.batch_shape
+    ll = _check_values(log_likelihood(z), expected, "log_likelihood", z)
+    if prior is None:
+        return ll, None
+    log_p = _check_values(prior.log_prob(z), expected, "prior.log_prob", z)
+    return ll, log_p
+
+
+def _log_weights(
+    log_likelihood: LogLikelihood,
+    q: Distribution,
+    prior: Distribution | None,
+    z: Tensor,
+    log_q: Tensor,
+) -> Tensor:
+    ll, log_p = _log_terms(log_likelihood, q, prior, z)
+    # the same expression as elbo's ll − β (log q − log p) at β = 1, so that IWAE(k=1)
+    # and the Monte Carlo ELBO agree bit for bit.
+    return ll - (log_q if log_p is None else log_q - log_p)
+
+
+def _analytic_kl(q: Distribution, prior: Distribution) -> Tensor | None:
+    """KL(q ‖ prior) with shape q.batch_shape, or None when no KL is registered."""
+    p = prior if prior.batch_shape == q.batch_shape else prior.expand(q.batch_shape)
+    try:
+        kl = kl_divergence(q, p)
+    except NotImplementedError:
+        return None
+    return kl.expand(q.batch_shape) if kl.shape != q.batch_shape else kl
+
+
+# --------------------------------------------------------------------------- objectives
+def elbo(
+    log_likelihood: LogLikelihood,
+    q: Distribution,
+    prior: Distribution | None = None,
+    *,
+    num_samples: int = 1,
+    beta: float = 1.0,
+    kl: str = "auto",
+    stl: bool = False,
+    noise: str | NoiseStrategy = "mc",
+) -> Tensor:
+    r"""The (β-weighted) evidence lower bound per data point.
+
+    .. math:: \frac1S \sum_{i=1}^S \log p(x \mid z_i) - \beta\,\mathrm{KL}(q \,\|\, p),
+              \qquad z_i = g(\varepsilon_i, \varphi)
+
+    Args:
+        log_likelihood: maps z of shape ``(S, *q.batch_shape, *q.event_shape)`` to
+            log p(x | z) of shape ``(S, *q.batch_shape)``; the full log joint
+            log p(x, z) when ``prior`` is None.
+        q: the reparameterized approximate posterior (batch = data points, event =
+            latent dimensions).
+        prior: p(z) with event shape ``q.event_shape`` and a batch shape that broadcasts
+            to ``q.batch_shape``; None when ``log_likelihood`` is the log joint.
+        num_samples: S, the number of samples per data point.
+        beta: β ≥ 0, the weight of the KL term (1: the ELBO; see :class:`BetaSchedule`).
+        kl: ``"auto"`` (closed form when ``kl_divergence(q, prior)`` is registered, Monte
+            Carlo otherwise), ``"analytic"`` or ``"mc"`` (forced).
+        stl: sticking the landing: Monte Carlo KL with q's parameters stopped in log q
+            (its gradient drops the zero-mean score term).
+        noise: how ε is drawn: ``"mc"``, ``"antithetic"`` (S even), ``"qmc"`` or a
+            :class:`~reparam.noise.NoiseStrategy`.
+
+    Returns:
+        the bound with shape ``q.batch_shape``; its gradient is the estimator.
+
+    Raises:
+        ValueError: num_samples < 1, β < 0, an unknown ``kl`` or ``noise``,
+            ``kl="analytic"`` without a registered KL or with ``stl=True`` or without a
+            prior, β ≠ 1 without a prior, mismatched prior shapes, or ``log_likelihood``
+            returning a shape other than ``(S, *q.batch_shape)``.
+
+    Example:
+        >>> import reparam
+        >>> x = torch.tensor([[0.5, -1.0]])
+        >>> q = reparam.DiagonalNormal(torch.zeros(1, 2), torch.ones(1, 2))
+        >>> prior = reparam.DiagonalNormal(torch.zeros(2), torch.ones(2))
+        >>> ll = lambda z: torch.distributions.Normal(z, 1.0).log_prob(x).sum(-1)
+        >>> elbo(ll, q, prior, num_samples=4).shape
+        torch.Size([1])
+    """
+    _check_inputs(log_likelihood, q, prior)
+    n = _check_count(num_samples, "num_samples")
+    beta = _check_beta(beta)
+    if kl not in KL_MODES:
+        raise ValueError(f"unknown kl mode {kl!r}; valid: {', '.join(KL_MODES)}")
+    if prior is None:
+        if kl == "analytic":
+            raise ValueError("kl='analytic' needs a prior (log_likelihood is then log p(x|z))")
+        if beta != 1.0:
+            raise ValueError(
+                f"beta={beta} needs a prior: without one, log_likelihood is the log joint "
+                "and the KL term cannot be weighted separately"
+            )
+    if stl and kl == "analytic":
+        raise ValueError(
+            "stl=True uses the Monte Carlo KL; it cannot be combined with "
+            "kl='analytic' (use kl='auto' or 'mc')"
+        )
+
+    kl_value = None
+    if prior is not None and not stl and kl != "mc":
+        kl_value = _analytic_kl(q, prior)
+        if kl_value is None and kl == "analytic":
+            raise ValueError(
+                f"kl='analytic': no KL divergence is registered for "
+                f"({type(q).__name__}, {type(prior).__name__}); use kl='mc' or 'auto'"
+            )
+
+    if kl_value is not None:
+        z, _ = _draw(q, n, noise, with_log_q=False)
+        ll, _ = _log_terms(log_likelihood, q, None, z)
+        return ll.mean(0) - beta * kl_value
+
+    if stl:
+        z, _ = _draw(q, n, noise, with_log_q=False)
+        log_q = detach_params(q).log_prob(z)
+    else:
+        z, log_q = _draw(q, n, noise, with_log_q=True)
+    ll, log_p = _log_terms(log_likelihood, q, prior, z)
+    kl_terms = log_q if log_p is None else log_q - log_p
+    return (ll - beta * kl_terms).mean(0)
+
+
+def iwae(
+    log_likelihood: LogLikelihood,
+    q: Distribution,
+    prior: Distribution | None = None,
+    *,
+    k: int = 1,
+    noise: str | NoiseStrategy = "mc",
+) -> Tensor:
+    r"""The importance-weighted bound IWAE(k) per data point (Burda et al. 2016).
+
+    .. math:: \mathcal L_k = \log \frac1k \sum_{i=1}^k
+              \frac{p(x, z_i)}{q(z_i)}, \qquad z_i = g(\varepsilon_i, \varphi)
+
+    k = 1 gives the Monte Carlo ELBO of :func:`elbo` (``kl="mc"``) from the same samples.
+    The gradient is the ordinary reparameterized IWAE gradient.
+
+    Args:
+        log_likelihood: as in :func:`elbo` (with k samples).
+        q: the reparameterized approximate posterior.
+        prior: p(z), or None when ``log_likelihood`` is the log joint.
+        k: the number of importance samples per data point.
+        noise: how ε is drawn (as in :func:`elbo`).
+
+    Returns:
+        the bound with shape ``q.batch_shape``.
+
+    Raises:
+        ValueError: k < 1, an unknown noise, mismatched prior shapes, or
+            ``log_likelihood`` returning a shape other than ``(k, *q.batch_shape)``.
+
+    Example:
+        >>> import reparam
+        >>> q = reparam.Normal(torch.zeros(3), torch.ones(3))
+        >>> log_joint = lambda z: torch.distributions.Normal(0.0, 1.0).log_prob(z)
+        >>> iwae(log_joint, q, k=8)  # q is the exact posterior: log p(x) = 0 exactly
+        tensor([0., 0., 0.])
+    """
+    _check_inputs(log_likelihood, q, prior)
+    k = _check_count(k, "k")
+    z, log_q = _draw(q, k, noise, with_log_q=True)
+    log_w = _log_weights(log_likelihood, q, prior, z, log_q)
+    return torch.logsumexp(log_w, dim=0) - math.log(k)
+
+
+def dreg(
+    log_likelihood: LogLikelihood,
+    q: Distribution,
+    prior: Distribution | None = None,
+    *,
+    k: int = 1,
+    noise: str | NoiseStrategy = "mc",
+) -> Tensor:
+    r"""IWAE(k) with the doubly-reparameterized gradient (Tucker et al. 2019).
+
+    The value is the IWAE bound. The gradient for q's parameters φ is
+    Σ_i w̃_i² (∂log w_i/∂z_i)(∂z_i/∂φ) with log q's parameters stopped; for the
+    parameters of ``log_likelihood`` and the prior it is the IWAE gradient
+    Σ_i w̃_i ∇θ log p(x, z_i). Both come from one surrogate Σ_i w̃_i log w_i (w̃
+    held constant, one evaluation of the model) whose backward pass multiplies the
+    gradient reaching z_i by a second factor w̃_i (a hook on z).
+
+    Args:
+        log_likelihood: as in :func:`elbo` (with k samples).
+        q: the reparameterized approximate posterior; its parameters must be reachable
+            from the instance (as for :func:`~reparam.estimators.detach_params`).
+        prior: p(z), or None when ``log_likelihood`` is the log joint.
+        k: the number of importance samples per data point.
+        noise: how ε is drawn (as in :func:`elbo`).
+
+    Returns:
+        the IWAE bound with shape ``q.batch_shape``, carrying the DReG gradient.
+
+    Raises:
+        ValueError: as :func:`iwae`.
+
+    Example:
+        >>> import reparam
+        >>> mu = torch.zeros(2, requires_grad=True)
+        >>> q = reparam.Normal(mu, torch.ones(2))
+        >>> log_joint = lambda z: torch.distributions.Normal(0.0, 1.0).log_prob(z)
+        >>> dreg(log_joint, q, k=4).sum().backward()
+        >>> mu.grad  # exact posterior: log w is constant in z, the gradient vanishes
+        tensor([0., 0.])
+    """
+    _check_inputs(log_likelihood, q, prior)
+    k = _check_count(k, "k")
+    z, _ = _draw(q, k, noise, with_log_q=False)
+    q_stopped = detach_params(q)
+    z_in = z.view_as(z) if z.requires_grad else z  # its own node, for the gradient hook
+    log_w = _log_weights(log_likelihood, q, prior, z_in, q_stopped.log_prob(z_in))
+    w_tilde = torch.softmax(log_w.detach(), dim=0)
+    if z_in.requires_grad:
+        scale = w_tilde.reshape(w_tilde.shape + (1,) * len(q.event_shape))
+        z_in.register_hook(lambda grad: grad * scale)  # ∂/∂z_i gets a second factor w̃_i
+    surrogate = (w_tilde * log_w).sum(0)
+    bound = torch.logsumexp(log_w.detach(), dim=0) - math.log(k)
+    return bound + (surrogate - surrogate.detach())
+
+
+#: the objectives by name.
+OBJECTIVES: dict[str, Callable[..., Tensor]] = {"elbo": elbo, "iwae": iwae, "dreg": dreg}
+
+
+def get_objective(name: str) -> Callable[..., Tensor]:
+    """The objective function registered under ``name``.
+
+    Args:
+        name: one of ``"elbo"``, ``"iwae"``, ``"dreg"``.
+
+    Returns:
+        the function (:func:`elbo`, :func:`iwae` or :func:`dreg`).
+
+    Raises:
+        ValueError: an unknown name, listing the valid ones.
+
+    Example:
+        >>> get_objective("iwae").__name__
+        'iwae'
+    """
+    if not isinstance(name, str) or name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {name!r}; valid: {', '.join(OBJECTIVES)}")
+    return OBJECTIVES[name]
+
+
+# --------------------------------------------------------------------------- β schedule
+@dataclass(frozen=True)
+class BetaSchedule:
+    r"""β(step): a linear warm-up from 0 to ``beta`` over ``warmup_steps`` steps.
+
+    .. math:: \beta(t) = \beta \cdot \min(1, t / T_{\text{warmup}}) \quad
+              (\beta(t) = \beta \text{ when } T_{\text{warmup}} = 0)
+
+    A pure function of the step (no state to save): KL annealing (Bowman et al. 2016)
+    and the β-VAE weight (Higgins et al. 2017).
+
+    Args:
+        beta: the final weight, ≥ 0.
+        warmup_steps: the number of steps of the linear ramp, ≥ 0.
+
+    Raises:
+        ValueError: beta negative or not finite, warmup_steps not an int ≥ 0; at call: a
+            negative step.
+
+    Example:
+        >>> schedule = BetaSchedule(beta=2.0, warmup_steps=4)
+        >>> [schedule(t) for t in range(6)]
+        [0.0, 0.5, 1.0, 1.5, 2.0, 2.0]
+    """
+
+    beta: float = 1.0
+    warmup_steps: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "beta", _check_beta(self.beta))
+        steps = self.warmup_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"warmup_steps must be an int >= 0, got {steps!r}")
+
+    def __call__(self, step: int) -> float:
+        """β at the given (0-based) optimization step."""
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"step must be an int >= 0, got {step!r}")
+        if self.warmup_steps == 0 or step >= self.warmup_steps:
+            return self.beta
+        return self.beta * step / self.warmup_steps

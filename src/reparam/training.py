@@ -1,0 +1,533 @@
+"""The one training loop: every model (VAE, BNN, flows, VI) trains through :func:`train`.
+
+A model is any ``nn.Module`` with ``training_step(batch, step) -> dict[str, Tensor]`` (the
+dict holds ``"loss"``, a scalar minimized by gradient descent, and other scalars logged as
+metrics), optionally ``validation_step(batch) -> dict[str, Tensor]`` (averaged over the
+validation set each epoch, logged with a ``valid_`` prefix) and ``prepare_batch(batch,
+generator) -> Tensor`` (called on every training batch first, e.g. dynamic binarization).
+Each step is θ ← Adam(θ, ∇θ loss) (Kingma & Ba 2015) unless another optimizer is given.
+
+Contract:
+
+- **Batches.** Epoch ``e`` visits the training tensor (first dimension) in the order
+  ``randperm(N)`` drawn from a generator seeded by ``(seed, e)``, in ``N // batch_size`` full
+  batches (the last incomplete batch is dropped, so every step has the same size).
+- **Files** (rank 0 only, each written atomically: temp file + ``os.replace``).
+  ``metrics.jsonl``: one JSON object per epoch (``epoch``, ``step``, the epoch's mean train
+  metrics, ``valid_*`` metrics, ``seconds``; a non-finite value is written as ``null``).
+  ``checkpoint.pt`` (every ``checkpoint_every`` epochs and at the end): ``model`` and
+  ``optimizer`` (and ``scaler``) state dicts, ``epoch`` (completed epochs), ``step``, ``rng``
+  (per rank: torch, CUDA, numpy and Python RNG states after the epoch), ``history``,
+  ``config``, ``world_size``, ``extra_state``. It loads with ``weights_only=True``, so
+  ``extra_state`` may hold only tensors and plain Python values.
+- **Resume.** ``resume=True`` restores everything above and continues at the next epoch; the
+  final parameters and history (except ``seconds``) equal an uninterrupted run's bit for bit
+  (same config and world size; the global torch RNG is seeded with ``seed + rank`` on a fresh
+  start, so a model drawing noise from it is covered). The config passed now governs (the
+  stored one is a record): ``epochs`` may be raised on resume.
+- **NaN policy.** A non-finite loss (checked before the backward pass, agreed by all ranks)
+  or non-finite parameters at an epoch's end stop training with a message naming the epoch
+  and step (printed to stderr, and in ``TrainResult.message``): ``stopped = "nan"``. No
+  checkpoint holding that state is written; the last good one stays (an epoch finished but
+  not yet saved is saved then).
+- **Ctrl-C policy.** A ``KeyboardInterrupt`` is caught: the last *completed* epoch is on disk
+  (written then if ``checkpoint_every`` had skipped it), the message says to resume, and
+  ``train`` returns with ``stopped = "interrupted"`` (the partial epoch is discarded, so a
+  resume equals the uninterrupted run). A second Ctrl-C during the write leaves the old file.
+- **max_steps.** Training stops after that many steps, possibly mid-epoch; the partial epoch
+  is logged and saved as completed (``stopped = "max_steps"``; a resume starts the next one).
+- **DDP.** Under ``torchrun`` (``WORLD_SIZE`` > 1) ``train`` initializes ``torch.distributed``
+  (gloo on CPU, NCCL on CUDA, one GPU per ``LOCAL_RANK``) unless already initialized, and
+  wraps the model in ``DistributedDataParallel``, which averages gradients. Every rank draws
+  the same permutation and takes its contiguous shard of each global batch of
+  ``batch_size`` (which must divide by the world size; every parameter must take part in the
+  loss, as DDP runs without ``find_unused_parameters``); the validation set is split into
+  one contiguous part per rank. Metrics are all-reduced means. All ranks read the checkpoint
+  on resume, so ``out_dir`` must be shared between machines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from ._atomic import atomic_open, atomic_write_text
+
+__all__ = ["TrainConfig", "TrainResult", "load_checkpoint", "select_device", "train"]
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Settings of :func:`train` (stored in the checkpoint).
+
+    Args:
+        epochs: passes over the training data (≥ 1).
+        batch_size: global batch size (≥ 1; divisible by the DDP world size).
+        lr: learning rate (> 0), passed to the optimizer as ``lr=``.
+        seed: seeds the batch order, ``prepare_batch`` generators and the global RNGs (≥ 0).
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        amp: autocast (bf16 where supported, else fp16 with loss scaling); CUDA only.
+        grad_clip: clip the global gradient norm to this value (> 0), or None.
+        progress: show a tqdm bar with the running loss (rank 0).
+        checkpoint_every: write ``checkpoint.pt`` every this many epochs (and at the end).
+        max_steps: stop after this many optimizer steps in total, or None.
+
+    Raises:
+        ValueError: a value out of range, naming the field.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False
+    grad_clip: float | None = None
+    progress: bool = True
+    checkpoint_every: int = 1
+    max_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "checkpoint_every", "max_steps"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"TrainConfig.{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"TrainConfig.seed must be an integer >= 0, got {self.seed!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"TrainConfig.lr must be a finite number > 0, got {self.lr!r}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"TrainConfig.grad_clip must be > 0 or None, got {self.grad_clip!r}")
+        _check_device_name(self.device)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        history: one metric dict per completed epoch (as in ``metrics.jsonl``).
+        stopped: None (all epochs ran), ``"nan"``, ``"interrupted"`` or ``"max_steps"``.
+        epoch: completed epochs; step: optimizer steps taken in total.
+        message: the explanation printed when training stopped early, else None.
+        checkpoint: path of ``checkpoint.pt``.
+    """
+
+    history: list[dict[str, float]]
+    stopped: str | None
+    epoch: int
+    step: int
+    message: str | None
+    checkpoint: Path
+
+
+def _check_device_name(name: str) -> None:
+    if name not in ("auto", "cpu", "cuda") and not (
+        isinstance(name, str) and name.startswith("cuda:") and name[5:].isdigit()
+    ):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}")
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """The torch device for ``name``.
+
+    Args:
+        name: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Returns:
+        The device.
+
+    Raises:
+        ValueError: an unknown name, or CUDA requested but not available.
+
+    Example:
+        >>> select_device("cpu")
+        device(type='cpu')
+    """
+    _check_device_name(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} requested but CUDA is not available; use 'cpu'")
+    return torch.device(name)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`train` onto the CPU (``weights_only=True``).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _derived_seed(*keys: int) -> int:
+    """A 63-bit seed from ``keys``, independent across distinct key tuples."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(1, np.uint64)[0] >> 1)
+
+
+def _rng_state() -> dict[str, Any]:
+    kind, key, pos, has_gauss, gauss = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": (kind, torch.from_numpy(key.astype(np.int64)), pos, has_gauss, gauss),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    kind, key, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, key.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _cpu_copy(obj: Any) -> Any:
+    """Deep copy with tensors cloned to the CPU (a snapshot that later steps cannot alter)."""
+    if isinstance(obj, Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return type(obj)((k, _cpu_copy(v)) for k, v in obj.items())
+    if isinstance(obj, list | tuple):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return obj
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic_open(path, "wb") as fh:
+        torch.save(state, fh)
+
+
+def _write_metrics(path: Path, history: list[dict[str, float]]) -> None:
+    def clean(v: float) -> float | None:
+        return v if not isinstance(v, float) or math.isfinite(v) else None
+
+    lines = [json.dumps({k: clean(v) for k, v in row.items()}) + "\n" for row in history]
+    atomic_write_text(path, "".join(lines))
+
+
+class _Step(nn.Module):
+    """Routes ``forward`` to ``training_step`` so DDP's hooks see every step."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Tensor, step: int) -> dict[str, Tensor]:
+        return self.model.training_step(batch, step)
+
+
+def _autocast(device: torch.device, amp: bool, dtype: torch.dtype) -> Any:
+    return torch.autocast(device.type, dtype=dtype) if amp else contextlib.nullcontext()
+
+
+def _scalars(out: Any, where: str) -> dict[str, Tensor]:
+    if not isinstance(out, dict) or (where == "training_step" and "loss" not in out):
+        raise ValueError(f"{where} must return a dict of scalar tensors with a 'loss' entry")
+    for key, value in out.items():
+        if not isinstance(value, Tensor) or value.numel() != 1:
+            raise ValueError(f"{where} returned {key!r} that is not a scalar tensor")
+    return out
+
+
+def train(
+    model: nn.Module,
+    train_data: Tensor,
+    config: TrainConfig,
+    out_dir: str | os.PathLike[str],
+    *,
+    valid_data: Tensor | None = None,
+    resume: bool = False,
+    extra_state: dict[str, Any] | None = None,
+    optimizer: OptimizerFactory | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``train_data`` (see the module docstring for the full contract).
+
+    Args:
+        model: an ``nn.Module`` with ``training_step`` (see the module docstring); trained in
+            place (moved to the selected device).
+        train_data: the training tensor; batches are slices of its first dimension.
+        config: the :class:`TrainConfig`.
+        out_dir: where ``metrics.jsonl`` and ``checkpoint.pt`` go (created if missing).
+        valid_data: optional validation tensor, used when the model has ``validation_step``.
+        resume: continue from ``out_dir/checkpoint.pt``.
+        extra_state: plain data saved in the checkpoint (e.g. the model's constructor args).
+        optimizer: a factory ``optimizer(params, lr=config.lr)``; default ``torch.optim.Adam``.
+
+    Returns:
+        The :class:`TrainResult`.
+
+    Raises:
+        ValueError: no ``training_step``; fewer samples than ``batch_size``; ``batch_size``
+            not divisible by the world size; ``amp`` without CUDA.
+        FileNotFoundError: ``resume=True`` but no checkpoint in ``out_dir``.
+    """
+    if not callable(getattr(model, "training_step", None)):
+        raise ValueError(f"{type(model).__name__} has no training_step(batch, step) method")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if config.batch_size % world:
+        raise ValueError(
+            f"batch_size={config.batch_size} is not divisible by the world size {world}"
+        )
+    if len(train_data) < config.batch_size:
+        raise ValueError(
+            f"train_data has {len(train_data)} samples, fewer than batch_size={config.batch_size}"
+        )
+    if valid_data is not None and len(valid_data) < world:
+        raise ValueError(f"valid_data has {len(valid_data)} samples, fewer than {world} ranks")
+    device = select_device(config.device)
+    if config.amp and device.type != "cuda":
+        raise ValueError(f"amp=True needs a CUDA device, got device={str(device)!r}")
+    out_dir = Path(out_dir)
+    ckpt_path = out_dir / CHECKPOINT
+    if resume and not ckpt_path.is_file():
+        raise FileNotFoundError(f"resume=True but there is no checkpoint at {ckpt_path}")
+
+    own_group = world > 1 and not dist.is_initialized()
+    if own_group:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if device.type == "cuda":
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    rank = dist.get_rank() if world > 1 else 0
+    try:
+        return _run(
+            model, train_data, valid_data, config, out_dir, ckpt_path, device, rank, world,
+            resume, extra_state or {}, optimizer,
+        )  # fmt: skip
+    finally:
+        if own_group:
+            dist.destroy_process_group()
+
+
+def _run(
+    model: nn.Module,
+    train_data: Tensor,
+    valid_data: Tensor | None,
+    config: TrainConfig,
+    out_dir: Path,
+    ckpt_path: Path,
+    device: torch.device,
+    rank: int,
+    world: int,
+    resume: bool,
+    extra_state: dict[str, Any],
+    optimizer: OptimizerFactory | None,
+) -> TrainResult:
+    model.to(device)
+    opt = (optimizer or torch.optim.Adam)(model.parameters(), lr=config.lr)
+    amp_dtype = torch.bfloat16 if config.amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=config.amp and amp_dtype == torch.float16)
+    history: list[dict[str, float]] = []
+    epoch = step = 0
+    if resume:
+        ckpt = load_checkpoint(ckpt_path)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        if ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        epoch, step, history = ckpt["epoch"], ckpt["step"], ckpt["history"]
+        if len(ckpt["rng"]) == world:
+            _set_rng_state(ckpt["rng"][rank])
+        else:  # a different world size: reproducible, though not the same as before
+            torch.manual_seed(_derived_seed(config.seed, epoch, rank))
+    else:
+        torch.manual_seed(config.seed + rank)
+        np.random.seed(config.seed + rank)
+        random.seed(config.seed + rank)
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    stepper: nn.Module = _Step(model)
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        stepper = nn.parallel.DistributedDataParallel(stepper, device_ids=ids)
+    params = [p for p in model.parameters() if p.requires_grad]
+    train_data = train_data.to(device)
+    if valid_data is not None and callable(getattr(model, "validation_step", None)):
+        valid_data = valid_data.to(device)
+    else:
+        valid_data = None
+    global_bs, shard = config.batch_size, config.batch_size // world
+    steps_per_epoch = len(train_data) // global_bs
+
+    def all_mean(values: Tensor) -> Tensor:
+        if world > 1:
+            dist.all_reduce(values)
+            values = values / world
+        return values
+
+    def snapshot() -> dict[str, Any]:
+        rngs = [_rng_state()]
+        if world > 1:
+            rngs = [None] * world
+            dist.all_gather_object(rngs, _rng_state())
+        return {
+            "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scaler": scaler.state_dict(), "epoch": epoch, "step": step, "rng": rngs,
+            "history": history, "config": dataclasses.asdict(config), "world_size": world,
+            "extra_state": extra_state,
+        }  # fmt: skip
+
+    def finish(stopped: str | None, message: str | None) -> TrainResult:
+        if bar is not None:
+            bar.close()
+        if pending is not None and rank == 0:
+            _save_checkpoint(ckpt_path, pending)
+        if message and rank == 0:
+            print(message, file=sys.stderr)
+        if world > 1 and stopped != "interrupted":
+            dist.barrier()  # no rank returns before rank 0's files are complete
+        return TrainResult(history, stopped, epoch, step, message, ckpt_path)
+
+    pending: dict[str, Any] | None = None  # a completed epoch not yet on disk
+    stopped: str | None = None
+    bar = None
+    try:
+        while epoch < config.epochs and stopped is None:
+            start = time.perf_counter()
+            perm = torch.randperm(
+                len(train_data), generator=torch.Generator().manual_seed(
+                    _derived_seed(config.seed, epoch, 0))
+            ).to(device)  # fmt: skip
+            gen = torch.Generator(device).manual_seed(_derived_seed(config.seed, epoch, 1, rank))
+            sums: dict[str, Tensor] = {}
+            running, done = 0.0, 0
+            bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}",
+                       disable=not (config.progress and rank == 0), leave=True)  # fmt: skip
+            model.train()
+            for b in range(steps_per_epoch):
+                if config.max_steps is not None and step >= config.max_steps:
+                    stopped = "max_steps"
+                    break
+                idx = perm[b * global_bs + rank * shard : b * global_bs + (rank + 1) * shard]
+                batch = train_data[idx]
+                if callable(getattr(model, "prepare_batch", None)):
+                    batch = model.prepare_batch(batch, gen)
+                with _autocast(device, config.amp, amp_dtype):
+                    out = _scalars(stepper(batch, step), "training_step")
+                loss = out["loss"]
+                loss_value = loss.item()  # the one host sync per step (NaN check, progress)
+                bad = not math.isfinite(loss_value)
+                if world > 1:  # a NaN on any rank stops every rank
+                    bad = all_mean(torch.tensor([float(bad)], device=device)).item() > 0
+                if bad:
+                    return finish("nan", (
+                        f"stopped: the loss is {loss_value} at epoch {epoch + 1}, step {step} "
+                        f"(batch {b + 1} of {steps_per_epoch}); the last good checkpoint is "
+                        f"kept at {ckpt_path} ({len(history)} epoch(s) completed)"))  # fmt: skip
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.grad_clip is not None:
+                    scaler.unscale_(opt)
+                    nn.utils.clip_grad_norm_(params, config.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+                for key, value in out.items():
+                    value = value.detach().float().reshape(())
+                    sums[key] = sums[key] + value if key in sums else value
+                step, done = step + 1, done + 1
+                running += (loss_value - running) / done
+                bar.update()
+                bar.set_postfix(loss=f"{running:.4g}", refresh=False)
+            bar.close()
+            if done == 0:
+                break
+            keys = sorted(sums)
+            means = all_mean(torch.stack([sums[k] for k in keys]) / done).tolist()
+            row: dict[str, float] = {
+                "epoch": epoch + 1,
+                "step": step,
+                **dict(zip(keys, means, strict=True)),
+            }
+            if valid_data is not None:
+                row.update(_validate(model, valid_data, global_bs, rank, world, device,
+                                     config.amp, amp_dtype))  # fmt: skip
+            if not all(torch.isfinite(p).all() for p in params):
+                return finish("nan", (
+                    f"stopped: non-finite parameters after epoch {epoch + 1}, step {step}; the "
+                    f"last good checkpoint is kept at {ckpt_path}"))  # fmt: skip
+            row["seconds"] = time.perf_counter() - start
+            history.append(row)
+            epoch += 1
+            state = snapshot()
+            if rank == 0:
+                _write_metrics(out_dir / METRICS, history)
+                due = epoch % config.checkpoint_every == 0 or epoch == config.epochs
+                if due or stopped is not None:
+                    _save_checkpoint(ckpt_path, state)
+                    pending = None
+                else:
+                    pending = _cpu_copy(state)
+    except KeyboardInterrupt:
+        saved = f"{ckpt_path} holds {epoch} completed epoch(s)" if epoch else "nothing saved"
+        return finish("interrupted", f"interrupted during epoch {epoch + 1}: {saved}; "
+                      "rerun with resume=True (--resume) to continue")  # fmt: skip
+    return finish(
+        stopped,
+        None
+        if stopped is None
+        else f"stopped after max_steps={config.max_steps} steps (epoch {epoch})",
+    )
+
+
+@torch.no_grad()
+def _validate(
+    model: nn.Module,
+    data: Tensor,
+    batch_size: int,
+    rank: int,
+    world: int,
+    device: torch.device,
+    amp: bool,
+    amp_dtype: torch.dtype,
+) -> dict[str, float]:
+    """Means of ``validation_step`` over ``data`` (weighted by batch size), ``valid_``-prefixed."""
+    model.eval()
+    sums: dict[str, Tensor] = {}
+    count = torch.zeros((), device=device)
+    part = torch.tensor_split(data, world)[rank]  # every rank gets a part when N >= world
+    for i in range(0, len(part), batch_size):
+        batch = part[i : i + batch_size]
+        with _autocast(device, amp, amp_dtype):
+            out = _scalars(model.validation_step(batch), "validation_step")
+        for key, value in out.items():
+            value = value.detach().float().reshape(()) * len(batch)
+            sums[key] = sums[key] + value if key in sums else value
+        count += len(batch)
+    model.train()
+    keys = sorted(sums)
+    totals = torch.stack([*(sums[k] for k in keys), count])
+    if world > 1:
+        dist.all_reduce(totals)
+    return {
+        f"valid_{k}": v for k, v in zip(keys, (totals[:-1] / totals[-1]).tolist(), strict=True)
+    }
