@@ -33,6 +33,7 @@ from .objectives import (  # noqa: E402
     iwae,
 )
 from .training import TrainConfig, TrainResult, load_checkpoint, select_device, train  # noqa: E402
+from .vae import VAE  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -51,6 +52,7 @@ __all__ = [
     "TaylorControlVariate",
     "TrainConfig",
     "TrainResult",
+    "VAE",
     "detach_params",
     "dreg",
     "draw_noise",

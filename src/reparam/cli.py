@@ -176,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--seed", type=int, default=d["seed"], help="torch random seed")
     compare.add_argument("--out", type=Path, default=Path(d["out"]), help="output directory")
     compare.set_defaults(run=_run_compare, check=_check_compare)
+
+    from .vae_cli import add_vae_parser
+
+    add_vae_parser(sub)
     return parser
 
 

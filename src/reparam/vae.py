@@ -1,0 +1,438 @@
+r"""The variational autoencoder: an amortized q(z|x) trained by a reparameterized bound.
+
+.. math::
+    \log p(x) \ge \mathbb E_{q(z|x)}[\log p(x|z)] - \beta\,\mathrm{KL}(q(z|x)\,\|\,p(z)),
+    \qquad z = g(\varepsilon, \phi(x)),\ \varepsilon \sim \mathcal N(0, I)
+
+with prior p(z) = N(0, I), an encoder giving the parameters φ(x) of q(z|x) (a diagonal,
+low-rank or full-covariance Gaussian) and a decoder giving p(x|z) (Bernoulli logits,
+continuous Bernoulli or Gaussian). The bound is any of :mod:`reparam.objectives`
+(ELBO, IWAE(k), DReG). Evaluation follows Burda et al. (2016): the importance-sampled
+log-likelihood
+
+.. math::
+    \log p(x) \approx \log \frac1k \sum_{i=1}^k \frac{p(x|z_i)\,p(z_i)}{q(z_i|x)},
+    \qquad z_i \sim q(z|x),
+
+computed in chunks of samples with a running log-sum-exp so memory stays bounded, and
+the number of active units, the latent dimensions j with Cov_x(E_q[z_j]) > 0.01.
+
+References:
+    Kingma & Welling, "Auto-Encoding Variational Bayes", 2014, arXiv:1312.6114.
+    Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders", 2016,
+    arXiv:1509.00519.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.distributions as td
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .distributions import DiagonalNormal, LowRankMultivariateNormal, MultivariateNormal
+from .objectives import BetaSchedule, get_objective
+
+__all__ = ["ARCHS", "LIKELIHOODS", "POSTERIORS", "VAE"]
+
+POSTERIORS = ("normal", "lowrank", "fullrank")
+LIKELIHOODS = ("bernoulli", "continuous-bernoulli", "gaussian")
+ARCHS = ("mlp", "conv")
+
+#: rank of the low-rank posterior's covariance factor.
+LOWRANK_RANK = 2
+#: floor added to every standard deviation, so q never collapses to a point.
+MIN_SCALE = 1e-4
+
+
+def _choice(name: str, value: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"VAE: {name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+class _ConvEncoder(nn.Module):
+    """Two stride-2 convolutions (32, 64 channels), then a hidden linear layer."""
+
+    def __init__(self, shape: tuple[int, int, int], hidden: int) -> None:
+        super().__init__()
+        c, h, w = shape
+        self.net = nn.Sequential(
+            nn.Conv2d(c, 32, 4, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 4, 2, 1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(64 * (h // 4) * (w // 4), hidden),
+            nn.ReLU(),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class _ConvDecoder(nn.Module):
+    """A linear layer to 64 × H/4 × W/4, then two stride-2 transposed convolutions."""
+
+    def __init__(self, shape: tuple[int, int, int], latent_dim: int, hidden: int) -> None:
+        super().__init__()
+        c, h, w = shape
+        self.grid = (64, h // 4, w // 4)
+        self.fc = nn.Sequential(
+            nn.Linear(latent_dim, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, math.prod(self.grid)),
+            nn.ReLU(),
+        )
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(64, 32, 4, 2, 1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(32, c, 4, 2, 1),
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.deconv(self.fc(z).view(-1, *self.grid))
+
+
+class VAE(nn.Module):
+    r"""Variational autoencoder with a reparameterized Gaussian q(z|x) and prior N(0, I).
+
+    Args:
+        data_shape: (C, H, W) of one image.
+        latent_dim: dimension d of z.
+        hidden: widths of the hidden layers (MLP: encoder ``D-h1-h2-…-d``, decoder
+            mirrored; conv: the first width is the linear layer after the convolutions).
+        arch: ``"mlp"`` or ``"conv"`` (2 stride-2 convolutions, transposed convolutions
+            in the decoder; H and W must be divisible by 4).
+        posterior: ``"normal"`` (diagonal, :class:`~reparam.DiagonalNormal`),
+            ``"lowrank"`` (:class:`~reparam.LowRankMultivariateNormal`, rank 2) or
+            ``"fullrank"`` (:class:`~reparam.MultivariateNormal` with a Cholesky factor).
+        likelihood: ``"bernoulli"`` (logits; binary data), ``"continuous-bernoulli"``
+            or ``"gaussian"`` (mean sigmoid(output), one learned global log-scale).
+        objective: ``"elbo"``, ``"iwae"`` or ``"dreg"`` (:mod:`reparam.objectives`).
+        k: samples per data point (the ELBO's ``num_samples``, the IWAE/DReG ``k``).
+        beta: a :class:`~reparam.objectives.BetaSchedule` or a number, the KL weight
+            (the ELBO only; IWAE and DReG have none).
+        noise: how ε is drawn during training: ``"mc"``, ``"antithetic"``, ``"qmc"``.
+        dynamic_binarize: resample x ~ Bernoulli(x) for each training batch
+            (:meth:`prepare_batch`).
+
+    Raises:
+        ValueError: an unknown name, k < 1, latent_dim < 1, an empty or non-positive
+            ``hidden``, a bad ``data_shape``, or conv with H or W not divisible by 4.
+
+    Example:
+        >>> vae = VAE((1, 8, 8), latent_dim=2, hidden=(16,))
+        >>> q = vae.encode(torch.rand(5, 1, 8, 8))
+        >>> q.batch_shape, q.event_shape
+        (torch.Size([5]), torch.Size([2]))
+        >>> vae.decode(q.rsample()).event_shape
+        torch.Size([1, 8, 8])
+    """
+
+    def __init__(
+        self,
+        data_shape: Sequence[int] = (1, 28, 28),
+        latent_dim: int = 50,
+        hidden: Sequence[int] = (200, 200),
+        arch: str = "mlp",
+        posterior: str = "normal",
+        likelihood: str = "bernoulli",
+        objective: str = "elbo",
+        k: int = 1,
+        beta: BetaSchedule | float | None = None,
+        noise: str = "mc",
+        *,
+        dynamic_binarize: bool = False,
+    ) -> None:
+        super().__init__()
+        shape = tuple(int(s) for s in data_shape)
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError(f"VAE: data_shape must be (C, H, W) > 0; got {tuple(data_shape)}")
+        hidden = tuple(int(h) for h in hidden)
+        if not hidden or min(hidden) < 1:
+            raise ValueError(f"VAE: hidden must be positive layer widths; got {hidden}")
+        if int(latent_dim) < 1:
+            raise ValueError(f"VAE: latent_dim must be >= 1; got {latent_dim}")
+        if int(k) < 1:
+            raise ValueError(f"VAE: k must be >= 1; got {k}")
+        self.arch = _choice("arch", arch, ARCHS)
+        self.posterior = _choice("posterior", posterior, POSTERIORS)
+        self.likelihood = _choice("likelihood", likelihood, LIKELIHOODS)
+        self.objective_name = objective
+        self.objective = get_objective(objective)
+        if arch == "conv" and (shape[1] % 4 or shape[2] % 4):
+            raise ValueError(
+                f"VAE: arch 'conv' needs H and W divisible by 4; got data_shape {shape}"
+            )
+        self.data_shape = shape
+        self.latent_dim = d = int(latent_dim)
+        self.hidden = hidden
+        self.k = int(k)
+        self.beta = (
+            beta
+            if isinstance(beta, BetaSchedule)
+            else BetaSchedule(1.0 if beta is None else float(beta))
+        )
+        self.noise = noise
+        self.dynamic_binarize = bool(dynamic_binarize)
+
+        n_pixels = math.prod(shape)
+        if posterior == "normal":
+            n_params = 2 * d
+        elif posterior == "lowrank":
+            n_params = 2 * d + d * LOWRANK_RANK
+        else:
+            n_params = d + d * (d + 1) // 2
+            self.register_buffer("_tril", torch.tril_indices(d, d), persistent=False)
+            self.register_buffer(
+                "_diag", (self._tril[0] == self._tril[1]).nonzero().squeeze(-1), persistent=False
+            )
+        if arch == "mlp":
+            self.encoder_net = nn.Sequential(nn.Flatten(), _mlp((n_pixels, *hidden)))
+            self.decoder_net = nn.Sequential(
+                _mlp((d, *hidden[::-1])), nn.Linear(hidden[0], n_pixels)
+            )
+        else:
+            self.encoder_net = _ConvEncoder(shape, hidden[0])
+            self.decoder_net = _ConvDecoder(shape, d, hidden[0])
+        self.encoder_head = nn.Linear(hidden[-1] if arch == "mlp" else hidden[0], n_params)
+        if likelihood == "gaussian":
+            self.log_scale = nn.Parameter(torch.zeros(()))
+        self.register_buffer("_zero", torch.zeros(()), persistent=False)
+
+    # ----------------------------------------------------------------- config
+    @property
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments as a JSON-serializable dict (see :meth:`from_config`)."""
+        return {
+            "data_shape": list(self.data_shape),
+            "latent_dim": self.latent_dim,
+            "hidden": list(self.hidden),
+            "arch": self.arch,
+            "posterior": self.posterior,
+            "likelihood": self.likelihood,
+            "objective": self.objective_name,
+            "k": self.k,
+            "beta": float(getattr(self.beta, "beta", 1.0)),
+            "warmup_steps": int(getattr(self.beta, "warmup_steps", 0)),
+            "noise": self.noise,
+            "dynamic_binarize": self.dynamic_binarize,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> VAE:
+        """Build a VAE from :attr:`config` (extra keys are ignored)."""
+        beta = BetaSchedule(float(config.get("beta", 1.0)), int(config.get("warmup_steps", 0)))
+        return cls(
+            config["data_shape"],
+            latent_dim=config["latent_dim"],
+            hidden=config["hidden"],
+            arch=config.get("arch", "mlp"),
+            posterior=config.get("posterior", "normal"),
+            likelihood=config.get("likelihood", "bernoulli"),
+            objective=config.get("objective", "elbo"),
+            k=config.get("k", 1),
+            beta=beta,
+            noise=config.get("noise", "mc"),
+            dynamic_binarize=config.get("dynamic_binarize", False),
+        )
+
+    # ----------------------------------------------------------------- model
+    @property
+    def prior(self) -> DiagonalNormal:
+        """p(z) = N(0, I) over the latent (event shape (latent_dim,))."""
+        zero = self._zero.expand(self.latent_dim)
+        return DiagonalNormal(zero, zero + 1.0, validate_args=False)
+
+    def encode(self, x: Tensor) -> DiagonalNormal | LowRankMultivariateNormal | MultivariateNormal:
+        """q(z|x): batch shape (B,), event shape (latent_dim,).
+
+        Args:
+            x: images with shape (B, C, H, W).
+        """
+        out = self.encoder_head(self.encoder_net(x))
+        d = self.latent_dim
+        mu, rest = out[..., :d], out[..., d:]
+        # validate_args=False: a NaN must reach the loss (the training loop stops on it)
+        # instead of failing inside a distribution's constructor.
+        if self.posterior == "normal":
+            return DiagonalNormal(mu, F.softplus(rest) + MIN_SCALE, validate_args=False)
+        if self.posterior == "lowrank":
+            factor = rest[..., : d * LOWRANK_RANK].reshape(*rest.shape[:-1], d, LOWRANK_RANK)
+            diag = F.softplus(rest[..., d * LOWRANK_RANK :]) + MIN_SCALE
+            return LowRankMultivariateNormal(mu, factor, diag, validate_args=False)
+        entries = rest.clone()
+        entries[..., self._diag] = F.softplus(rest[..., self._diag]) + MIN_SCALE
+        tril = rest.new_zeros(*rest.shape[:-1], d, d)
+        tril[..., self._tril[0], self._tril[1]] = entries
+        return MultivariateNormal(mu, scale_tril=tril, validate_args=False)
+
+    def decoder_output(self, z: Tensor) -> Tensor:
+        """The decoder's raw output (logits, or the mean before the sigmoid).
+
+        Returns:
+            shape ``(*z.shape[:-1], C, H, W)``.
+        """
+        lead = z.shape[:-1]
+        out = self.decoder_net(z.reshape(-1, self.latent_dim))
+        return out.reshape(*lead, *self.data_shape)
+
+    def _likelihood(self, out: Tensor) -> td.Distribution:
+        if self.likelihood == "bernoulli":
+            base: td.Distribution = td.Bernoulli(logits=out, validate_args=False)
+        elif self.likelihood == "continuous-bernoulli":
+            base = td.ContinuousBernoulli(logits=out, validate_args=False)
+        else:
+            base = td.Normal(torch.sigmoid(out), self.log_scale.exp(), validate_args=False)
+        return td.Independent(base, 3, validate_args=False)
+
+    def decode(self, z: Tensor) -> td.Distribution:
+        """p(x|z): batch shape ``z.shape[:-1]``, event shape (C, H, W) (logits form)."""
+        return self._likelihood(self.decoder_output(z))
+
+    def log_px_given_z(self, x: Tensor, z: Tensor) -> Tensor:
+        """log p(x|z) summed over pixels, for z of shape (*S, B, d) and x of shape (B, C, H, W).
+
+        Returns:
+            shape (*S, B).
+        """
+        out = self.decoder_output(z)
+        if self.likelihood == "bernoulli":  # logits form: no sigmoid, no log of a probability
+            target = x.to(out.dtype).expand_as(out)
+            lp = -F.binary_cross_entropy_with_logits(out, target, reduction="none")
+            return lp.flatten(-3).sum(-1)
+        return self._likelihood(out).log_prob(x)
+
+    def prepare_batch(self, batch: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Dynamic binarization x ~ Bernoulli(x) when configured; else the batch unchanged."""
+        if not self.dynamic_binarize:
+            return batch
+        from .data import dynamic_binarize
+
+        return dynamic_binarize(batch, generator)
+
+    def _bound(self, x: Tensor, q: Any, step: int) -> Tensor:
+        def log_lik(z: Tensor) -> Tensor:
+            return self.log_px_given_z(x, z)
+
+        if self.objective_name == "elbo":
+            return self.objective(
+                log_lik, q, self.prior, num_samples=self.k, beta=self.beta(step), noise=self.noise
+            )
+        if self.objective_name == "iwae":
+            return self.objective(log_lik, q, self.prior, k=self.k, noise=self.noise)
+        return self.objective(log_lik, q, self.prior, k=self.k)
+
+    def bound(self, x: Tensor, step: int = 0) -> Tensor:
+        """The training objective per data point (shape (B,)), differentiable."""
+        return self._bound(x, self.encode(x), step)
+
+    def _metrics(self, x: Tensor, step: int) -> dict[str, Tensor]:
+        q = self.encode(x)
+        value = self._bound(x, q, step)
+        loss = -value.mean()
+        with torch.no_grad():
+            kl = td.kl_divergence(q, self.prior).mean()
+            bound = value.mean().detach()
+            out = {"loss": loss, "bound": bound, "kl": kl}
+            if self.objective_name == "elbo":
+                recon = bound + self.beta(step) * kl
+                out["recon"] = recon
+                out["elbo"] = recon - kl
+        return out
+
+    def training_step(self, batch: Tensor, step: int) -> dict[str, Tensor]:
+        """Loss = −mean bound; also logs "bound", "kl" and (ELBO) "recon", "elbo"."""
+        return self._metrics(batch, step)
+
+    def validation_step(self, batch: Tensor) -> dict[str, Tensor]:
+        """The training metrics on a validation batch (β at its final value), no gradient."""
+        with torch.no_grad():
+            return self._metrics(batch, 1 << 62)
+
+    # ----------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def elbo(self, x: Tensor) -> Tensor:
+        """ELBO per data point, E_q[log p(x|z)] − KL(q‖p) with one sample and analytic KL."""
+        q = self.encode(x)
+        z = q.rsample()
+        return self.log_px_given_z(x, z) - td.kl_divergence(q, self.prior)
+
+    @torch.no_grad()
+    def log_likelihood(self, x: Tensor, k: int = 5000, chunk: int = 500) -> Tensor:
+        r"""Importance-sampled log p(x) with k samples from q(z|x), per data point.
+
+        log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x), accumulated over chunks of ``chunk``
+        samples with a running log-sum-exp, so memory is O(chunk · B · pixels). The noise
+        is drawn one sample at a time, so the result for a given seed does not depend on
+        ``chunk``. As k grows the estimate increases on average towards log p(x).
+
+        Args:
+            x: images with shape (B, C, H, W).
+            k: number of importance samples (>= 1).
+            chunk: samples processed at once (>= 1).
+
+        Returns:
+            shape (B,).
+
+        Raises:
+            ValueError: k < 1 or chunk < 1.
+        """
+        if int(k) < 1:
+            raise ValueError(f"log_likelihood: k must be >= 1; got {k}")
+        if int(chunk) < 1:
+            raise ValueError(f"log_likelihood: chunk must be >= 1; got {chunk}")
+        q = self.encode(x)
+        prior = self.prior
+        total = None
+        done = 0
+        while done < k:
+            c = min(int(chunk), k - done)
+            eps = torch.stack([q.sample_noise() for _ in range(c)])
+            z, log_q = q.from_noise_and_log_prob(eps)
+            log_w = self.log_px_given_z(x, z) + prior.log_prob(z) - log_q
+            part = torch.logsumexp(log_w, 0)
+            total = part if total is None else torch.logaddexp(total, part)
+            done += c
+        return total - math.log(k)
+
+    @torch.no_grad()
+    def active_units(self, x: Tensor, threshold: float = 0.01) -> int:
+        """Number of latent dimensions j with Cov_x(E_q[z_j | x]) > threshold (Burda et al.).
+
+        Args:
+            x: images with shape (B, C, H, W), B >= 2.
+            threshold: the variance threshold.
+        """
+        if x.shape[0] < 2:
+            raise ValueError(f"active_units: needs at least 2 data points; got {x.shape[0]}")
+        mean = self.encode(x).mean
+        return int((mean.var(0) > threshold).sum())
+
+    @torch.no_grad()
+    def sample(self, n: int, *, mean: bool = True) -> Tensor:
+        """n images from the model: z ~ N(0, I), then p(x|z)'s mean (or a sample).
+
+        Returns:
+            shape (n, C, H, W).
+        """
+        z = self.prior.sample((int(n),))
+        p = self.decode(z)
+        return p.mean if mean else p.sample()
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """The mean of p(x | z = E_q[z|x]): shape (B, C, H, W)."""
+        return self.decode(self.encode(x).mean).mean
