@@ -398,8 +398,7 @@ def _run(
         }  # fmt: skip
 
     def finish(stopped: str | None, message: str | None) -> TrainResult:
-        if bar is not None:
-            bar.close()
+        bar.close()
         if pending is not None and rank == 0:
             _save_checkpoint(ckpt_path, pending)
         if message and rank == 0:
@@ -410,7 +409,9 @@ def _run(
 
     pending: dict[str, Any] | None = None  # a completed epoch not yet on disk
     stopped: str | None = None
-    bar = None
+    # One bar for the whole run (a bar per epoch floods logs when epochs are short).
+    bar = tqdm(total=config.epochs * steps_per_epoch, initial=epoch * steps_per_epoch,
+               disable=not (config.progress and rank == 0), unit="step")  # fmt: skip
     try:
         while epoch < config.epochs and stopped is None:
             start = time.perf_counter()
@@ -421,8 +422,7 @@ def _run(
             gen = torch.Generator(device).manual_seed(_derived_seed(config.seed, epoch, 1, rank))
             sums: dict[str, Tensor] = {}
             running, done = 0.0, 0
-            bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}",
-                       disable=not (config.progress and rank == 0), leave=True)  # fmt: skip
+            bar.set_description(f"epoch {epoch + 1}/{config.epochs}", refresh=False)
             model.train()
             for b in range(steps_per_epoch):
                 if config.max_steps is not None and step >= config.max_steps:
@@ -458,7 +458,6 @@ def _run(
                 running += (loss_value - running) / done
                 bar.update()
                 bar.set_postfix(loss=f"{running:.4g}", refresh=False)
-            bar.close()
             if done == 0:
                 break
             keys = sorted(sums)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -503,14 +504,17 @@ def _train(args: argparse.Namespace) -> int:
         raise CommandError(f"--amp needs a CUDA device; the device is {device}")
     out.mkdir(parents=True, exist_ok=True)
     doc = {"reparam_version": __version__, "options": options, "model": model.config}
-    _write_json(out / CONFIG, doc)
-    print(
-        f"training a VAE on {options['data']} ({len(data.train)} train / {len(data.valid)} "
-        f"valid images, {'x'.join(map(str, data.shape))}), objective {options['objective']} "
-        f"k={options['k']}, latent {options['latent_dim']}, {options['epochs']} epochs, "
-        f"device {device}",
-        file=sys.stderr,
-    )
+    # Under torchrun every process runs this command; only rank 0 writes and reports.
+    rank = int(os.environ.get("RANK", "0"))
+    if rank == 0:
+        _write_json(out / CONFIG, doc)
+        print(
+            f"training a VAE on {options['data']} ({len(data.train)} train / "
+            f"{len(data.valid)} valid images, {'x'.join(map(str, data.shape))}), objective "
+            f"{options['objective']} k={options['k']}, latent {options['latent_dim']}, "
+            f"{options['epochs']} epochs, device {device}",
+            file=sys.stderr,
+        )
     result = train(
         model,
         data.train,
@@ -524,6 +528,8 @@ def _train(args: argparse.Namespace) -> int:
         print(f"reparam vae train: stopped early: {result.message}", file=sys.stderr)
         if result.stopped == "nan":
             return 1
+    if rank != 0:
+        return 130 if result.stopped == "interrupted" else 0
     model = model.cpu().eval()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options["seed"])
