@@ -73,6 +73,7 @@ __all__ = [
     "BetaSchedule",
     "dreg",
     "elbo",
+    "elbo_terms",
     "get_objective",
     "iwae",
 ]
@@ -251,22 +252,70 @@ def elbo(
     _check_inputs(log_likelihood, q, prior)
     n = _check_count(num_samples, "num_samples")
     beta = _check_beta(beta)
+    _check_kl_mode(kl, prior, stl)
+    if prior is None and beta != 1.0:
+        raise ValueError(
+            f"beta={beta} needs a prior: without one, log_likelihood is the log joint "
+            "and the KL term cannot be weighted separately"
+        )
+
+    recon, kl_value = _elbo_terms(log_likelihood, q, prior, n, kl, stl, noise)
+    return recon - beta * kl_value
+
+
+def elbo_terms(
+    log_likelihood: LogLikelihood,
+    q: Distribution,
+    prior: Distribution | None = None,
+    *,
+    num_samples: int = 1,
+    kl: str = "auto",
+    stl: bool = False,
+    noise: str | NoiseStrategy = "mc",
+) -> tuple[Tensor, Tensor]:
+    r"""The two terms of the ELBO, (E_q[log p(x|z)], KL(q‖p)), each of shape ``q.batch_shape``.
+
+    ``elbo(..., beta=β) == recon − β·kl`` for the same samples; models that log both terms
+    (e.g. the VAE) call this once instead of computing the KL again. Without a prior,
+    ``recon`` is E_q[log p(x, z)] and ``kl`` is E_q[log q(z)] (both Monte Carlo). The
+    arguments are those of :func:`elbo`.
+
+    Example:
+        >>> import reparam
+        >>> q = reparam.DiagonalNormal(torch.zeros(3, 2), torch.ones(3, 2))
+        >>> prior = reparam.DiagonalNormal(torch.zeros(2), torch.ones(2))
+        >>> recon, kl = elbo_terms(lambda z: -(z**2).sum(-1), q, prior)
+        >>> recon.shape, kl.shape, bool((kl == 0).all())
+        (torch.Size([3]), torch.Size([3]), True)
+    """
+    _check_inputs(log_likelihood, q, prior)
+    n = _check_count(num_samples, "num_samples")
+    _check_kl_mode(kl, prior, stl)
+    return _elbo_terms(log_likelihood, q, prior, n, kl, stl, noise)
+
+
+def _check_kl_mode(kl: str, prior: Distribution | None, stl: bool) -> None:
     if kl not in KL_MODES:
         raise ValueError(f"unknown kl mode {kl!r}; valid: {', '.join(KL_MODES)}")
-    if prior is None:
-        if kl == "analytic":
-            raise ValueError("kl='analytic' needs a prior (log_likelihood is then log p(x|z))")
-        if beta != 1.0:
-            raise ValueError(
-                f"beta={beta} needs a prior: without one, log_likelihood is the log joint "
-                "and the KL term cannot be weighted separately"
-            )
+    if prior is None and kl == "analytic":
+        raise ValueError("kl='analytic' needs a prior (log_likelihood is then log p(x|z))")
     if stl and kl == "analytic":
         raise ValueError(
             "stl=True uses the Monte Carlo KL; it cannot be combined with "
             "kl='analytic' (use kl='auto' or 'mc')"
         )
 
+
+def _elbo_terms(
+    log_likelihood: LogLikelihood,
+    q: Distribution,
+    prior: Distribution | None,
+    n: int,
+    kl: str,
+    stl: bool,
+    noise: str | NoiseStrategy,
+) -> tuple[Tensor, Tensor]:
+    """(E_q[log p(x|z)], KL) per data point for checked arguments."""
     kl_value = None
     if prior is not None and not stl and kl != "mc":
         kl_value = _analytic_kl(q, prior)
@@ -275,12 +324,10 @@ def elbo(
                 f"kl='analytic': no KL divergence is registered for "
                 f"({type(q).__name__}, {type(prior).__name__}); use kl='mc' or 'auto'"
             )
-
     if kl_value is not None:
         z, _ = _draw(q, n, noise, with_log_q=False)
         ll, _ = _log_terms(log_likelihood, q, None, z)
-        return ll.mean(0) - beta * kl_value
-
+        return ll.mean(0), kl_value
     if stl:
         z, _ = _draw(q, n, noise, with_log_q=False)
         log_q = detach_params(q).log_prob(z)
@@ -288,7 +335,7 @@ def elbo(
         z, log_q = _draw(q, n, noise, with_log_q=True)
     ll, log_p = _log_terms(log_likelihood, q, prior, z)
     kl_terms = log_q if log_p is None else log_q - log_p
-    return (ll - beta * kl_terms).mean(0)
+    return ll.mean(0), kl_terms.mean(0)
 
 
 def iwae(

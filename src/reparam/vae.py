@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .distributions import DiagonalNormal, LowRankMultivariateNormal, MultivariateNormal
-from .objectives import BetaSchedule, get_objective
+from .objectives import BetaSchedule, elbo_terms, get_objective
 
 __all__ = ["ARCHS", "LIKELIHOODS", "POSTERIORS", "VAE"]
 
@@ -341,17 +341,28 @@ class VAE(nn.Module):
 
     def _metrics(self, x: Tensor, step: int) -> dict[str, Tensor]:
         q = self.encode(x)
+        if self.objective_name == "elbo":  # both terms from one pass: the KL is not redone
+
+            def log_lik(z: Tensor) -> Tensor:
+                return self.log_px_given_z(x, z)
+
+            recon, kl_terms = elbo_terms(
+                log_lik, q, self.prior, num_samples=self.k, noise=self.noise
+            )
+            beta = self.beta(step)
+            value = recon - beta * kl_terms if beta != 1.0 else recon - kl_terms
+            recon_mean, kl = recon.detach().mean(), kl_terms.detach().mean()
+            return {
+                "loss": -value.mean(),
+                "bound": value.detach().mean(),
+                "kl": kl,
+                "recon": recon_mean,
+                "elbo": recon_mean - kl,
+            }
         value = self._bound(x, q, step)
-        loss = -value.mean()
         with torch.no_grad():
             kl = td.kl_divergence(q, self.prior).mean()
-            bound = value.mean().detach()
-            out = {"loss": loss, "bound": bound, "kl": kl}
-            if self.objective_name == "elbo":
-                recon = bound + self.beta(step) * kl
-                out["recon"] = recon
-                out["elbo"] = recon - kl
-        return out
+        return {"loss": -value.mean(), "bound": value.mean().detach(), "kl": kl}
 
     def training_step(self, batch: Tensor, step: int) -> dict[str, Tensor]:
         """Loss = −mean bound; also logs "bound", "kl" and (ELBO) "recon", "elbo"."""
