@@ -357,3 +357,23 @@ def test_progress_bar_shows_running_loss(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "epoch 1/1" in err
     assert "loss=" in err
+
+
+def test_default_optimizer_is_adam_and_matches_the_standard_update():
+    from reparam.training import default_optimizer
+
+    torch.manual_seed(0)
+    a = torch.nn.Linear(5, 3)
+    b = torch.nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    opt_a = default_optimizer(a.parameters(), lr=1e-2)
+    opt_b = torch.optim.Adam(b.parameters(), lr=1e-2)
+    assert isinstance(opt_a, torch.optim.Adam)
+    x = torch.randn(16, 5)
+    for _ in range(5):
+        for m, opt in ((a, opt_a), (b, opt_b)):
+            opt.zero_grad()
+            m(x).pow(2).mean().backward()
+            opt.step()
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)

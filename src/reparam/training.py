@@ -68,7 +68,14 @@ from tqdm import tqdm
 
 from ._atomic import atomic_open, atomic_write_text
 
-__all__ = ["TrainConfig", "TrainResult", "load_checkpoint", "select_device", "train"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "default_optimizer",
+    "load_checkpoint",
+    "select_device",
+    "train",
+]
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -280,7 +287,8 @@ def train(
         valid_data: optional validation tensor, used when the model has ``validation_step``.
         resume: continue from ``out_dir/checkpoint.pt``.
         extra_state: plain data saved in the checkpoint (e.g. the model's constructor args).
-        optimizer: a factory ``optimizer(params, lr=config.lr)``; default ``torch.optim.Adam``.
+        optimizer: a factory ``optimizer(params, lr=config.lr)``; default
+            :func:`default_optimizer` (Adam, fused kernels where torch has them).
 
     Returns:
         The :class:`TrainResult`.
@@ -329,6 +337,24 @@ def train(
             dist.destroy_process_group()
 
 
+def default_optimizer(params: Any, lr: float) -> torch.optim.Optimizer:
+    """Adam with torch's fused kernel (one kernel per step instead of ~10 per tensor; the
+    same update up to rounding), falling back to the standard implementation where the
+    fused one is unavailable (older torch, other devices or dtypes).
+
+    Measured on the 784-400-20 VAE step (benchmarks/bench_vae.py, CPU): ~2 ms of ~7 ms.
+    """
+    params = list(params)
+    floating = all(p.dtype.is_floating_point for p in params)
+    devices = {p.device.type for p in params}
+    if floating and devices <= {"cpu", "cuda"}:
+        try:
+            return torch.optim.Adam(params, lr=lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):
+            pass
+    return torch.optim.Adam(params, lr=lr)
+
+
 def _run(
     model: nn.Module,
     train_data: Tensor,
@@ -344,7 +370,7 @@ def _run(
     optimizer: OptimizerFactory | None,
 ) -> TrainResult:
     model.to(device)
-    opt = (optimizer or torch.optim.Adam)(model.parameters(), lr=config.lr)
+    opt = (optimizer or default_optimizer)(model.parameters(), lr=config.lr)
     amp_dtype = torch.bfloat16 if config.amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=config.amp and amp_dtype == torch.float16)
     history: list[dict[str, float]] = []
