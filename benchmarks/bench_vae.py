@@ -43,7 +43,7 @@ affects the implementations of one round, timed within about a second, alike; th
 per-round ratio cancels it, a ratio of medians does not). ``--clock cpu`` measures
 the process's CPU time instead of wall time: with ``--threads 1`` it hardly depends
 on other processes competing for the cores (time spent waiting is not counted).
-Targets (issue 4): time(reparam)/time(faster of logits, official) ≤ 1.0 and
+Targets (issue 4): time(reparam)/time(fastest of logits, official, logits+fused) ≤ 1.0 and
 time(pyro)/time(reparam) ≥ 1.5 (paired ratios).
 
 Quality (``--quality``). The library VAE and the hand-written logits baseline (same
@@ -375,7 +375,10 @@ def targets(summary: dict, cases: list[dict]) -> list[dict]:
     if "reparam" not in med:
         add(name, None, None, "reparam.VAE not available")
     else:
-        fast = min(("logits", "official"), key=lambda k: med[k])
+        # The library trains with fused Adam by default, so the hand-written form with the
+        # same optimizer ("logits+fused") is a hand-written form it must match too.
+        forms = [k for k in ("logits", "official", "logits+fused") if k in med]
+        fast = min(forms, key=lambda k: med[k])
         v = med["reparam"] / med[fast]
         pm, lo, hi = paired(by["reparam"], by[fast])
         add(
