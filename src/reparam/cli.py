@@ -177,9 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", type=Path, default=Path(d["out"]), help="output directory")
     compare.set_defaults(run=_run_compare, check=_check_compare)
 
+    from .bnn_cli import add_bnn_parser
     from .vae_cli import add_vae_parser
 
     add_vae_parser(sub)
+    add_bnn_parser(sub)
     return parser
 
 

@@ -6,6 +6,7 @@
   x_bin ~ Bernoulli(x) per batch.
 - :func:`read_idx`, :func:`read_amat`: strict readers of the two file formats (raw or gzip).
 - :func:`default_data_dir`: where a data set is looked for when no directory is given.
+- :func:`load_uci` / :class:`UCIData`: the UCI regression sets with their published splits.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from __future__ import annotations
 from .amat import read_amat
 from .idx import read_idx
 from .images import DATASETS, ImageData, default_data_dir, dynamic_binarize, load_images
+from .uci import UCI_DATASETS, UCIData, load_uci
 
 __all__ = [
     "DATASETS",
+    "UCI_DATASETS",
     "ImageData",
+    "UCIData",
     "default_data_dir",
     "dynamic_binarize",
     "load_images",
+    "load_uci",
     "read_amat",
     "read_idx",
 ]

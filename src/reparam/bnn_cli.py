@@ -1,0 +1,646 @@
+"""``reparam bnn train|eval|uci``: Bayesian neural networks by Bayes by Backprop.
+
+``train`` fits a :class:`reparam.bnn.BNNClassifier` (digits, MNIST, Fashion-MNIST) or a
+:class:`reparam.bnn.BNNRegressor` (``uci:NAME``, one split) with the shared training loop
+and writes, into ``--out``: ``config.json`` (at the start, atomically), ``checkpoint.pt`` and
+``metrics.jsonl`` (each epoch), ``loss.png``, and for classification ``reliability.png``
+(reliability diagram of the test set) and ``entropy.png`` (histogram of the predictive
+entropy in vs. out of distribution, with the AUROC of the entropy as OOD score).
+Out-of-distribution sets: Fashion-MNIST's test set for MNIST (and MNIST's for
+Fashion-MNIST), and for the 8×8 digits their test images rotated by 180° (flipped
+horizontally and vertically). ``--resume`` continues with the saved configuration.
+
+``eval DIR`` prints accuracy / NLL / ECE (/ OOD AUROC) or RMSE / test log-likelihood and
+writes ``eval.json``. ``uci NAME`` runs the protocol of Hernández-Lobato & Adams (2015) on
+the published splits (one hidden layer of 50 ReLU units, inputs and targets normalised on
+the training split, metrics in original units) and prints mean ± standard error over splits,
+writing ``uci.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .vae_cli import (
+    CommandError,
+    _device,
+    _finite,
+    _hidden,
+    _nonnegative_int,
+    _positive_float,
+    _positive_int,
+    _write_json,
+)
+
+__all__ = ["DATA_DEFAULTS", "DEFAULTS", "add_bnn_parser"]
+
+CONFIG = "config.json"
+CHECKPOINT = "checkpoint.pt"
+ESTIMATOR_CHOICES = ("weight", "local", "flipout")
+PRIOR_CHOICES = ("gaussian", "mixture")
+IMAGE_DATA = ("digits", "mnist", "fashion-mnist")
+#: the OOD test set of each image set ("flipped": the test images rotated by 180°).
+OOD = {"digits": "flipped", "mnist": "fashion-mnist", "fashion-mnist": "mnist"}
+
+DEFAULTS: dict[str, Any] = {
+    "data": "digits",
+    "split": 0,
+    "estimator": "local",
+    "prior": "gaussian",
+    "prior_scale": 1.0,
+    "arch": "mlp",
+    "kl_weight": 1.0,
+    "warmup_steps": 0,
+    "init_scale": 1e-3,
+    "noise": "learned",
+    "samples": 100,
+    "seed": 0,
+    "device": "auto",
+}
+
+#: per-data-set defaults (``uci`` = every ``uci:NAME``).
+DATA_DEFAULTS: dict[str, dict[str, Any]] = {
+    "digits": {"hidden": [100], "epochs": 500, "batch_size": 128, "lr": 3e-3},
+    "mnist": {"hidden": [400, 400], "epochs": 10, "batch_size": 128, "lr": 1e-3},
+    "fashion-mnist": {"hidden": [400, 400], "epochs": 10, "batch_size": 128, "lr": 1e-3},
+    "uci": {"hidden": [50], "epochs": 400, "batch_size": 32, "lr": 1e-2},
+}
+
+RESUME_MAY_CHANGE = ("epochs", "device", "samples")
+OPTION_KEYS = (
+    "data", "data_dir", "split", "estimator", "prior", "prior_scale", "hidden", "arch",
+    "kl_weight", "warmup_steps", "init_scale", "noise", "epochs", "batch_size", "lr",
+    "samples", "seed", "device",
+)  # fmt: skip
+
+
+def _data_name(text: str) -> str:
+    from .data.uci import UCI_DATASETS
+
+    if text in IMAGE_DATA:
+        return text
+    if text.startswith("uci:") and text[4:] in UCI_DATASETS:
+        return text
+    raise argparse.ArgumentTypeError(
+        f"expected one of {', '.join(IMAGE_DATA)} or uci:NAME with NAME one of "
+        f"{', '.join(UCI_DATASETS)}; got {text!r}"
+    )
+
+
+def _noise(text: str) -> str | float:
+    if text == "learned":
+        return text
+    try:
+        return _positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'learned' or a number > 0; got {text!r}"
+        ) from None
+
+
+def _group(data: str) -> str:
+    return "uci" if data.startswith("uci:") else data
+
+
+# --------------------------------------------------------------------------- parser
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--estimator", choices=ESTIMATOR_CHOICES, help="gradient estimator")
+    p.add_argument("--prior", choices=PRIOR_CHOICES, help="weight prior")
+    p.add_argument(
+        "--prior-scale", type=_positive_float, help="prior std (mixture: the wide component)"
+    )
+    p.add_argument("--hidden", type=_hidden, metavar="H1,H2,...", help="hidden widths")
+    p.add_argument("--kl-weight", type=_positive_float, help="final KL weight β")
+    p.add_argument("--warmup-steps", type=_nonnegative_int, help="linear KL warm-up steps")
+    p.add_argument("--init-scale", type=_positive_float, help="initial posterior std")
+    p.add_argument("--epochs", type=_positive_int("--epochs"), help="passes over the data")
+    p.add_argument("--batch-size", type=_positive_int("--batch-size"), help="batch size")
+    p.add_argument("--lr", type=_positive_float, help="Adam learning rate")
+    p.add_argument("--samples", type=_positive_int("--samples"), help="predictive samples S")
+    p.add_argument("--seed", type=_nonnegative_int, help="random seed")
+    p.add_argument("--device", type=_device, help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--data-dir", type=Path, help="directory with the data files")
+    p.add_argument("--threads", type=_positive_int("--threads"), help="CPU threads for torch")
+
+
+def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add ``bnn`` with its ``train``, ``eval`` and ``uci`` subcommands to ``sub``."""
+    from .data.uci import UCI_DATASETS
+
+    bnn = sub.add_parser(
+        "bnn",
+        help="Bayesian neural networks (Bayes by Backprop, local reparameterization, Flipout)",
+        description="Bayesian neural networks: train, eval, uci.",
+    )
+    bsub = bnn.add_subparsers(dest="bnn_command", metavar="BNN_COMMAND", required=True)
+    g = DATA_DEFAULTS
+    train = bsub.add_parser(
+        "train",
+        help="train a BNN (default: bundled 8×8 digits, MLP 64-100-10)",
+        description=(
+            "Train a BNN and write config.json, checkpoint.pt, metrics.jsonl, loss.png and, "
+            "for classification, reliability.png and entropy.png to --out. Defaults: "
+            "--data digits --estimator local --prior gaussian --prior-scale 1 "
+            "--init-scale 1e-3 --samples 100; digits: --hidden {d[hidden][0]} --epochs "
+            "{d[epochs]} --lr {d[lr]} (OOD: the test digits rotated by 180°); MNIST sets: "
+            "--hidden 400,400 --epochs 10 (OOD: the other set); uci:NAME: split 0, "
+            "--hidden 50 --epochs {u[epochs]} --batch-size 32 --lr {u[lr]}, learned noise."
+        ).format(d=g["digits"], u=g["uci"]),
+    )
+    train.add_argument(
+        "--data", type=_data_name, metavar="{digits,mnist,fashion-mnist,uci:NAME}",
+        help="the data set",
+    )  # fmt: skip
+    train.add_argument("--split", type=_nonnegative_int, help="the UCI split (default 0)")
+    train.add_argument("--arch", choices=("mlp", "conv"), help="classifier architecture")
+    train.add_argument("--noise", type=_noise, help="regression noise: learned or a fixed std")
+    _model_options(train)
+    train.add_argument("--out", type=Path, default=Path("runs/bnn"), help="output directory")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    train.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bar"
+    )
+    train.set_defaults(run=_run_train, check=_checker(train, _check_train))
+
+    ev = bsub.add_parser(
+        "eval",
+        help="accuracy / NLL / ECE (/ OOD AUROC) or RMSE / log-likelihood of a trained BNN",
+        description="Evaluate the BNN in DIR on its test set; print a table, write eval.json.",
+    )
+    ev.add_argument("dir", type=Path, metavar="DIR", help="a directory written by bnn train")
+    ev.add_argument("--samples", type=_positive_int("--samples"), help="predictive samples")
+    ev.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed")
+    ev.add_argument("--data-dir", type=Path, help="override the saved data directory")
+    ev.set_defaults(run=_run_eval, check=_checker(ev, _check_dir))
+
+    uci = bsub.add_parser(
+        "uci",
+        help="the UCI regression protocol over the published splits (mean ± s.e.)",
+        description=(
+            "Train and test a BNN regressor on each split of a UCI set (Hernández-Lobato & "
+            "Adams 2015: one hidden layer of 50 ReLU units, inputs and targets normalised on "
+            "the training split); print RMSE and test log-likelihood (original units), "
+            "mean ± standard error over splits, and write OUT/uci.json."
+        ),
+    )
+    uci.add_argument("name", choices=UCI_DATASETS, metavar="NAME", help=", ".join(UCI_DATASETS))
+    uci.add_argument(
+        "--splits", type=_positive_int("--splits"), help="use the first N splits (default all)"
+    )
+    uci.add_argument("--noise", type=_noise, help="learned or a fixed std (normalised units)")
+    _model_options(uci)
+    uci.add_argument("--out", type=Path, default=Path("runs/bnn-uci"), help="output directory")
+    uci.set_defaults(run=_run_uci, check=_checker(uci, _check_uci))
+    return bnn
+
+
+def _checker(
+    parser: argparse.ArgumentParser,
+    check: Callable[[argparse.ArgumentParser, argparse.Namespace], None],
+) -> Callable[[argparse.ArgumentParser, argparse.Namespace], None]:
+    def run(_top: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+        check(parser, args)
+
+    return run
+
+
+def _check_data_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        parser.error(f"argument --data-dir: {str(args.data_dir)!r} is not a directory")
+
+
+def _check_out(parser: argparse.ArgumentParser, out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        parser.error(f"argument --out: {str(out)!r} exists and is not a directory")
+
+
+def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    out: Path = args.out
+    _check_out(parser, out)
+    _check_data_dir(parser, args)
+    if args.resume:
+        if not (out / CONFIG).is_file() or not (out / CHECKPOINT).is_file():
+            parser.error(
+                f"--resume: {str(out)!r} has no {CONFIG} and {CHECKPOINT} to resume from; "
+                "train first without --resume"
+            )
+        return
+    if (out / CHECKPOINT).exists():
+        parser.error(
+            f"argument --out: {str(out)!r} already holds a trained model ({CHECKPOINT}); "
+            "pass --resume to continue it or choose another --out"
+        )
+
+
+def _check_uci(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    _check_out(parser, args.out)
+    _check_data_dir(parser, args)
+
+
+def _check_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    d: Path = args.dir
+    if not d.is_dir():
+        parser.error(f"argument DIR: {str(d)!r} is not a directory")
+    for name in (CONFIG, CHECKPOINT):
+        if not (d / name).is_file():
+            parser.error(
+                f"argument DIR: {str(d)!r} has no {name}; train a model first with "
+                f"'reparam bnn train --out {d}'"
+            )
+    _check_data_dir(parser, args)
+
+
+# --------------------------------------------------------------------------- options
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    keys = [k for k in OPTION_KEYS if k != "data_dir"]
+    given = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if getattr(args, "data_dir", None) is not None:
+        given["data_dir"] = str(args.data_dir.resolve())
+    return given
+
+
+def resolve_options(args: argparse.Namespace, data: str | None = None) -> dict[str, Any]:
+    """The full option set of a new run: given values, then data-set and global defaults."""
+    options = dict(DEFAULTS)
+    given = _given(args)
+    if data is not None:
+        given["data"] = data
+    options.update(DATA_DEFAULTS[_group(given.get("data", DEFAULTS["data"]))])
+    options["data_dir"] = None
+    options.update(given)
+    return {k: options[k] for k in OPTION_KEYS}
+
+
+def _resume_options(args: argparse.Namespace, saved: dict[str, Any]) -> dict[str, Any]:
+    options = dict(saved["options"])
+    conflicts = []
+    for key, value in _given(args).items():
+        if key in RESUME_MAY_CHANGE:
+            options[key] = value
+        elif options.get(key) != value:
+            conflicts.append(f"--{key.replace('_', '-')} {value} (saved: {options.get(key)})")
+    if conflicts:
+        raise CommandError(
+            f"--resume: options conflict with {args.out / CONFIG}: {'; '.join(conflicts)}; "
+            "drop them to resume with the saved configuration"
+        )
+    return options
+
+
+def _set_threads(threads: int | None, data: str) -> None:
+    import torch
+
+    if threads is None and (data == "digits" or data.startswith("uci:")):
+        threads = 1  # tiny batches: thread start-up costs more than it saves
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
+# --------------------------------------------------------------------------- data
+def _load(options: dict[str, Any], data_dir: Any = None) -> dict[str, Any]:
+    """Train / valid / test tensors (and the OOD inputs) of the configured data set."""
+    import torch
+
+    directory = data_dir if data_dir is not None else options.get("data_dir")
+    name = options["data"]
+    if name.startswith("uci:"):
+        from .data.uci import load_uci
+
+        d = load_uci(name[4:], options["split"], directory)
+        return {"kind": "regression", "uci": d, "x_train": d.x_train, "y_train": d.y_train,
+                "x_test": d.x_test, "y_test": d.y_test, "y_std": d.y_std}  # fmt: skip
+    from .data import default_data_dir, load_images
+
+    if directory is None and name != "digits" and default_data_dir(name) is None:
+        raise CommandError(
+            f"--data {name}: no data directory found (looked in $REPARAM_DATA_DIR, "
+            "../shared/data and /work/shared/data); pass --data-dir DIR with the files"
+        )
+    d = load_images(name, directory, seed=options["seed"])
+    ood_name = OOD[name]
+    if ood_name == "flipped":
+        ood = torch.flip(d.test, dims=(-2, -1))
+    else:
+        ood_dir = None if directory is None else Path(directory).parent / (
+            "fashion_mnist" if ood_name == "fashion-mnist" else "mnist")  # fmt: skip
+        if ood_dir is not None and not ood_dir.is_dir():
+            ood_dir = None
+        try:
+            ood = load_images(ood_name, ood_dir, seed=options["seed"]).test
+        except FileNotFoundError:
+            ood = None
+    return {"kind": "classification", "images": d, "x_train": d.train, "y_train": d.train_labels,
+            "x_valid": d.valid, "y_valid": d.valid_labels, "x_test": d.test,
+            "y_test": d.test_labels, "ood": ood, "ood_name": ood_name}  # fmt: skip
+
+
+def _build_model(options: dict[str, Any], data: dict[str, Any]) -> Any:
+    from .bnn import BNNClassifier, BNNRegressor, make_prior
+    from .objectives import BetaSchedule
+
+    prior = make_prior(options["prior"], float(options["prior_scale"]))
+    beta = BetaSchedule(float(options["kl_weight"]), int(options["warmup_steps"]))
+    n = len(data["x_train"])
+    if data["kind"] == "regression":
+        return BNNRegressor(
+            data["x_train"].shape[1], options["hidden"], estimator=options["estimator"],
+            prior=prior, dataset_size=n, noise=options["noise"], kl_weight=beta,
+            init_scale=float(options["init_scale"]),
+        )  # fmt: skip
+    return BNNClassifier(
+        tuple(data["x_train"].shape[1:]), int(data["y_train"].max()) + 1, options["hidden"],
+        estimator=options["estimator"], prior=prior, arch=options["arch"], dataset_size=n,
+        kl_weight=beta, init_scale=float(options["init_scale"]),
+    )  # fmt: skip
+
+
+def _model_from_config(config: dict[str, Any]) -> Any:
+    from .bnn import BNNClassifier, BNNRegressor
+
+    kind = config.get("kind")
+    cls = BNNRegressor if kind == "regression" else BNNClassifier
+    return cls.from_config(config["model"])
+
+
+# --------------------------------------------------------------------------- evaluation
+def evaluate_run(model: Any, data: dict[str, Any], samples: int) -> dict[str, Any]:
+    """Test metrics (and the arrays the plots need) of a trained model."""
+    import torch
+
+    from .bnn import auroc, classification_metrics
+
+    model = model.cpu().eval()
+    if data["kind"] == "regression":
+        result = model.evaluate(data["x_test"], data["y_test"], samples, y_std=data["y_std"])
+        result["noise_std"] = model.noise_std.item() * data["y_std"]
+        result["n_test"] = len(data["x_test"])
+        return {"metrics": result}
+    probs = model.predict_proba(data["x_test"], samples)
+    result = classification_metrics(probs, data["y_test"])
+    result["n_test"] = len(data["x_test"])
+    extra: dict[str, Any] = {"probs": probs}
+    entropy = _entropy(probs)
+    extra["entropy_in"] = entropy
+    if data.get("ood") is not None:
+        ood_entropy = _entropy(model.predict_proba(data["ood"], samples))
+        labels = torch.cat([torch.zeros(len(entropy)), torch.ones(len(ood_entropy))])
+        result["ood_auroc"] = auroc(labels, torch.cat([entropy, ood_entropy]))
+        result["ood_set"] = data["ood_name"]
+        extra["entropy_out"] = ood_entropy
+    return {"metrics": result, **extra}
+
+
+def _entropy(probs: Any) -> Any:
+    return -(probs * probs.clamp_min(1e-12).log()).sum(-1)
+
+
+def write_plots(data: dict[str, Any], evaluated: dict[str, Any], options: dict[str, Any],
+                out: Path) -> list[str]:  # fmt: skip
+    """Write loss.png, and for classification reliability.png and entropy.png."""
+    from .bnn import reliability_diagram
+    from .bnn_plots import entropy_histogram, reliability_plot
+    from .plots import save_figure
+    from .vae_plots import loss_curves
+
+    history = []
+    metrics = out / "metrics.jsonl"
+    if metrics.is_file():
+        history = [json.loads(x) for x in metrics.read_text().splitlines() if x.strip()]
+    save_figure(loss_curves(history, title=f"BNN on {options['data']}"), out / "loss.png")
+    written = ["loss.png"]
+    if data["kind"] == "classification":
+        stats = reliability_diagram(evaluated["probs"], data["y_test"])
+        save_figure(reliability_plot(stats, title=f"test set of {options['data']}"),
+                    out / "reliability.png")  # fmt: skip
+        m = evaluated["metrics"]
+        save_figure(
+            entropy_histogram(
+                evaluated["entropy_in"], evaluated.get("entropy_out"),
+                in_label=f"{options['data']} (test)", out_label=m.get("ood_set", "OOD"),
+                auroc=m.get("ood_auroc"),
+            ),
+            out / "entropy.png",
+        )  # fmt: skip
+        written += ["reliability.png", "entropy.png"]
+    return written
+
+
+def _table(metrics: dict[str, Any]) -> str:
+    names = [("accuracy", "accuracy"), ("nll", "NLL (nats)"), ("ece", "ECE (15 bins)"),
+             ("ood_auroc", "OOD AUROC (entropy)"), ("rmse", "RMSE"),
+             ("log_likelihood", "test log-likelihood"), ("noise_std", "noise std")]  # fmt: skip
+    rows = [(label, metrics[k]) for k, label in names if metrics.get(k) is not None]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'metric'.ljust(width)}  {'value':>10}", f"{'-' * width}  {'-' * 10}"]
+    lines += [f"{label.ljust(width)}  {value:>10.4f}" for label, value in rows]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- train
+def _run_train(args: argparse.Namespace) -> int:
+    try:
+        return _train(args)
+    except (CommandError, FileNotFoundError, ValueError) as exc:
+        print(f"reparam bnn train: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _read_config(d: Path) -> dict[str, Any]:
+    path = d / CONFIG
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CommandError(f"cannot read {path}: {exc}") from None
+    if not isinstance(doc, dict) or not {"options", "model", "kind"} <= set(doc):
+        raise CommandError(f"{path} is not a reparam bnn config (needs options, model, kind)")
+    return doc
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import __version__
+    from .training import TrainConfig, select_device, train
+
+    start = time.perf_counter()
+    out: Path = args.out
+    options = _resume_options(args, _read_config(out)) if args.resume else resolve_options(args)
+    _set_threads(args.threads, options["data"])
+    # Everything that can fail on bad input happens before the first file is written.
+    data = _load(options)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(options["seed"])
+        model = _build_model(options, data)
+    config = TrainConfig(
+        epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"],
+        seed=options["seed"], device=options["device"], progress=args.progress,
+        checkpoint_every=10 if options["data"] == "digits" else 1,
+    )  # fmt: skip
+    if len(data["x_train"]) < config.batch_size:
+        raise CommandError(
+            f"--batch-size {config.batch_size} exceeds the {len(data['x_train'])} training rows"
+        )
+    device = select_device(config.device)
+    train_set = model.pack(data["x_train"], data["y_train"])
+    valid_set = model.pack(data["x_valid"], data["y_valid"]) if "x_valid" in data else None
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"reparam_version": __version__, "kind": data["kind"], "options": options,
+           "model": model.config}  # fmt: skip
+    _write_json(out / CONFIG, doc)
+    print(
+        f"training a BNN ({data['kind']}, estimator {options['estimator']}, prior "
+        f"{options['prior']}) on {options['data']} ({len(data['x_train'])} train rows), "
+        f"{options['epochs']} epochs, device {device}",
+        file=sys.stderr,
+    )
+    result = train(model, train_set, config, out, valid_data=valid_set, resume=args.resume,
+                   extra_state={"bnn_config": model.config})  # fmt: skip
+    if result.stopped in ("nan", "interrupted"):
+        print(f"reparam bnn train: stopped early: {result.message}", file=sys.stderr)
+        if result.stopped == "nan":
+            return 1
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(options["seed"])
+        evaluated = evaluate_run(model, data, options["samples"])
+    written = write_plots(data, evaluated, options, out)
+    print(_table(evaluated["metrics"]))
+    print(
+        f"wrote config.json, checkpoint.pt, metrics.jsonl, {', '.join(written)} to {out} "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
+    return 130 if result.stopped == "interrupted" else 0
+
+
+# --------------------------------------------------------------------------- eval
+def _run_eval(args: argparse.Namespace) -> int:
+    try:
+        return _eval(args)
+    except (CommandError, FileNotFoundError, ValueError) as exc:
+        print(f"reparam bnn eval: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from .training import load_checkpoint
+
+    start = time.perf_counter()
+    doc = _read_config(args.dir)
+    options = doc["options"]
+    _set_threads(None, options["data"])
+    data = _load(options, args.data_dir)
+    model = _model_from_config(doc)
+    model.load_state_dict(load_checkpoint(args.dir / CHECKPOINT)["model"])
+    samples = args.samples or options["samples"]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(args.seed)
+        evaluated = evaluate_run(model, data, samples)
+    result = dict(evaluated["metrics"])
+    result.update(data=options["data"], samples=samples, seconds=time.perf_counter() - start)
+    _write_json(args.dir / "eval.json", {k: _finite(v) for k, v in result.items()})
+    print(f"BNN in {args.dir} on the {options['data']} test set ({result['n_test']} rows, "
+          f"S={samples} weight samples)")  # fmt: skip
+    print(_table(result))
+    print(f"wrote eval.json to {args.dir} ({result['seconds']:.1f} s)")
+    return 0
+
+
+# --------------------------------------------------------------------------- uci
+def _run_uci(args: argparse.Namespace) -> int:
+    try:
+        return _uci(args)
+    except (CommandError, FileNotFoundError, ValueError) as exc:
+        print(f"reparam bnn uci: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def uci_protocol(
+    name: str, options: dict[str, Any], splits: int | None = None, progress: Callable[..., Any]
+    = print,
+) -> dict[str, Any]:  # fmt: skip
+    """Train and test on each of the first ``splits`` published splits of ``name``."""
+    import torch
+
+    from .data.uci import load_uci, uci_num_splits
+    from .training import TrainConfig, train
+
+    directory = options.get("data_dir")
+    available = uci_num_splits(name, directory)
+    splits = available if splits is None else splits
+    if splits > available:
+        raise CommandError(f"--splits {splits}: {name} has {available} splits")
+    datasets = [load_uci(name, i, directory) for i in range(splits)]  # fail before training
+    rows = []
+    for d in datasets:
+        t0 = time.perf_counter()
+        data = {"kind": "regression", "x_train": d.x_train, "y_train": d.y_train,
+                "x_test": d.x_test, "y_test": d.y_test, "y_std": d.y_std}  # fmt: skip
+        seed = options["seed"] + d.split
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = _build_model(options, data)
+            config = TrainConfig(
+                epochs=options["epochs"], batch_size=min(options["batch_size"], len(d.x_train)),
+                lr=options["lr"], seed=seed, device=options["device"], progress=False,
+                checkpoint_every=options["epochs"],
+            )  # fmt: skip
+            with tempfile.TemporaryDirectory(prefix="reparam-uci-") as tmp:
+                train(model, model.pack(d.x_train, d.y_train), config, tmp)
+            torch.manual_seed(seed)
+            metrics = evaluate_run(model, data, options["samples"])["metrics"]
+        metrics.update(split=d.split, seconds=time.perf_counter() - t0)
+        rows.append(metrics)
+        progress(f"split {d.split:2d}: RMSE {metrics['rmse']:.3f}  test LL "
+                 f"{metrics['log_likelihood']:.3f}  ({metrics['seconds']:.1f} s)")  # fmt: skip
+    summary = {}
+    for key in ("rmse", "log_likelihood"):
+        values = [r[key] for r in rows]
+        mean = sum(values) / len(values)
+        var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0
+        summary[key] = {"mean": mean, "se": math.sqrt(var / len(values))}
+    return {"name": name, "splits": splits, "summary": summary, "per_split": rows}
+
+
+def _clean(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return _finite(obj)
+
+
+def _uci(args: argparse.Namespace) -> int:
+    from . import __version__
+
+    start = time.perf_counter()
+    options = resolve_options(args, data=f"uci:{args.name}")
+    _set_threads(args.threads, options["data"])
+    result = uci_protocol(args.name, options, args.splits,
+                          progress=lambda m: print(m, file=sys.stderr))  # fmt: skip
+    result["options"] = options
+    result["reparam_version"] = __version__
+    result["seconds"] = time.perf_counter() - start
+    args.out.mkdir(parents=True, exist_ok=True)
+    _write_json(args.out / "uci.json", _clean(result))
+    s = result["summary"]
+    print(
+        f"{args.name}: {result['splits']} split(s), {options['epochs']} epochs, estimator "
+        f"{options['estimator']}, hidden {options['hidden']} (mean ± standard error)"
+    )
+    print(f"{'metric':<20}  {'mean':>9}  {'± s.e.':>7}")
+    print(f"{'-' * 20}  {'-' * 9}  {'-' * 7}")
+    print(f"{'RMSE':<20}  {s['rmse']['mean']:>9.3f}  {s['rmse']['se']:>7.3f}")
+    print(f"{'test log-likelihood':<20}  {s['log_likelihood']['mean']:>9.3f}  "
+          f"{s['log_likelihood']['se']:>7.3f}")  # fmt: skip
+    print(f"wrote uci.json to {args.out} ({result['seconds']:.1f} s)")
+    return 0
