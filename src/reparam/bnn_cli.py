@@ -29,8 +29,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .vae_cli import (
+from ._run_cli import (
     CommandError,
+    check_run_dir,
+    check_train_out,
+    checker,
+    given_options,
+    resume_options,
+)
+from .vae_cli import (
     _device,
     _finite,
     _hidden,
@@ -168,7 +175,7 @@ def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
     train.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bar"
     )
-    train.set_defaults(run=_run_train, check=_checker(train, _check_train))
+    train.set_defaults(run=_run_train, check=checker(train, _check_train))
 
     ev = bsub.add_parser(
         "eval",
@@ -179,7 +186,7 @@ def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
     ev.add_argument("--samples", type=_positive_int("--samples"), help="predictive samples")
     ev.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed")
     ev.add_argument("--data-dir", type=Path, help="override the saved data directory")
-    ev.set_defaults(run=_run_eval, check=_checker(ev, _check_dir))
+    ev.set_defaults(run=_run_eval, check=checker(ev, _check_dir))
 
     uci = bsub.add_parser(
         "uci",
@@ -198,18 +205,8 @@ def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
     uci.add_argument("--noise", type=_noise, help="learned or a fixed std (normalised units)")
     _model_options(uci)
     uci.add_argument("--out", type=Path, default=Path("runs/bnn-uci"), help="output directory")
-    uci.set_defaults(run=_run_uci, check=_checker(uci, _check_uci))
+    uci.set_defaults(run=_run_uci, check=checker(uci, _check_uci))
     return bnn
-
-
-def _checker(
-    parser: argparse.ArgumentParser,
-    check: Callable[[argparse.ArgumentParser, argparse.Namespace], None],
-) -> Callable[[argparse.ArgumentParser, argparse.Namespace], None]:
-    def run(_top: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-        check(parser, args)
-
-    return run
 
 
 def _check_data_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -223,21 +220,9 @@ def _check_out(parser: argparse.ArgumentParser, out: Path) -> None:
 
 
 def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    out: Path = args.out
-    _check_out(parser, out)
+    _check_out(parser, args.out)
     _check_data_dir(parser, args)
-    if args.resume:
-        if not (out / CONFIG).is_file() or not (out / CHECKPOINT).is_file():
-            parser.error(
-                f"--resume: {str(out)!r} has no {CONFIG} and {CHECKPOINT} to resume from; "
-                "train first without --resume"
-            )
-        return
-    if (out / CHECKPOINT).exists():
-        parser.error(
-            f"argument --out: {str(out)!r} already holds a trained model ({CHECKPOINT}); "
-            "pass --resume to continue it or choose another --out"
-        )
+    check_train_out(parser, args.out, args.resume, CONFIG, CHECKPOINT)
 
 
 def _check_uci(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -246,25 +231,13 @@ def _check_uci(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 
 def _check_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    d: Path = args.dir
-    if not d.is_dir():
-        parser.error(f"argument DIR: {str(d)!r} is not a directory")
-    for name in (CONFIG, CHECKPOINT):
-        if not (d / name).is_file():
-            parser.error(
-                f"argument DIR: {str(d)!r} has no {name}; train a model first with "
-                f"'reparam bnn train --out {d}'"
-            )
+    check_run_dir(parser, args.dir, (CONFIG, CHECKPOINT), "bnn")
     _check_data_dir(parser, args)
 
 
 # --------------------------------------------------------------------------- options
 def _given(args: argparse.Namespace) -> dict[str, Any]:
-    keys = [k for k in OPTION_KEYS if k != "data_dir"]
-    given = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
-    if getattr(args, "data_dir", None) is not None:
-        given["data_dir"] = str(args.data_dir.resolve())
-    return given
+    return given_options(args, OPTION_KEYS)
 
 
 def resolve_options(args: argparse.Namespace, data: str | None = None) -> dict[str, Any]:
@@ -280,19 +253,7 @@ def resolve_options(args: argparse.Namespace, data: str | None = None) -> dict[s
 
 
 def _resume_options(args: argparse.Namespace, saved: dict[str, Any]) -> dict[str, Any]:
-    options = dict(saved["options"])
-    conflicts = []
-    for key, value in _given(args).items():
-        if key in RESUME_MAY_CHANGE:
-            options[key] = value
-        elif options.get(key) != value:
-            conflicts.append(f"--{key.replace('_', '-')} {value} (saved: {options.get(key)})")
-    if conflicts:
-        raise CommandError(
-            f"--resume: options conflict with {args.out / CONFIG}: {'; '.join(conflicts)}; "
-            "drop them to resume with the saved configuration"
-        )
-    return options
+    return resume_options(_given(args), saved["options"], RESUME_MAY_CHANGE, args.out / CONFIG)
 
 
 def _set_threads(threads: int | None, data: str) -> None:

@@ -26,6 +26,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._run_cli import (
+    CommandError,
+    check_run_dir,
+    check_train_out,
+    checker,
+    given_options,
+    resume_options,
+)
+
 __all__ = ["DATA_DEFAULTS", "DEFAULTS", "add_vae_parser"]
 
 CONFIG = "config.json"
@@ -70,10 +79,6 @@ OPTION_KEYS = (
 )  # fmt: skip
 
 EVAL_BATCH = 100
-
-
-class CommandError(Exception):
-    """Bad input found after parsing (a missing file, an inconsistent directory)."""
 
 
 # --------------------------------------------------------------------------- argument types
@@ -210,7 +215,7 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
         help="CPU threads for torch (default: 1 for digits, whose tiny batches only lose "
         "time to thread start-up, else torch's default)",
     )
-    train.set_defaults(run=_run_train, check=_checker(train, _check_train))
+    train.set_defaults(run=_run_train, check=checker(train, _check_train))
 
     ev = vsub.add_parser(
         "eval",
@@ -233,7 +238,7 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
     ev.add_argument(
         "--threads", type=_positive_int("--threads"), help="CPU threads (default as train)"
     )
-    ev.set_defaults(run=_run_eval, check=_checker(ev, _check_dir))
+    ev.set_defaults(run=_run_eval, check=checker(ev, _check_dir))
 
     sa = vsub.add_parser(
         "sample",
@@ -244,38 +249,14 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
     sa.add_argument("dir", type=Path, metavar="DIR", help="a directory written by vae train")
     sa.add_argument("--n", type=_positive_int("--n"), default=64, help="number of images")
     sa.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed")
-    sa.set_defaults(run=_run_sample, check=_checker(sa, _check_dir))
+    sa.set_defaults(run=_run_sample, check=checker(sa, _check_dir))
     return vae
 
 
-def _checker(
-    parser: argparse.ArgumentParser,
-    check: Callable[[argparse.ArgumentParser, argparse.Namespace], None],
-) -> Callable[[argparse.ArgumentParser, argparse.Namespace], None]:
-    """Report errors through the subcommand's own parser (its usage line)."""
-
-    def run(_top: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-        check(parser, args)
-
-    return run
-
-
 def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    out: Path = args.out
-    if out.exists() and not out.is_dir():
-        parser.error(f"argument --out: {str(out)!r} exists and is not a directory")
+    check_train_out(parser, args.out, args.resume, CONFIG, CHECKPOINT)
     if args.resume:
-        if not (out / CONFIG).is_file() or not (out / CHECKPOINT).is_file():
-            parser.error(
-                f"--resume: {str(out)!r} has no {CONFIG} and {CHECKPOINT} to resume from; "
-                "train first without --resume"
-            )
         return
-    if (out / CHECKPOINT).exists():
-        parser.error(
-            f"argument --out: {str(out)!r} already holds a trained model ({CHECKPOINT}); "
-            "pass --resume to continue it or choose another --out"
-        )
     data = args.data or DEFAULTS["data"]
     if data != "digits" and args.data_dir is None:
         from .data import default_data_dir
@@ -290,24 +271,12 @@ def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
 
 
 def _check_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    d: Path = args.dir
-    if not d.is_dir():
-        parser.error(f"argument DIR: {str(d)!r} is not a directory")
-    for name in (CONFIG, CHECKPOINT):
-        if not (d / name).is_file():
-            parser.error(
-                f"argument DIR: {str(d)!r} has no {name}; train a model first with "
-                f"'reparam vae train --out {d}'"
-            )
+    check_run_dir(parser, args.dir, (CONFIG, CHECKPOINT), "vae")
 
 
 # --------------------------------------------------------------------------- configuration
 def _given(args: argparse.Namespace) -> dict[str, Any]:
-    keys = [k for k in OPTION_KEYS if k != "data_dir"]
-    given = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
-    if args.data_dir is not None:
-        given["data_dir"] = str(args.data_dir.resolve())
-    return given
+    return given_options(args, OPTION_KEYS)
 
 
 def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -327,20 +296,13 @@ def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _resume_options(args: argparse.Namespace, saved: dict[str, Any]) -> dict[str, Any]:
-    options = dict(saved["options"])
-    conflicts = []
-    for key, value in _given(args).items():
-        if key in RESUME_MAY_CHANGE:
-            options[key] = value
-        elif options.get(key) != value:
-            conflicts.append(f"--{key.replace('_', '-')} {value} (saved: {options.get(key)})")
-    if conflicts:
-        raise CommandError(
-            f"--resume: options conflict with {args.out / CONFIG}: {'; '.join(conflicts)}; "
-            "drop them to resume with the saved configuration (only --epochs and --device "
-            "may change)"
-        )
-    return options
+    return resume_options(
+        _given(args),
+        saved["options"],
+        RESUME_MAY_CHANGE,
+        args.out / CONFIG,
+        " (only --epochs and --device may change)",
+    )
 
 
 def _binarize_mode(options: dict[str, Any], binary: bool) -> str:
