@@ -178,10 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(run=_run_compare, check=_check_compare)
 
     from .bnn_cli import add_bnn_parser
+    from .flow_cli import add_flow_parser
     from .vae_cli import add_vae_parser
 
     add_vae_parser(sub)
     add_bnn_parser(sub)
+    add_flow_parser(sub)
     return parser
 
 

@@ -245,8 +245,11 @@ def detach_params(q: Distribution) -> Distribution:
     the lazily computed ``covariance_matrix`` of a multivariate normal), tensors in
     lists, tuples and dicts, and, recursively, nested distributions (``base_dist``) and
     torch ``Transform`` objects (whose inverse and cache are reset). q itself is left
-    untouched. Tensors captured elsewhere (closures, ``nn.Module`` parameters) are not
-    reached; for sticking the landing that only keeps part of the zero-mean score term.
+    untouched. A distribution that holds ``nn.Module`` s (a
+    :class:`~reparam.flows.FlowDistribution`) defines ``_stop_module_params()``, called
+    on the copy, which makes the copy evaluate its modules with detached parameters.
+    Tensors captured elsewhere (closures) are not reached; for sticking the landing that
+    only keeps part of the zero-mean score term.
 
     Args:
         q: any :class:`torch.distributions.Distribution`.
@@ -279,6 +282,9 @@ def _detached(obj: object, memo: dict[int, object]) -> object:
             out = _detached(value, memo)
             if out is not value:
                 new.__dict__[name] = out
+        stop_modules = getattr(new, "_stop_module_params", None)
+        if callable(stop_modules):  # e.g. a flow: its nn.Module parameters are not attributes
+            stop_modules()
         if isinstance(new, Transform):
             new._inv = None  # the cached inverse refers to the original
             if "_cached_x_y" in new.__dict__:

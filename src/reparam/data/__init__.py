@@ -28,3 +28,28 @@ __all__ = [
     "read_amat",
     "read_idx",
 ]
+
+# 2-D toy data and targets for flows; tabular matrices (.csv / .npy) for density estimation.
+from .tabular import load_tabular, split_tabular, standardize  # noqa: E402
+from .toy2d import (  # noqa: E402
+    TARGETS,
+    TOY_DATA,
+    log_normalizer_2d,
+    sample_toy,
+    target_bounds,
+    target_log_normalizer,
+    target_log_prob,
+)
+
+__all__ += [
+    "TARGETS",
+    "TOY_DATA",
+    "load_tabular",
+    "log_normalizer_2d",
+    "sample_toy",
+    "split_tabular",
+    "standardize",
+    "target_bounds",
+    "target_log_normalizer",
+    "target_log_prob",
+]

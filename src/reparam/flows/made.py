@@ -1,0 +1,131 @@
+r"""MADE: a masked autoencoder whose outputs are autoregressive in its inputs.
+
+Every unit gets a degree: input x_i has degree i (1-based), context inputs degree 0,
+hidden units degrees in {1, …, D − 1} ({0, …, D − 1} with a context, or when D = 1),
+output block i degree i. A
+weight from a unit of degree m to a hidden unit of degree m' is kept iff m' ≥ m, to an
+output of degree i iff i > m. So output block i is a function of x_{<i} and the whole
+context only:
+
+.. math::
+    \mathrm{MADE}(x, c)_{i,:} = f_i(x_1, \dots, x_{i-1}, c), \qquad i = 1, \dots, D
+
+and one pass gives all D blocks (the autoregressive conditioner of MAF, IAF and
+autoregressive neural spline flows).
+
+Reference: Germain, Gregor, Murray & Larochelle, "MADE: Masked Autoencoder for
+Distribution Estimation", ICML 2015, arXiv:1502.03509.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["MADE", "MaskedLinear"]
+
+
+class MaskedLinear(nn.Linear):
+    """y = x (W ⊙ M)ᵀ + b with a fixed 0/1 connectivity mask M (a buffer).
+
+    Args:
+        in_features: input width.
+        out_features: output width.
+        mask: shape (out_features, in_features), nonzero = connection kept.
+        bias: whether to learn a bias.
+
+    Raises:
+        ValueError: the mask has the wrong shape.
+    """
+
+    mask: Tensor
+
+    def __init__(
+        self, in_features: int, out_features: int, mask: Tensor, bias: bool = True
+    ) -> None:
+        super().__init__(in_features, out_features, bias=bias)
+        if tuple(mask.shape) != (out_features, in_features):
+            raise ValueError(
+                f"MaskedLinear: mask must have shape ({out_features}, {in_features}), "
+                f"got {tuple(mask.shape)}"
+            )
+        self.register_buffer("mask", (mask != 0).to(self.weight.dtype))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Shape (*, in_features) → (*, out_features)."""
+        return F.linear(x, self.weight * self.mask, self.bias)
+
+
+class MADE(nn.Module):
+    """Masked autoencoder: (*, D) inputs (+ (*, C) context) → (*, D, P) outputs.
+
+    Output block ``[..., i, :]`` (P numbers, e.g. a shift and a log-scale) depends only on
+    ``x[..., :i]`` and on all of the context. The last layer starts at zero, so the
+    transforms it parameterizes start at the identity. Hidden degrees cycle through
+    1, …, D − 1 (0, …, D − 1 with a context, so the first block sees it too): every
+    degree is present when each hidden layer has ≥ D − 1 (with a context, D) units.
+
+    Args:
+        features: D, the number of inputs and of output blocks.
+        params_per_feature: P, the size of each output block.
+        context_features: C, context inputs (degree 0: connected to every output).
+        hidden_features: widths of the hidden layers (ReLU between layers).
+
+    Raises:
+        ValueError: a size is not a positive integer (C may be 0).
+    """
+
+    def __init__(
+        self,
+        features: int,
+        params_per_feature: int,
+        context_features: int = 0,
+        hidden_features: Sequence[int] = (64, 64),
+    ) -> None:
+        super().__init__()
+        for what, value, low in (
+            ("features", features, 1),
+            ("params_per_feature", params_per_feature, 1),
+            ("context_features", context_features, 0),
+            *(("hidden_features", h, 1) for h in hidden_features),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"MADE: {what} must be an integer >= {low}, got {value!r}")
+        self.features = features
+        self.params_per_feature = params_per_feature
+        self.context_features = context_features
+
+        degree_in = torch.cat(
+            (torch.arange(1, features + 1), torch.zeros(context_features, dtype=torch.long))
+        )
+        # Hidden degrees cycle through low, …, D − 1. Degree 0 (units that see only the
+        # context) is needed for block 1 to see the context, and useless without one.
+        low = 0 if context_features > 0 or features == 1 else 1
+        degrees = [degree_in]
+        for width in hidden_features:
+            degrees.append(torch.arange(width) % (features - low) + low)
+        degree_out = torch.arange(1, features + 1).repeat_interleave(params_per_feature)
+
+        layers: list[nn.Module] = []
+        for d_in, d_out in zip(degrees[:-1], degrees[1:], strict=True):
+            mask = d_out[:, None] >= d_in[None, :]
+            layers += [MaskedLinear(len(d_in), len(d_out), mask), nn.ReLU()]
+        last = MaskedLinear(len(degrees[-1]), len(degree_out), degree_out[:, None] > degrees[-1])
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.zero_()
+        layers.append(last)
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """Shape (*, D) (+ context (*, C)) → (*, D, P)."""
+        if context is not None:
+            x = torch.cat((x, context), dim=-1)
+        return self.net(x).unflatten(-1, (self.features, self.params_per_feature))
+
+    def extra_repr(self) -> str:
+        ctx = f", context_features={self.context_features}" if self.context_features else ""
+        return f"features={self.features}, params_per_feature={self.params_per_feature}{ctx}"
