@@ -174,3 +174,25 @@ def test_eval_k_zero_is_refused(trained_dir, capsys):
     with pytest.raises(SystemExit):
         main(["vae", "eval", str(trained_dir), "--k", "0"])
     assert "--k must be >= 1" in capsys.readouterr().err
+
+
+def test_flow_posterior_train_and_eval(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["vae", "train", "--out", str(out), "--latent-dim", "2", "--posterior", "iaf"]
+    code, stdout, _ = _run([*argv, "--flow-length", "3", "--objective", "dreg", *TINY], capsys)
+    assert code == 0, stdout
+    config = json.loads((out / "config.json").read_text())
+    assert config["options"]["flow_length"] == 3
+    assert config["model"]["posterior"] == "iaf"
+    assert (out / "latent.png").stat().st_size > 0
+    code, stdout, _ = _run(["vae", "eval", str(out), "--k", "10"], capsys)
+    assert code == 0, stdout
+    assert json.loads((out / "eval.json").read_text())["log_likelihood"] < 0
+
+
+def test_flow_length_needs_a_flow_posterior(tmp_path, capsys):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exc:
+        main(["vae", "train", "--out", str(out), "--flow-length", "2"])
+    assert exc.value.code == 2
+    assert "--flow-length: needs --posterior planar or iaf" in capsys.readouterr().err

@@ -5,8 +5,9 @@ r"""The variational autoencoder: an amortized q(z|x) trained by a reparameterize
     \qquad z = g(\varepsilon, \phi(x)),\ \varepsilon \sim \mathcal N(0, I)
 
 with prior p(z) = N(0, I), an encoder giving the parameters φ(x) of q(z|x) (a diagonal,
-low-rank or full-covariance Gaussian) and a decoder giving p(x|z) (Bernoulli logits,
-continuous Bernoulli or Gaussian). The bound is any of :mod:`reparam.objectives`
+low-rank or full-covariance Gaussian, or a diagonal Gaussian pushed through K amortized
+flow steps) and a decoder giving p(x|z) (Bernoulli logits, continuous Bernoulli or
+Gaussian). The bound is any of :mod:`reparam.objectives`
 (ELBO, IWAE(k), DReG). Evaluation follows Burda et al. (2016): the importance-sampled
 log-likelihood
 
@@ -17,10 +18,24 @@ log-likelihood
 computed in chunks of samples with a running log-sum-exp so memory stays bounded, and
 the number of active units, the latent dimensions j with Cov_x(E_q[z_j]) > 0.01.
 
+Flow posteriors (``posterior="planar"`` or ``"iaf"``): z = T_K ∘ … ∘ T_1(z₀),
+z₀ ~ N(μ(x), σ(x)²), every step conditioned on the encoder's last hidden activation h(x),
+
+.. math::
+    \log q(z|x) = \log \mathcal N(z_0; \mu, \sigma^2)
+                 - \sum_k \log\left|\det \partial T_k / \partial z_{k-1}\right|,
+
+computed in the same pass that draws z. There is no closed-form KL, so the ELBO uses the
+Monte Carlo KL (1/S) Σ_i [log q(z_i|x) − log p(z_i)].
+
 References:
     Kingma & Welling, "Auto-Encoding Variational Bayes", 2014, arXiv:1312.6114.
     Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders", 2016,
     arXiv:1509.00519.
+    Rezende & Mohamed, "Variational Inference with Normalizing Flows", ICML 2015,
+    arXiv:1505.05770 (planar flows, amortized).
+    Kingma, Salimans, Jozefowicz, Chen, Sutskever & Welling, "Improved Variational
+    Inference with Inverse Autoregressive Flow", NeurIPS 2016, arXiv:1606.04934.
 """
 
 from __future__ import annotations
@@ -35,11 +50,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .distributions import DiagonalNormal, LowRankMultivariateNormal, MultivariateNormal
+from .flows.autoregressive import MaskedAffineAutoregressive
+from .flows.distribution import FlowDistribution
+from .flows.permutation import ReversePermutation
+from .flows.planar import Planar
 from .objectives import BetaSchedule, elbo_terms, get_objective
 
-__all__ = ["ARCHS", "LIKELIHOODS", "POSTERIORS", "VAE"]
+__all__ = ["ARCHS", "FLOW_POSTERIORS", "LIKELIHOODS", "POSTERIORS", "VAE"]
 
-POSTERIORS = ("normal", "lowrank", "fullrank")
+POSTERIORS = ("normal", "lowrank", "fullrank", "planar", "iaf")
+#: the posteriors that are flows, and their default number of steps K.
+FLOW_POSTERIORS: dict[str, int] = {"planar": 10, "iaf": 2}
 LIKELIHOODS = ("bernoulli", "continuous-bernoulli", "gaussian")
 ARCHS = ("mlp", "conv")
 
@@ -47,12 +68,55 @@ ARCHS = ("mlp", "conv")
 LOWRANK_RANK = 2
 #: floor added to every standard deviation, so q never collapses to a point.
 MIN_SCALE = 1e-4
+#: Monte Carlo samples for E_q[z|x] of a flow posterior (active units, latent plots).
+FLOW_MEAN_SAMPLES = 64
 
 
 def _choice(name: str, value: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(f"VAE: {name} must be one of {', '.join(choices)}; got {value!r}")
     return value
+
+
+def _flow_length(posterior: str, flow_length: int | None) -> int | None:
+    """K for a flow posterior (its default when None); None for the Gaussian ones."""
+    if posterior not in FLOW_POSTERIORS:
+        if flow_length is not None:
+            raise ValueError(
+                f"VAE: flow_length applies to the flow posteriors ({', '.join(FLOW_POSTERIORS)})"
+                f" only; got flow_length={flow_length!r} with posterior {posterior!r}"
+            )
+        return None
+    if flow_length is None:
+        return FLOW_POSTERIORS[posterior]
+    if isinstance(flow_length, bool) or not isinstance(flow_length, int) or flow_length < 1:
+        raise ValueError(f"VAE: flow_length must be an integer >= 1; got {flow_length!r}")
+    return flow_length
+
+
+def _flow_steps(posterior: str, latent_dim: int, context: int, length: int) -> nn.ModuleList:
+    """The K amortized flow steps of q(z|x), each conditioned on the encoder's h (width context).
+
+    planar: K × Planar(d, context) (Rezende & Mohamed 2015); iaf: K × IAF (MADE with hidden
+    layers (context, context), one pass in the sampling direction) with the order reversed
+    between steps (Kingma et al. 2016).
+    """
+    steps: list[nn.Module] = []
+    for i in range(length):
+        if posterior == "planar":
+            steps.append(Planar(latent_dim, context_features=context))
+            continue
+        if i > 0:
+            steps.append(ReversePermutation(latent_dim))
+        steps.append(
+            MaskedAffineAutoregressive(
+                latent_dim,
+                context_features=context,
+                hidden_features=(context, context),
+                fast="forward",
+            )
+        )
+    return nn.ModuleList(steps)
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -117,7 +181,15 @@ class VAE(nn.Module):
             in the decoder; H and W must be divisible by 4).
         posterior: ``"normal"`` (diagonal, :class:`~reparam.DiagonalNormal`),
             ``"lowrank"`` (:class:`~reparam.LowRankMultivariateNormal`, rank 2) or
-            ``"fullrank"`` (:class:`~reparam.MultivariateNormal` with a Cholesky factor).
+            ``"fullrank"`` (:class:`~reparam.MultivariateNormal` with a Cholesky factor),
+            ``"planar"`` (K planar flows on a diagonal Gaussian, their parameters a linear
+            function of the encoder's last hidden activation h; Rezende & Mohamed 2015) or
+            ``"iaf"`` (K inverse autoregressive flows, MADE conditioners with two hidden
+            layers as wide as h and h as context, reversed order between steps; Kingma
+            et al. 2016). Both are :class:`~reparam.flows.FlowDistribution`.
+        flow_length: K, the number of flow steps (flow posteriors only; None: 10 for
+            ``"planar"``, as in Rezende & Mohamed's MNIST runs, and 2 for ``"iaf"``, each
+            IAF step being a whole MADE).
         likelihood: ``"bernoulli"`` (logits; binary data), ``"continuous-bernoulli"``
             or ``"gaussian"`` (mean sigmoid(output), one learned global log-scale).
         objective: ``"elbo"``, ``"iwae"`` or ``"dreg"`` (:mod:`reparam.objectives`).
@@ -130,7 +202,8 @@ class VAE(nn.Module):
 
     Raises:
         ValueError: an unknown name, k < 1, latent_dim < 1, an empty or non-positive
-            ``hidden``, a bad ``data_shape``, or conv with H or W not divisible by 4.
+            ``hidden``, a bad ``data_shape``, conv with H or W not divisible by 4, or a
+            ``flow_length`` < 1 or given for a posterior that is not a flow.
 
     Example:
         >>> vae = VAE((1, 8, 8), latent_dim=2, hidden=(16,))
@@ -155,6 +228,7 @@ class VAE(nn.Module):
         noise: str = "mc",
         *,
         dynamic_binarize: bool = False,
+        flow_length: int | None = None,
     ) -> None:
         super().__init__()
         shape = tuple(int(s) for s in data_shape)
@@ -187,9 +261,10 @@ class VAE(nn.Module):
         )
         self.noise = noise
         self.dynamic_binarize = bool(dynamic_binarize)
+        self.flow_length = _flow_length(posterior, flow_length)
 
         n_pixels = math.prod(shape)
-        if posterior == "normal":
+        if posterior == "normal" or posterior in FLOW_POSTERIORS:
             n_params = 2 * d
         elif posterior == "lowrank":
             n_params = 2 * d + d * LOWRANK_RANK
@@ -207,7 +282,10 @@ class VAE(nn.Module):
         else:
             self.encoder_net = _ConvEncoder(shape, hidden[0])
             self.decoder_net = _ConvDecoder(shape, d, hidden[0])
-        self.encoder_head = nn.Linear(hidden[-1] if arch == "mlp" else hidden[0], n_params)
+        context = hidden[-1] if arch == "mlp" else hidden[0]
+        self.encoder_head = nn.Linear(context, n_params)
+        if self.flow_length is not None:
+            self.flow = _flow_steps(posterior, d, context, self.flow_length)
         if likelihood == "gaussian":
             self.log_scale = nn.Parameter(torch.zeros(()))
         self.register_buffer("_zero", torch.zeros(()), persistent=False)
@@ -229,6 +307,7 @@ class VAE(nn.Module):
             "warmup_steps": int(getattr(self.beta, "warmup_steps", 0)),
             "noise": self.noise,
             "dynamic_binarize": self.dynamic_binarize,
+            "flow_length": self.flow_length,
         }
 
     @classmethod
@@ -247,6 +326,7 @@ class VAE(nn.Module):
             beta=beta,
             noise=config.get("noise", "mc"),
             dynamic_binarize=config.get("dynamic_binarize", False),
+            flow_length=config.get("flow_length"),
         )
 
     # ----------------------------------------------------------------- model
@@ -256,19 +336,32 @@ class VAE(nn.Module):
         zero = self._zero.expand(self.latent_dim)
         return DiagonalNormal(zero, zero + 1.0, validate_args=False)
 
-    def encode(self, x: Tensor) -> DiagonalNormal | LowRankMultivariateNormal | MultivariateNormal:
+    @property
+    def is_flow(self) -> bool:
+        """Whether q(z|x) is a flow (no closed-form KL, mean or analytic entropy)."""
+        return self.flow_length is not None
+
+    def encode(
+        self, x: Tensor
+    ) -> DiagonalNormal | LowRankMultivariateNormal | MultivariateNormal | FlowDistribution:
         """q(z|x): batch shape (B,), event shape (latent_dim,).
 
         Args:
             x: images with shape (B, C, H, W).
         """
-        out = self.encoder_head(self.encoder_net(x))
+        h = self.encoder_net(x)
+        out = self.encoder_head(h)
         d = self.latent_dim
         mu, rest = out[..., :d], out[..., d:]
         # validate_args=False: a NaN must reach the loss (the training loop stops on it)
         # instead of failing inside a distribution's constructor.
-        if self.posterior == "normal":
-            return DiagonalNormal(mu, F.softplus(rest) + MIN_SCALE, validate_args=False)
+        if self.posterior == "normal" or self.is_flow:
+            scale = F.softplus(rest) + MIN_SCALE
+            q0 = DiagonalNormal(mu, scale, validate_args=False)
+            if not self.is_flow:
+                return q0
+            # DReG / STL stop θ through detach_params(q), which FlowDistribution supports.
+            return FlowDistribution(q0, list(self.flow), context=h, validate_args=False)
         if self.posterior == "lowrank":
             factor = rest[..., : d * LOWRANK_RANK].reshape(*rest.shape[:-1], d, LOWRANK_RANK)
             diag = F.softplus(rest[..., d * LOWRANK_RANK :]) + MIN_SCALE
@@ -329,15 +422,34 @@ class VAE(nn.Module):
 
         if self.objective_name == "elbo":
             return self.objective(
-                log_lik, q, self.prior, num_samples=self.k, beta=self.beta(step), noise=self.noise
+                log_lik,
+                q,
+                self.prior,
+                num_samples=self.k,
+                beta=self.beta(step),
+                noise=self.noise,
+                kl=self._kl_mode,
             )
         if self.objective_name == "iwae":
             return self.objective(log_lik, q, self.prior, k=self.k, noise=self.noise)
         return self.objective(log_lik, q, self.prior, k=self.k)
 
+    @property
+    def _kl_mode(self) -> str:
+        # a flow has no closed-form KL: say "mc" outright, so no registered KL of a
+        # parent class (ReparamDistribution) could be picked up by mistake.
+        return "mc" if self.is_flow else "auto"
+
     def bound(self, x: Tensor, step: int = 0) -> Tensor:
         """The training objective per data point (shape (B,)), differentiable."""
         return self._bound(x, self.encode(x), step)
+
+    def _kl_estimate(self, q: Any) -> Tensor:
+        """KL(q‖p) per data point: closed form, or one Monte Carlo sample for a flow."""
+        if not self.is_flow:
+            return td.kl_divergence(q, self.prior)
+        z, log_q = q.rsample_and_log_prob()
+        return log_q - self.prior.log_prob(z)
 
     def _metrics(self, x: Tensor, step: int) -> dict[str, Tensor]:
         q = self.encode(x)
@@ -347,7 +459,7 @@ class VAE(nn.Module):
                 return self.log_px_given_z(x, z)
 
             recon, kl_terms = elbo_terms(
-                log_lik, q, self.prior, num_samples=self.k, noise=self.noise
+                log_lik, q, self.prior, num_samples=self.k, noise=self.noise, kl=self._kl_mode
             )
             beta = self.beta(step)
             value = recon - beta * kl_terms if beta != 1.0 else recon - kl_terms
@@ -361,7 +473,7 @@ class VAE(nn.Module):
             }
         value = self._bound(x, q, step)
         with torch.no_grad():
-            kl = td.kl_divergence(q, self.prior).mean()
+            kl = self._kl_estimate(q).mean()
         return {"loss": -value.mean(), "bound": value.mean().detach(), "kl": kl}
 
     def training_step(self, batch: Tensor, step: int) -> dict[str, Tensor]:
@@ -376,8 +488,15 @@ class VAE(nn.Module):
     # ----------------------------------------------------------------- evaluation
     @torch.no_grad()
     def elbo(self, x: Tensor) -> Tensor:
-        """ELBO per data point, E_q[log p(x|z)] − KL(q‖p) with one sample and analytic KL."""
+        """ELBO per data point, E_q[log p(x|z)] − KL(q‖p) with one sample.
+
+        The KL is analytic for the Gaussian posteriors; a flow posterior has none, so its
+        ELBO is the one-sample estimate log p(x|z) + log p(z) − log q(z|x).
+        """
         q = self.encode(x)
+        if self.is_flow:
+            z, log_q = q.rsample_and_log_prob()
+            return self.log_px_given_z(x, z) + self.prior.log_prob(z) - log_q
         z = q.rsample()
         return self.log_px_given_z(x, z) - td.kl_divergence(q, self.prior)
 
@@ -429,8 +548,21 @@ class VAE(nn.Module):
         """
         if x.shape[0] < 2:
             raise ValueError(f"active_units: needs at least 2 data points; got {x.shape[0]}")
-        mean = self.encode(x).mean
+        mean = self.posterior_mean(x)
         return int((mean.var(0) > threshold).sum())
+
+    @torch.no_grad()
+    def posterior_mean(self, x: Tensor, samples: int = FLOW_MEAN_SAMPLES) -> Tensor:
+        """E_q[z|x], shape (B, latent_dim): closed form, or a Monte Carlo mean for a flow.
+
+        Args:
+            x: images with shape (B, C, H, W).
+            samples: Monte Carlo samples per image (flow posteriors only).
+        """
+        q = self.encode(x)
+        if not self.is_flow:
+            return q.mean
+        return q.sample((int(samples),)).mean(0)
 
     @torch.no_grad()
     def sample(self, n: int, *, mean: bool = True) -> Tensor:
@@ -445,5 +577,5 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
-        """The mean of p(x | z = E_q[z|x]): shape (B, C, H, W)."""
-        return self.decode(self.encode(x).mean).mean
+        """The mean of p(x | z = E_q[z|x]): shape (B, C, H, W) (see :meth:`posterior_mean`)."""
+        return self.decode(self.posterior_mean(x)).mean

@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "k": 1,
     "arch": "mlp",
     "posterior": "normal",
+    "flow_length": None,
     "likelihood": "bernoulli",
     "binarize": "auto",
     "beta": 1.0,
@@ -74,8 +75,8 @@ RESUME_MAY_CHANGE = ("epochs", "device", "progress")
 #: the options stored in config.json (the resolved values).
 OPTION_KEYS = (
     "data", "data_dir", "objective", "k", "latent_dim", "hidden", "arch", "posterior",
-    "likelihood", "binarize", "beta", "warmup_steps", "epochs", "batch_size", "lr", "seed",
-    "device", "amp",
+    "flow_length", "likelihood", "binarize", "beta", "warmup_steps", "epochs", "batch_size",
+    "lr", "seed", "device", "amp",
 )  # fmt: skip
 
 EVAL_BATCH = 100
@@ -176,7 +177,18 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
     train.add_argument("--latent-dim", type=_positive_int("--latent-dim"), help="latent d")
     train.add_argument("--hidden", type=_hidden, metavar="H1,H2,...", help="hidden widths")
     train.add_argument("--arch", choices=ARCHS, help="network architecture")
-    train.add_argument("--posterior", choices=POSTERIORS, help="the family of q(z|x)")
+    train.add_argument(
+        "--posterior",
+        choices=POSTERIORS,
+        help="the family of q(z|x): Gaussians (normal, lowrank, fullrank) or a diagonal "
+        "Gaussian through amortized flows (planar: Rezende & Mohamed 2015; iaf: Kingma et "
+        "al. 2016)",
+    )
+    train.add_argument(
+        "--flow-length",
+        type=_positive_int("--flow-length"),
+        help="K flow steps of a planar or iaf posterior (default: planar 10, iaf 2)",
+    )
     train.add_argument("--likelihood", choices=LIKELIHOODS, help="the decoder p(x|z)")
     train.add_argument(
         "--binarize",
@@ -257,6 +269,11 @@ def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     check_train_out(parser, args.out, args.resume, CONFIG, CHECKPOINT)
     if args.resume:
         return
+    if args.flow_length is not None and args.posterior not in ("planar", "iaf"):
+        parser.error(
+            "argument --flow-length: needs --posterior planar or iaf (got "
+            f"{args.posterior or DEFAULTS['posterior']})"
+        )
     data = args.data or DEFAULTS["data"]
     if data != "digits" and args.data_dir is None:
         from .data import default_data_dir
@@ -393,7 +410,7 @@ def write_plots(model: Any, data: Any, options: dict[str, Any], out: Path) -> li
         )
         written += ["reconstructions.png", "samples.png"]
         if model.latent_dim == 2:
-            z = _batched(lambda b: model.encode(b).mean, data.test)
+            z = _batched(model.posterior_mean, data.test)
             save_figure(latent_scatter(z, data.test_labels), out / "latent.png")
             written.append("latent.png")
     return written
@@ -439,6 +456,7 @@ def _train(args: argparse.Namespace) -> int:
             hidden=options["hidden"],
             arch=options["arch"],
             posterior=options["posterior"],
+            flow_length=options.get("flow_length"),  # absent from configs of older runs
             likelihood=options["likelihood"],
             objective=options["objective"],
             k=options["k"],
@@ -528,7 +546,7 @@ def evaluate(
     """Test log-likelihood (k importance samples), ELBO and active units of ``model`` on x."""
     ll = _batched(lambda b: model.log_likelihood(b, k=k, chunk=chunk), x, batch_size)
     elbo = _batched(model.elbo, x, batch_size)
-    means = _batched(lambda b: model.encode(b).mean, x, batch_size)
+    means = _batched(model.posterior_mean, x, batch_size)
     active = int((means.var(0) > 0.01).sum())
     n = len(x)
     return {

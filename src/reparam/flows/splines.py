@@ -68,20 +68,19 @@ def packed_spline(
     Returns:
         The mapped points and the elementwise log-derivative, both shape (*).
     """
-    return rational_quadratic_spline(
-        x,
-        params[..., :bins],
-        params[..., bins : 2 * bins],
-        params[..., 2 * bins :],
-        bound=bound,
-        inverse=inverse,
-    )
+    # split, not three slices: the backward of each slice fills a full-size zero tensor.
+    widths, heights, derivatives = params.split((bins, bins, bins - 1), dim=-1)
+    return rational_quadratic_spline(x, widths, heights, derivatives, bound=bound, inverse=inverse)
 
 
 def _knots(raw: Tensor, bound: float, min_size: float) -> Tensor:
     """K unnormalized bin sizes (…, K) → K + 1 knot positions (…, K + 1) from −B to B."""
     bins = raw.shape[-1]
-    sizes = torch.softmax(raw, dim=-1) * (1.0 - min_size * bins) + min_size
+    # A written-out softmax: torch.softmax over a short last dim (K = 8) is several times
+    # slower on CPU than these elementwise ops (forward + backward at (512, 16, 8), one
+    # thread: 1.8 vs 0.7–0.9 ms).
+    e = torch.exp(raw - raw.detach().amax(dim=-1, keepdim=True))
+    sizes = e / e.sum(dim=-1, keepdim=True) * (1.0 - min_size * bins) + min_size
     knots = F.pad(torch.cumsum(sizes, dim=-1), (1, 0)) * (2.0 * bound) - bound
     # Pin the ends exactly, so rounding in the cumulative sum never leaves a gap at ±B.
     knots[..., 0] = -bound
