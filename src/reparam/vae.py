@@ -52,7 +52,6 @@ from torch import Tensor, nn
 from .distributions import DiagonalNormal, LowRankMultivariateNormal, MultivariateNormal
 from .flows.autoregressive import MaskedAffineAutoregressive
 from .flows.distribution import FlowDistribution
-from .flows.permutation import ReversePermutation
 from .flows.planar import Planar
 from .objectives import BetaSchedule, elbo_terms, get_objective
 
@@ -99,21 +98,20 @@ def _flow_steps(posterior: str, latent_dim: int, context: int, length: int) -> n
 
     planar: K × Planar(d, context) (Rezende & Mohamed 2015); iaf: K × IAF (MADE with hidden
     layers (context, context), one pass in the sampling direction) with the order reversed
-    between steps (Kingma et al. 2016).
+    from step to step (Kingma et al. 2016).
     """
     steps: list[nn.Module] = []
     for i in range(length):
         if posterior == "planar":
             steps.append(Planar(latent_dim, context_features=context))
             continue
-        if i > 0:
-            steps.append(ReversePermutation(latent_dim))
         steps.append(
             MaskedAffineAutoregressive(
                 latent_dim,
                 context_features=context,
                 hidden_features=(context, context),
                 fast="forward",
+                reverse=i % 2 == 1,
             )
         )
     return nn.ModuleList(steps)

@@ -71,6 +71,32 @@ def _cases() -> list[TransformCase]:
                         autoregressive=True,
                     ),
                 ]
+        # reversed order / halves (what the builders alternate); the Jacobian is upper
+        # triangular, so no lower-triangular check (test_made checks the reversed masks).
+        cases += [
+            TransformCase(
+                f"maa_reverse_d4_{tag}",
+                lambda c=c: MaskedAffineAutoregressive(4, c, HIDDEN, reverse=True),
+                c,
+            ),
+            TransformCase(
+                f"spline_ar_reverse_forward_d3_{tag}",
+                lambda c=c: SplineAutoregressive(
+                    3, c, HIDDEN, bins=5, bound=2.0, fast="forward", reverse=True
+                ),
+                c,
+            ),
+            TransformCase(
+                f"affine_coupling_reverse_d5_{tag}",
+                lambda c=c: AffineCoupling(5, c, HIDDEN, reverse=True),
+                c,
+            ),
+            TransformCase(
+                f"spline_coupling_reverse_d3_{tag}",
+                lambda c=c: SplineCoupling(3, c, HIDDEN, bins=3, reverse=True),
+                c,
+            ),
+        ]
     return cases
 
 

@@ -57,6 +57,20 @@ def test_outputs_are_strictly_autoregressive(features, context):
 
 
 @pytest.mark.parametrize("context", [0, 2])
+def test_reversed_order_is_autoregressive_the_other_way(context):
+    """reverse=True: block i depends exactly on x_{>i} (and the context)."""
+    features = 4
+    made = MADE(features, 2, context, (16, 16), reverse=True).double()
+    _randomize(made)
+    x = torch.randn(20, features, dtype=torch.float64)
+    c = torch.randn(20, context, dtype=torch.float64) if context else None
+    jx, _ = _jacobians(made, x, c)
+    i, j = torch.meshgrid(torch.arange(features), torch.arange(features), indexing="ij")
+    seen = jx.abs().amax(dim=(0, 2)) > 0
+    assert torch.equal(seen, j > i)
+
+
+@pytest.mark.parametrize("context", [0, 2])
 @pytest.mark.parametrize("hidden", [(16, 16), (4,), (2, 3), ()])
 def test_masks_cover_the_autoregressive_connectivity(hidden, context):
     features, per = 5, 2

@@ -48,6 +48,7 @@ class _Autoregressive(Transform):
         hidden_features: Sequence[int],
         params_per_feature: int,
         fast: str,
+        reverse: bool = False,
     ) -> None:
         super().__init__(features, context_features)
         if fast not in ("inverse", "forward"):
@@ -56,7 +57,9 @@ class _Autoregressive(Transform):
                 f"got {fast!r}"
             )
         self.fast = fast
-        self.made = MADE(features, params_per_feature, context_features, hidden_features)
+        self.made = MADE(
+            features, params_per_feature, context_features, hidden_features, reverse=reverse
+        )
 
     def _map(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
         """Elementwise g (or g⁻¹) with parameters (*, D, P); returns values and Σ log|g'|."""
@@ -98,6 +101,7 @@ class MaskedAffineAutoregressive(_Autoregressive):
         hidden_features: hidden widths of the MADE.
         fast: "inverse" (MAF) or "forward" (IAF).
         max_log_scale: c_max > 0.
+        reverse: autoregressive order x_D, …, x_1 (Jacobian upper triangular).
 
     Raises:
         ValueError: ``fast`` is neither, or c_max ≤ 0.
@@ -110,8 +114,9 @@ class MaskedAffineAutoregressive(_Autoregressive):
         hidden_features: Sequence[int] = (64, 64),
         fast: str = "inverse",
         max_log_scale: float = 3.0,
+        reverse: bool = False,
     ) -> None:
-        super().__init__(features, context_features, hidden_features, 2, fast)
+        super().__init__(features, context_features, hidden_features, 2, fast, reverse)
         if not max_log_scale > 0:
             raise ValueError(
                 f"MaskedAffineAutoregressive: max_log_scale must be > 0, got {max_log_scale!r}"
@@ -150,10 +155,16 @@ class SplineAutoregressive(_Autoregressive):
         bins: int = 8,
         bound: float = 5.0,
         fast: str = "inverse",
+        reverse: bool = False,
     ) -> None:
         check_spline_config(type(self).__name__, bins, bound)
         super().__init__(
-            features, context_features, hidden_features, spline_params_per_feature(bins), fast
+            features,
+            context_features,
+            hidden_features,
+            spline_params_per_feature(bins),
+            fast,
+            reverse,
         )
         self.bins = bins
         self.bound = float(bound)

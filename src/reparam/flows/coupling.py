@@ -7,8 +7,9 @@ parameterizes an invertible elementwise map of x_b, θ = NN([x_a, c]):
     y_a = x_a, \qquad y_b = g(x_b; \theta(x_a, c)), \qquad
     \log|\det \partial y/\partial x| = \sum_j \log|g'(x_{b,j})|
 
-Both directions are one network pass (``fast = "both"``). Stack them with permutations
-so every feature gets transformed.
+Both directions are one network pass (``fast = "both"``). Stack them with permutations,
+or alternate ``reverse`` (x_a = the last ⌊D/2⌋ features, x_b the rest), so every feature
+gets transformed.
 
 References:
     Dinh, Sohl-Dickstein & Bengio, "Density estimation using Real NVP", ICLR 2017,
@@ -41,6 +42,7 @@ class _Coupling(Transform):
         context_features: int,
         hidden_features: Sequence[int],
         params_per_feature: int,
+        reverse: bool = False,
     ) -> None:
         super().__init__(features, context_features)
         if features < 2:
@@ -48,6 +50,7 @@ class _Coupling(Transform):
                 f"{type(self).__name__}: coupling needs at least 2 features, got {features}"
             )
         self.split = features // 2
+        self.reverse = bool(reverse)
         self.params_per_feature = params_per_feature
         self.conditioner = MLP(
             self.split + context_features,
@@ -64,6 +67,10 @@ class _Coupling(Transform):
         raise NotImplementedError
 
     def _couple(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
+        if self.reverse:  # x_a is the last ⌊D/2⌋ features, x_b the first D − ⌊D/2⌋
+            xb, xa = x[..., : self.features - self.split], x[..., self.features - self.split :]
+            yb, ladj = self._map(xb, self._params(xa, context), inverse)
+            return torch.cat((yb, xa), dim=-1), ladj
         xa, xb = x[..., : self.split], x[..., self.split :]
         yb, ladj = self._map(xb, self._params(xa, context), inverse)
         return torch.cat((xa, yb), dim=-1), ladj
@@ -86,6 +93,7 @@ class AffineCoupling(_Coupling):
         context_features: C (0: unconditional).
         hidden_features: hidden widths of the conditioner MLP.
         max_log_scale: c_max > 0.
+        reverse: condition on the last ⌊D/2⌋ features and map the first ones.
 
     Raises:
         ValueError: D < 2 or c_max ≤ 0.
@@ -97,8 +105,9 @@ class AffineCoupling(_Coupling):
         context_features: int = 0,
         hidden_features: Sequence[int] = (64, 64),
         max_log_scale: float = 3.0,
+        reverse: bool = False,
     ) -> None:
-        super().__init__(features, context_features, hidden_features, 2)
+        super().__init__(features, context_features, hidden_features, 2, reverse)
         if not max_log_scale > 0:
             raise ValueError(f"AffineCoupling: max_log_scale must be > 0, got {max_log_scale!r}")
         self.max_log_scale = float(max_log_scale)
@@ -120,6 +129,7 @@ class SplineCoupling(_Coupling):
         hidden_features: hidden widths of the conditioner MLP.
         bins: K ≥ 1.
         bound: B > 0.
+        reverse: condition on the last ⌊D/2⌋ features and map the first ones.
 
     Raises:
         ValueError: D < 2, K < 1 or B ≤ 0.
@@ -132,10 +142,11 @@ class SplineCoupling(_Coupling):
         hidden_features: Sequence[int] = (64, 64),
         bins: int = 8,
         bound: float = 5.0,
+        reverse: bool = False,
     ) -> None:
         check_spline_config(type(self).__name__, bins, bound)
         super().__init__(
-            features, context_features, hidden_features, spline_params_per_feature(bins)
+            features, context_features, hidden_features, spline_params_per_feature(bins), reverse
         )
         self.bins = bins
         self.bound = float(bound)

@@ -14,7 +14,7 @@ follow zuko's signatures:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -24,7 +24,6 @@ from .autoregressive import MaskedAffineAutoregressive, SplineAutoregressive
 from .base import Transform
 from .coupling import AffineCoupling, SplineCoupling
 from .distribution import FlowDistribution
-from .permutation import ReversePermutation
 from .planar import Planar, Radial
 
 __all__ = [
@@ -122,14 +121,11 @@ class Flow(nn.Module):
         return f"features={self.features}{ctx}"
 
 
-def _interleave(layers: list[Transform], features: int) -> list[Transform]:
-    """Put a ReversePermutation between consecutive layers."""
-    out: list[Transform] = []
-    for i, layer in enumerate(layers):
-        if i:
-            out.append(ReversePermutation(features))
-        out.append(layer)
-    return out
+def _alternating(make: Callable[[bool], Transform], transforms: int) -> list[Transform]:
+    """Layers ``make(reverse)`` with reverse = False, True, False, …: each layer's order is
+    the previous one reversed, as a ReversePermutation between them would make it, without
+    the copy (the masks or the split absorb the reversal, as in zuko)."""
+    return [make(i % 2 == 1) for i in range(transforms)]
 
 
 def _check_count(name: str, transforms: int) -> None:
@@ -143,7 +139,7 @@ class MAF(Flow):
     Args:
         features: D.
         context_features: C.
-        transforms: number of autoregressive layers (reversals between them).
+        transforms: number of autoregressive layers (alternating orders).
         hidden_features: MADE hidden widths.
     """
 
@@ -157,16 +153,17 @@ class MAF(Flow):
         hidden_features: Sequence[int] = (64, 64),
     ) -> None:
         _check_count(type(self).__name__, transforms)
-        layers = [
-            MaskedAffineAutoregressive(
+        layers = _alternating(
+            lambda r: MaskedAffineAutoregressive(
                 features,
                 context_features=context_features,
                 hidden_features=hidden_features,
                 fast=self.fast,
-            )
-            for _ in range(transforms)
-        ]
-        super().__init__(_interleave(layers, features), features, context_features)
+                reverse=r,
+            ),
+            transforms,
+        )
+        super().__init__(layers, features, context_features)
 
 
 class IAF(MAF):
@@ -181,7 +178,7 @@ class NSF(Flow):
     Args:
         features: D.
         context_features: C.
-        transforms: number of spline layers (reversals between them).
+        transforms: number of spline layers (alternating orders).
         hidden_features: conditioner hidden widths.
         bins: K spline bins.
         bound: B, the spline acts on [−B, B] (identity outside).
@@ -208,33 +205,35 @@ class NSF(Flow):
                 raise ValueError(
                     f"{name}: coupling needs at least 2 features, got features={features}"
                 )
-            layers: list[Transform] = [
-                SplineCoupling(
+            layers: list[Transform] = _alternating(
+                lambda r: SplineCoupling(
                     features,
                     context_features=context_features,
                     hidden_features=hidden_features,
                     bins=bins,
                     bound=bound,
-                )
-                for _ in range(transforms)
-            ]
+                    reverse=r,
+                ),
+                transforms,
+            )
         else:
-            layers = [
-                SplineAutoregressive(
+            layers = _alternating(
+                lambda r: SplineAutoregressive(
                     features,
                     context_features=context_features,
                     hidden_features=hidden_features,
                     bins=bins,
                     bound=bound,
                     fast=fast,
-                )
-                for _ in range(transforms)
-            ]
-        super().__init__(_interleave(layers, features), features, context_features)
+                    reverse=r,
+                ),
+                transforms,
+            )
+        super().__init__(layers, features, context_features)
 
 
 class RealNVP(Flow):
-    """RealNVP: affine coupling layers with reversals between them (features >= 2).
+    """RealNVP: affine coupling layers with alternating halves (features >= 2).
 
     Args:
         features: D >= 2.
@@ -256,13 +255,16 @@ class RealNVP(Flow):
             raise ValueError(
                 f"{name}: coupling needs at least 2 features, got features={features}"
             )
-        layers = [
-            AffineCoupling(
-                features, context_features=context_features, hidden_features=hidden_features
-            )
-            for _ in range(transforms)
-        ]
-        super().__init__(_interleave(layers, features), features, context_features)
+        layers = _alternating(
+            lambda r: AffineCoupling(
+                features,
+                context_features=context_features,
+                hidden_features=hidden_features,
+                reverse=r,
+            ),
+            transforms,
+        )
+        super().__init__(layers, features, context_features)
 
 
 class PlanarFlow(Flow):

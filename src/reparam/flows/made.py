@@ -1,6 +1,7 @@
 r"""MADE: a masked autoencoder whose outputs are autoregressive in its inputs.
 
-Every unit gets a degree: input x_i has degree i (1-based), context inputs degree 0,
+Every unit gets a degree: input x_i has degree i (1-based; D + 1 − i with ``reverse``),
+context inputs degree 0,
 hidden units degrees in {1, …, D − 1} ({0, …, D − 1} with a context, or when D = 1),
 output block i degree i. A
 weight from a unit of degree m to a hidden unit of degree m' is kept iff m' ≥ m, to an
@@ -73,6 +74,8 @@ class MADE(nn.Module):
         params_per_feature: P, the size of each output block.
         context_features: C, context inputs (degree 0: connected to every output).
         hidden_features: widths of the hidden layers (ReLU between layers).
+        reverse: use the reversed order x_D, …, x_1 (block i depends on x_{>i}); stacking
+            layers with alternating orders replaces a permutation between them.
 
     Raises:
         ValueError: a size is not a positive integer (C may be 0).
@@ -84,6 +87,7 @@ class MADE(nn.Module):
         params_per_feature: int,
         context_features: int = 0,
         hidden_features: Sequence[int] = (64, 64),
+        reverse: bool = False,
     ) -> None:
         super().__init__()
         for what, value, low in (
@@ -97,17 +101,19 @@ class MADE(nn.Module):
         self.features = features
         self.params_per_feature = params_per_feature
         self.context_features = context_features
+        self.reverse = bool(reverse)
 
-        degree_in = torch.cat(
-            (torch.arange(1, features + 1), torch.zeros(context_features, dtype=torch.long))
-        )
+        order = torch.arange(1, features + 1)
+        if self.reverse:
+            order = order.flip(0)
+        degree_in = torch.cat((order, torch.zeros(context_features, dtype=torch.long)))
         # Hidden degrees cycle through low, …, D − 1. Degree 0 (units that see only the
         # context) is needed for block 1 to see the context, and useless without one.
         low = 0 if context_features > 0 or features == 1 else 1
         degrees = [degree_in]
         for width in hidden_features:
             degrees.append(torch.arange(width) % (features - low) + low)
-        degree_out = torch.arange(1, features + 1).repeat_interleave(params_per_feature)
+        degree_out = order.repeat_interleave(params_per_feature)
 
         layers: list[nn.Module] = []
         for d_in, d_out in zip(degrees[:-1], degrees[1:], strict=True):
@@ -128,4 +134,5 @@ class MADE(nn.Module):
 
     def extra_repr(self) -> str:
         ctx = f", context_features={self.context_features}" if self.context_features else ""
-        return f"features={self.features}, params_per_feature={self.params_per_feature}{ctx}"
+        rev = ", reverse=True" if self.reverse else ""
+        return f"features={self.features}, params_per_feature={self.params_per_feature}{ctx}{rev}"
