@@ -155,6 +155,8 @@ def test_existing_run_is_not_overwritten(tmp_path, capsys):
         (["--resume"], "no config.json and checkpoint.pt"),
         (["--target", "banana", "--batch-size", "8"], "--batch-size: applies only"),
         (["--samples", "8"], "--samples: applies only"),
+        (["--anneal-steps", "8"], "--anneal-steps: applies only"),
+        (["--target", "u1", "--anneal-steps", "-1"], "must be >= 0"),
         (["--flow", "planar", "--hidden", "8"], "no conditioner"),
         (["--bins", "4"], "only to --flow nsf"),
         (["--layers", "0"], "--layers must be >= 1"),

@@ -82,7 +82,7 @@ RESUME_MAY_CHANGE = ("epochs", "device")
 
 OPTION_KEYS = (
     "data", "target", "flow", "layers", "hidden", "bins", "epochs", "batch_size", "lr",
-    "samples", "steps_per_epoch", "n_train", "seed", "device",
+    "samples", "steps_per_epoch", "anneal_steps", "n_train", "seed", "device",
 )  # fmt: skip
 
 
@@ -151,6 +151,13 @@ def add_flow_parser(sub: Any) -> argparse.ArgumentParser:
         help="optimizer steps per epoch (target)",
     )
     fit.add_argument(
+        "--anneal-steps",
+        type=_nonnegative_int,
+        help="target: anneal the target as β_t log p̃ with β_t = min(1, 0.01 + t/N) over the "
+        "first N steps (Rezende & Mohamed 2015; keeps q from locking onto one mode); "
+        "default half of the steps, 0 = off",
+    )
+    fit.add_argument(
         "--n-train", type=_positive_int("--n-train"), help="training points drawn (toy data)"
     )
     fit.add_argument("--seed", type=_nonnegative_int, help="random seed")
@@ -188,6 +195,7 @@ def _check_fit(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         "--n-train": args.n_train is not None and (vi or (args.data or "moons") not in _toys()),
         "--samples": not vi and args.samples is not None,
         "--steps-per-epoch": not vi and args.steps_per_epoch is not None,
+        "--anneal-steps": not vi and args.anneal_steps is not None,
     }
     for name, bad in wrong.items():
         if bad:
@@ -196,6 +204,7 @@ def _check_fit(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
                 "--n-train": "a toy --data set",
                 "--samples": "--target",
                 "--steps-per-epoch": "--target",
+                "--anneal-steps": "--target",
             }[name]
             parser.error(f"argument {name}: applies only with {what}")
     flow = args.flow or (VI_DEFAULTS if vi else DENSITY_DEFAULTS)["flow"]
@@ -232,6 +241,8 @@ def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
     options.update(given)
     if not vi and options["data"] not in _toys():
         options["n_train"] = None
+    if vi and options["anneal_steps"] is None:
+        options["anneal_steps"] = options["epochs"] * options["steps_per_epoch"] // 2
     if options["flow"] != "nsf":
         options["bins"] = None
     if options["flow"] not in CONDITIONED:
@@ -480,7 +491,10 @@ def fit_flow(args: argparse.Namespace) -> int:
         flow = make_flow(options, features)
     if vi:
         model: Any = VariationalFit(
-            flow, target_log_prob(options["target"]), samples=options["samples"]
+            flow,
+            target_log_prob(options["target"]),
+            samples=options["samples"],
+            anneal_steps=options.get("anneal_steps") or 0,
         )
     else:
         model = DensityEstimator(flow)

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from reparam.data.toy2d import log_normalizer_2d, sample_toy, target_bounds, target_log_prob
@@ -13,7 +14,7 @@ from reparam.flows.fit import (
     reverse_kl,
     vi_diagnostics,
 )
-from reparam.flows.flow import IAF, MAF
+from reparam.flows.flow import IAF, MAF, PlanarFlow
 
 
 def _adam(model, step, n_steps, lr=3e-3):
@@ -72,3 +73,35 @@ def test_iaf_vi_on_banana_reaches_small_reverse_kl():
     assert d["elbo"] <= log_z + 4 * d["elbo_se"]  # the ELBO bounds log Z
     assert 0.5 < d["ess_fraction"] <= 1.0
     assert abs(d["log_z_is"] - log_z) < 0.05
+
+
+def test_annealing_schedule_and_bad_input():
+    log_p = target_log_prob("banana")
+    model = VariationalFit(IAF(2, transforms=1), log_p, samples=4, anneal_steps=100)
+    assert model.beta(0) == pytest.approx(0.01)
+    assert model.beta(50) == pytest.approx(0.51)
+    assert model.beta(99) == 1.0 and model.beta(10**6) == 1.0  # noqa: PT018
+    assert VariationalFit(IAF(2, transforms=1), log_p).beta(0) == 1.0
+    out = model.training_step(torch.zeros(1, 1), 0)
+    assert set(out) == {"loss", "elbo", "beta"}
+    assert out["beta"].item() == pytest.approx(0.01)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="anneal_steps must be an integer >= 0"):
+            VariationalFit(IAF(2, transforms=1), log_p, anneal_steps=bad)
+
+
+def test_annealed_planar_flow_keeps_both_modes_of_u1():
+    """U1 has two symmetric modes. Plain reverse KL locks a planar flow onto one of them
+    (measured KL ≈ 0.70 ≈ log 2 for K = 16, seeds 0-2); annealing β_t log p̃ (Rezende &
+    Mohamed 2015) keeps both: each half-plane z1 ≷ 0 holds close to half of q's mass."""
+    torch.manual_seed(0)
+    log_p = target_log_prob("u1")
+    flow = PlanarFlow(2, transforms=16)
+    model = VariationalFit(flow, log_p, samples=128, anneal_steps=800)
+    data = VariationalFit.dummy_data(1)
+    _adam(model, lambda s: data, 1600)
+    with torch.no_grad():
+        z = flow().sample(torch.Size([20000]))
+    right = (z[:, 0] > 0).double().mean().item()
+    # a binomial proportion of 20000 draws has SE <= 0.0036; a lost mode gives ~0 or ~1.
+    assert 0.3 < right < 0.7

@@ -69,6 +69,10 @@ class VariationalFit(nn.Module):
         samples: S, samples of z per step (≥ 1).
         noise: how ε is drawn: ``"mc"``, ``"antithetic"``, ``"qmc"`` (see
             :mod:`reparam.noise`).
+        anneal_steps: N ≥ 0; the loss at step t is E_q[log q − β_t log p̃] with
+            β_t = min(1, 0.01 + t/N) (Rezende & Mohamed 2015, section 6.1): a flat target
+            early lets q spread over every mode before it settles, where plain reverse
+            KL tends to lock onto one. 0 = no annealing.
     """
 
     def __init__(
@@ -77,14 +81,26 @@ class VariationalFit(nn.Module):
         log_target: Callable[[Tensor], Tensor],
         samples: int = 256,
         noise: Any = "mc",
+        anneal_steps: int = 0,
     ) -> None:
         super().__init__()
         if not isinstance(samples, int) or samples < 1:
             raise ValueError(f"VariationalFit: samples must be an integer >= 1, got {samples!r}")
+        if isinstance(anneal_steps, bool) or not isinstance(anneal_steps, int) or anneal_steps < 0:
+            raise ValueError(
+                f"VariationalFit: anneal_steps must be an integer >= 0, got {anneal_steps!r}"
+            )
         self.flow = flow
         self.log_target = log_target
         self.samples = samples
         self.noise = noise
+        self.anneal_steps = anneal_steps
+
+    def beta(self, step: int) -> float:
+        """β_t = min(1, 0.01 + t/N), or 1 without annealing."""
+        if not self.anneal_steps:
+            return 1.0
+        return min(1.0, 0.01 + step / self.anneal_steps)
 
     @staticmethod
     def dummy_data(steps_per_epoch: int) -> Tensor:
@@ -95,11 +111,17 @@ class VariationalFit(nn.Module):
         return torch.zeros(steps_per_epoch, 1)
 
     def training_step(self, batch: Tensor, step: int) -> dict[str, Tensor]:
-        """loss = mean_s [log q(z_s) − log p̃(z_s)] = −ELBO (+ log Z ≥ 0 apart)."""
+        """loss = mean_s [log q(z_s) − β_t log p̃(z_s)]; at β = 1 it is −ELBO (log Z apart).
+
+        Logs "elbo" = mean_s [log p̃(z_s) − log q(z_s)] (β = 1) and "beta".
+        """
         q = self.flow()
         z, log_q = q.rsample_and_log_prob(torch.Size([self.samples]), noise=self.noise)
-        loss = (log_q - self.log_target(z)).mean()
-        return {"loss": loss, "elbo": -loss.detach()}
+        log_p = self.log_target(z)
+        beta = self.beta(step)
+        loss = (log_q - log_p).mean() if beta == 1.0 else (log_q - beta * log_p).mean()
+        elbo = (log_p - log_q).detach().mean()
+        return {"loss": loss, "elbo": elbo, "beta": torch.tensor(beta)}
 
 
 def gaussian_fit(train: Tensor) -> torch.distributions.MultivariateNormal:

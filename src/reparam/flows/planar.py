@@ -40,7 +40,10 @@ class _Amortized(Transform):
                 self.hyper.weight.normal_(0.0, _INIT_STD)
                 self.hyper.bias.normal_(0.0, _INIT_STD)
         else:
-            self.params = nn.Parameter(torch.randn(n_params) * _INIT_STD)
+            # U(−1/√D, 1/√D), as Pyro's planar/radial layers: far enough from u = w = 0,
+            # where ∂/∂u ∝ w and ∂/∂w ∝ u both vanish and training crawls off a saddle.
+            bound = features**-0.5
+            self.params = nn.Parameter(torch.empty(n_params).uniform_(-bound, bound))
 
     def _raw(self, context: Tensor | None) -> Tensor:
         """The raw parameter vector: shape (n_params,) or (*, n_params)."""
