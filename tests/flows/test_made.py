@@ -159,16 +159,19 @@ def test_slow_direction_is_exact_after_d_passes(cls, fast):
 
 
 def test_maf_and_iaf_share_their_one_pass_map():
-    """MAF's inverse and IAF's forward are the same MADE pass (the two are mirror images)."""
+    """MAF's inverse and IAF's forward are the same MADE pass and affine map: each applies
+    u·e^s + t in its one-pass direction."""
     maf = MaskedAffineAutoregressive(4, 0, (8,), fast="inverse").double()
     _randomize(maf)
     iaf = MaskedAffineAutoregressive(4, 0, (8,), fast="forward").double()
     iaf.load_state_dict(maf.state_dict())
     y = torch.randn(5, 4, dtype=torch.float64)
-    x_maf, l_maf = maf.inverse(y)  # x_i = (y_i − t_i(y_<i)) e^{−s_i(y_<i)}
+    x_maf, l_maf = maf.inverse(y)  # x_i = y_i e^{s_i(y_<i)} + t_i(y_<i)
     y_iaf, l_iaf = iaf(y)  # y_i' = y_i e^{s_i(y_<i)} + t_i(y_<i)
     raw = maf.made(y)
     s = torch.tanh(raw[..., 0] / 3.0) * 3.0
-    torch.testing.assert_close(x_maf, (y - raw[..., 1]) * torch.exp(-s), rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(y_iaf, y * torch.exp(s) + raw[..., 1], rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(l_maf, -l_iaf, rtol=1e-12, atol=1e-12)
+    expected = y * torch.exp(s) + raw[..., 1]
+    torch.testing.assert_close(x_maf, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(y_iaf, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(l_maf, s.sum(-1), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(l_iaf, s.sum(-1), rtol=1e-12, atol=1e-12)
