@@ -18,7 +18,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MLP", "Transform"]
+__all__ = ["MLP", "Transform", "check_int"]
+
+
+def check_int(owner: str, name: str, value: object, low: int) -> None:
+    """Raise ValueError unless ``value`` is an int (not a bool) >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{owner}: {name} must be an integer >= {low}, got {value!r}")
 
 
 class Transform(nn.Module):
@@ -40,17 +46,8 @@ class Transform(nn.Module):
 
     def __init__(self, features: int, context_features: int = 0) -> None:
         super().__init__()
-        name = type(self).__name__
-        if isinstance(features, bool) or not isinstance(features, int) or features < 1:
-            raise ValueError(f"{name}: features must be an integer >= 1, got {features!r}")
-        if (
-            isinstance(context_features, bool)
-            or not isinstance(context_features, int)
-            or context_features < 0
-        ):
-            raise ValueError(
-                f"{name}: context_features must be an integer >= 0, got {context_features!r}"
-            )
+        check_int(type(self).__name__, "features", features, 1)
+        check_int(type(self).__name__, "context_features", context_features, 0)
         self.features = features
         self.context_features = context_features
 

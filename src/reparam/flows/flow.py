@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from ..distributions.diagonal_normal import DiagonalNormal
 from .autoregressive import MaskedAffineAutoregressive, SplineAutoregressive
-from .base import Transform
+from .base import Transform, check_int
 from .coupling import AffineCoupling, SplineCoupling
 from .distribution import FlowDistribution
 from .planar import Planar, Radial
@@ -61,16 +61,8 @@ class Flow(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        if isinstance(features, bool) or not isinstance(features, int) or features < 1:
-            raise ValueError(f"{name}: features must be an integer >= 1, got {features!r}")
-        if (
-            isinstance(context_features, bool)
-            or not isinstance(context_features, int)
-            or context_features < 0
-        ):
-            raise ValueError(
-                f"{name}: context_features must be an integer >= 0, got {context_features!r}"
-            )
+        check_int(name, "features", features, 1)
+        check_int(name, "context_features", context_features, 0)
         transforms = list(transforms)
         for i, t in enumerate(transforms):
             if not isinstance(t, Transform):
@@ -128,11 +120,6 @@ def _alternating(make: Callable[[bool], Transform], transforms: int) -> list[Tra
     return [make(i % 2 == 1) for i in range(transforms)]
 
 
-def _check_count(name: str, transforms: int) -> None:
-    if isinstance(transforms, bool) or not isinstance(transforms, int) or transforms < 1:
-        raise ValueError(f"{name}: transforms must be an integer >= 1, got {transforms!r}")
-
-
 class MAF(Flow):
     """Masked autoregressive flow: MADE affine layers, density in one pass per layer.
 
@@ -152,7 +139,7 @@ class MAF(Flow):
         transforms: int = 5,
         hidden_features: Sequence[int] = (64, 64),
     ) -> None:
-        _check_count(type(self).__name__, transforms)
+        check_int(type(self).__name__, "transforms", transforms, 1)
         layers = _alternating(
             lambda r: MaskedAffineAutoregressive(
                 features,
@@ -199,7 +186,7 @@ class NSF(Flow):
         coupling: bool = False,
     ) -> None:
         name = type(self).__name__
-        _check_count(name, transforms)
+        check_int(name, "transforms", transforms, 1)
         if coupling:
             if features < 2:
                 raise ValueError(
@@ -250,7 +237,7 @@ class RealNVP(Flow):
         hidden_features: Sequence[int] = (64, 64),
     ) -> None:
         name = type(self).__name__
-        _check_count(name, transforms)
+        check_int(name, "transforms", transforms, 1)
         if isinstance(features, int) and features < 2:
             raise ValueError(
                 f"{name}: coupling needs at least 2 features, got features={features}"
@@ -279,7 +266,7 @@ class PlanarFlow(Flow):
     layer: type[Transform] = Planar
 
     def __init__(self, features: int, context_features: int = 0, transforms: int = 10) -> None:
-        _check_count(type(self).__name__, transforms)
+        check_int(type(self).__name__, "transforms", transforms, 1)
         layers = [
             self.layer(features, context_features=context_features) for _ in range(transforms)
         ]
