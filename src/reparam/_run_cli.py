@@ -1,19 +1,58 @@
 """Plumbing shared by the commands that train into a run directory (``reparam vae``,
-``reparam bnn``): argument checks on the directory, the options a user gave, and the
-resume rule (saved options win; only some may change)."""
+``reparam bnn``, ``reparam flow``): argument checks on the directory, reading its
+config.json, the options a user gave, the resume rule (saved options win; only some may
+change) and the one way a command reports a user error (message, exit status 2)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import sys
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
+
+from ._atomic import atomic_write_text
 
 Check = Callable[[argparse.ArgumentParser, argparse.Namespace], None]
 
 
 class CommandError(Exception):
     """A user error found while running a command (reported, exit code 2)."""
+
+
+def reported(
+    command: str, body: Callable[[argparse.Namespace], int]
+) -> Callable[[argparse.Namespace], int]:
+    """``body`` with user errors (CommandError, FileNotFoundError, ValueError) reported as
+    ``reparam COMMAND: error: …`` on stderr and exit status 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return body(args)
+        except (CommandError, FileNotFoundError, ValueError) as exc:
+            print(f"reparam {command}: error: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def read_config(path: Path, command: str, required: Collection[str]) -> dict[str, Any]:
+    """The JSON object in ``path`` (a run's config.json), which must hold ``required`` keys.
+
+    Raises:
+        CommandError: unreadable, not JSON, or missing a required key.
+    """
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CommandError(f"cannot read {path}: {exc}") from None
+    if not isinstance(doc, dict) or not set(required) <= set(doc):
+        raise CommandError(
+            f"{path} is not a reparam {command} config (needs {', '.join(sorted(required))})"
+        )
+    return doc
 
 
 def checker(parser: argparse.ArgumentParser, check: Check) -> Check:
@@ -94,3 +133,74 @@ def resume_options(
             f"drop them to resume with the saved configuration{hint}"
         )
     return options
+
+
+# --------------------------------------------------------------------------- argument types
+def positive_int(what: str) -> Callable[[str], int]:
+    """An argparse type: an integer >= 1 (errors name ``what``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{what} must be >= 1, got {value}")
+        return value
+
+    return parse
+
+
+def nonnegative_int(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def hidden_sizes(text: str) -> list[int]:
+    """An argparse type: comma-separated layer widths >= 1, e.g. ``200,200``."""
+    try:
+        sizes = [int(p) for p in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer widths such as 200,200; got {text!r}"
+        ) from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"layer widths must be >= 1; got {text!r}")
+    return sizes
+
+
+def device_name(text: str) -> str:
+    """An argparse type: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    if text in ("auto", "cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N; got {text!r}")
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    """Write ``doc`` as indented JSON, atomically (NaN/inf are an error: use
+    :func:`finite_or_none`)."""
+    atomic_write_text(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value``, or None for a non-finite float (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -34,17 +34,17 @@ from ._run_cli import (
     check_run_dir,
     check_train_out,
     checker,
+    device_name,
+    finite_or_none,
     given_options,
+    hidden_sizes,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    read_config,
+    reported,
     resume_options,
-)
-from .vae_cli import (
-    _device,
-    _finite,
-    _hidden,
-    _nonnegative_int,
-    _positive_float,
-    _positive_int,
-    _write_json,
+    write_json,
 )
 
 __all__ = ["DATA_DEFAULTS", "DEFAULTS", "add_bnn_parser"]
@@ -106,7 +106,7 @@ def _noise(text: str) -> str | float:
     if text == "learned":
         return text
     try:
-        return _positive_float(text)
+        return positive_float(text)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"expected 'learned' or a number > 0; got {text!r}"
@@ -122,20 +122,20 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--estimator", choices=ESTIMATOR_CHOICES, help="gradient estimator")
     p.add_argument("--prior", choices=PRIOR_CHOICES, help="weight prior")
     p.add_argument(
-        "--prior-scale", type=_positive_float, help="prior std (mixture: the wide component)"
+        "--prior-scale", type=positive_float, help="prior std (mixture: the wide component)"
     )
-    p.add_argument("--hidden", type=_hidden, metavar="H1,H2,...", help="hidden widths")
-    p.add_argument("--kl-weight", type=_positive_float, help="final KL weight β")
-    p.add_argument("--warmup-steps", type=_nonnegative_int, help="linear KL warm-up steps")
-    p.add_argument("--init-scale", type=_positive_float, help="initial posterior std")
-    p.add_argument("--epochs", type=_positive_int("--epochs"), help="passes over the data")
-    p.add_argument("--batch-size", type=_positive_int("--batch-size"), help="batch size")
-    p.add_argument("--lr", type=_positive_float, help="Adam learning rate")
-    p.add_argument("--samples", type=_positive_int("--samples"), help="predictive samples S")
-    p.add_argument("--seed", type=_nonnegative_int, help="random seed")
-    p.add_argument("--device", type=_device, help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--hidden", type=hidden_sizes, metavar="H1,H2,...", help="hidden widths")
+    p.add_argument("--kl-weight", type=positive_float, help="final KL weight β")
+    p.add_argument("--warmup-steps", type=nonnegative_int, help="linear KL warm-up steps")
+    p.add_argument("--init-scale", type=positive_float, help="initial posterior std")
+    p.add_argument("--epochs", type=positive_int("--epochs"), help="passes over the data")
+    p.add_argument("--batch-size", type=positive_int("--batch-size"), help="batch size")
+    p.add_argument("--lr", type=positive_float, help="Adam learning rate")
+    p.add_argument("--samples", type=positive_int("--samples"), help="predictive samples S")
+    p.add_argument("--seed", type=nonnegative_int, help="random seed")
+    p.add_argument("--device", type=device_name, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--data-dir", type=Path, help="directory with the data files")
-    p.add_argument("--threads", type=_positive_int("--threads"), help="CPU threads for torch")
+    p.add_argument("--threads", type=positive_int("--threads"), help="CPU threads for torch")
 
 
 def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
@@ -166,7 +166,7 @@ def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
         "--data", type=_data_name, metavar="{digits,mnist,fashion-mnist,uci:NAME}",
         help="the data set",
     )  # fmt: skip
-    train.add_argument("--split", type=_nonnegative_int, help="the UCI split (default 0)")
+    train.add_argument("--split", type=nonnegative_int, help="the UCI split (default 0)")
     train.add_argument("--arch", choices=("mlp", "conv"), help="classifier architecture")
     train.add_argument("--noise", type=_noise, help="regression noise: learned or a fixed std")
     _model_options(train)
@@ -175,7 +175,7 @@ def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
     train.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bar"
     )
-    train.set_defaults(run=_run_train, check=checker(train, _check_train))
+    train.set_defaults(run=reported("bnn train", _train), check=checker(train, _check_train))
 
     ev = bsub.add_parser(
         "eval",
@@ -183,10 +183,10 @@ def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
         description="Evaluate the BNN in DIR on its test set; print a table, write eval.json.",
     )
     ev.add_argument("dir", type=Path, metavar="DIR", help="a directory written by bnn train")
-    ev.add_argument("--samples", type=_positive_int("--samples"), help="predictive samples")
-    ev.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed")
+    ev.add_argument("--samples", type=positive_int("--samples"), help="predictive samples")
+    ev.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
     ev.add_argument("--data-dir", type=Path, help="override the saved data directory")
-    ev.set_defaults(run=_run_eval, check=checker(ev, _check_dir))
+    ev.set_defaults(run=reported("bnn eval", _eval), check=checker(ev, _check_dir))
 
     uci = bsub.add_parser(
         "uci",
@@ -200,12 +200,12 @@ def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
     )
     uci.add_argument("name", choices=UCI_DATASETS, metavar="NAME", help=", ".join(UCI_DATASETS))
     uci.add_argument(
-        "--splits", type=_positive_int("--splits"), help="use the first N splits (default all)"
+        "--splits", type=positive_int("--splits"), help="use the first N splits (default all)"
     )
     uci.add_argument("--noise", type=_noise, help="learned or a fixed std (normalised units)")
     _model_options(uci)
     uci.add_argument("--out", type=Path, default=Path("runs/bnn-uci"), help="output directory")
-    uci.set_defaults(run=_run_uci, check=checker(uci, _check_uci))
+    uci.set_defaults(run=reported("bnn uci", _uci), check=checker(uci, _check_uci))
     return bnn
 
 
@@ -406,23 +406,8 @@ def _table(metrics: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- train
-def _run_train(args: argparse.Namespace) -> int:
-    try:
-        return _train(args)
-    except (CommandError, FileNotFoundError, ValueError) as exc:
-        print(f"reparam bnn train: error: {exc}", file=sys.stderr)
-        return 2
-
-
 def _read_config(d: Path) -> dict[str, Any]:
-    path = d / CONFIG
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CommandError(f"cannot read {path}: {exc}") from None
-    if not isinstance(doc, dict) or not {"options", "model", "kind"} <= set(doc):
-        raise CommandError(f"{path} is not a reparam bnn config (needs options, model, kind)")
-    return doc
+    return read_config(d / CONFIG, "bnn", ("options", "model", "kind"))
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -455,7 +440,7 @@ def _train(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     doc = {"reparam_version": __version__, "kind": data["kind"], "options": options,
            "model": model.config}  # fmt: skip
-    _write_json(out / CONFIG, doc)
+    write_json(out / CONFIG, doc)
     print(
         f"training a BNN ({data['kind']}, estimator {options['estimator']}, prior "
         f"{options['prior']}) on {options['data']} ({len(data['x_train'])} train rows), "
@@ -481,14 +466,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- eval
-def _run_eval(args: argparse.Namespace) -> int:
-    try:
-        return _eval(args)
-    except (CommandError, FileNotFoundError, ValueError) as exc:
-        print(f"reparam bnn eval: error: {exc}", file=sys.stderr)
-        return 2
-
-
 def _eval(args: argparse.Namespace) -> int:
     import torch
 
@@ -507,7 +484,7 @@ def _eval(args: argparse.Namespace) -> int:
         evaluated = evaluate_run(model, data, samples)
     result = dict(evaluated["metrics"])
     result.update(data=options["data"], samples=samples, seconds=time.perf_counter() - start)
-    _write_json(args.dir / "eval.json", {k: _finite(v) for k, v in result.items()})
+    write_json(args.dir / "eval.json", {k: finite_or_none(v) for k, v in result.items()})
     print(f"BNN in {args.dir} on the {options['data']} test set ({result['n_test']} rows, "
           f"S={samples} weight samples)")  # fmt: skip
     print(_table(result))
@@ -516,14 +493,6 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- uci
-def _run_uci(args: argparse.Namespace) -> int:
-    try:
-        return _uci(args)
-    except (CommandError, FileNotFoundError, ValueError) as exc:
-        print(f"reparam bnn uci: error: {exc}", file=sys.stderr)
-        return 2
-
-
 def uci_protocol(
     name: str, options: dict[str, Any], splits: int | None = None, progress: Callable[..., Any]
     = print,
@@ -577,7 +546,7 @@ def _clean(obj: Any) -> Any:
         return {k: _clean(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [_clean(v) for v in obj]
-    return _finite(obj)
+    return finite_or_none(obj)
 
 
 def _uci(args: argparse.Namespace) -> int:
@@ -592,7 +561,7 @@ def _uci(args: argparse.Namespace) -> int:
     result["reparam_version"] = __version__
     result["seconds"] = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
-    _write_json(args.out / "uci.json", _clean(result))
+    write_json(args.out / "uci.json", _clean(result))
     s = result["summary"]
     print(
         f"{args.name}: {result['splits']} split(s), {options['epochs']} epochs, estimator "

@@ -37,8 +37,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._run_cli import CommandError, check_train_out, checker, given_options, resume_options
-from .vae_cli import _device, _hidden, _nonnegative_int, _positive_float, _positive_int
+from ._run_cli import (
+    CommandError,
+    check_train_out,
+    checker,
+    device_name,
+    finite_or_none,
+    given_options,
+    hidden_sizes,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    read_config,
+    reported,
+    resume_options,
+    write_json,
+)
 
 __all__ = ["DEFAULTS", "FLOW_CHOICES", "add_flow_parser", "fit_flow"]
 
@@ -134,34 +148,34 @@ def add_flow_parser(sub: Any) -> argparse.ArgumentParser:
     )
     fit.add_argument("--target", choices=TARGETS, help="an unnormalized 2-D target density")
     fit.add_argument("--flow", choices=FLOW_CHOICES, help="the flow architecture")
-    fit.add_argument("--layers", type=_positive_int("--layers"), help="number of transforms")
+    fit.add_argument("--layers", type=positive_int("--layers"), help="number of transforms")
     fit.add_argument(
-        "--hidden", type=_hidden, metavar="H1,H2,...", help="conditioner hidden widths"
+        "--hidden", type=hidden_sizes, metavar="H1,H2,...", help="conditioner hidden widths"
     )
-    fit.add_argument("--bins", type=_positive_int("--bins"), help="spline bins (nsf)")
-    fit.add_argument("--epochs", type=_positive_int("--epochs"), help="training epochs")
-    fit.add_argument("--batch-size", type=_positive_int("--batch-size"), help="batch size (data)")
-    fit.add_argument("--lr", type=_positive_float, help="Adam learning rate")
+    fit.add_argument("--bins", type=positive_int("--bins"), help="spline bins (nsf)")
+    fit.add_argument("--epochs", type=positive_int("--epochs"), help="training epochs")
+    fit.add_argument("--batch-size", type=positive_int("--batch-size"), help="batch size (data)")
+    fit.add_argument("--lr", type=positive_float, help="Adam learning rate")
     fit.add_argument(
-        "--samples", type=_positive_int("--samples"), help="samples of q per step (target)"
+        "--samples", type=positive_int("--samples"), help="samples of q per step (target)"
     )
     fit.add_argument(
         "--steps-per-epoch",
-        type=_positive_int("--steps-per-epoch"),
+        type=positive_int("--steps-per-epoch"),
         help="optimizer steps per epoch (target)",
     )
     fit.add_argument(
         "--anneal-steps",
-        type=_nonnegative_int,
+        type=nonnegative_int,
         help="target: anneal the target as β_t log p̃ with β_t = min(1, 0.01 + t/N) over the "
         "first N steps (Rezende & Mohamed 2015; keeps q from locking onto one mode); "
         "default half of the steps, 0 = off",
     )
     fit.add_argument(
-        "--n-train", type=_positive_int("--n-train"), help="training points drawn (toy data)"
+        "--n-train", type=positive_int("--n-train"), help="training points drawn (toy data)"
     )
-    fit.add_argument("--seed", type=_nonnegative_int, help="random seed")
-    fit.add_argument("--device", type=_device, help="auto, cpu, cuda or cuda:N")
+    fit.add_argument("--seed", type=nonnegative_int, help="random seed")
+    fit.add_argument("--device", type=device_name, help="auto, cpu, cuda or cuda:N")
     fit.add_argument("--out", type=Path, default=Path("runs/flow"), help="output directory")
     fit.add_argument(
         "--resume", action="store_true", help="continue from OUT/checkpoint.pt (saved config)"
@@ -171,11 +185,11 @@ def add_flow_parser(sub: Any) -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--threads",
-        type=_positive_int("--threads"),
+        type=positive_int("--threads"),
         help="CPU threads for torch (default: 1 for 2-D problems, whose tiny batches only "
         "lose time to thread start-up, else torch's default)",
     )
-    fit.set_defaults(run=_run_fit, check=checker(fit, _check_fit))
+    fit.set_defaults(run=reported("flow fit", fit_flow), check=checker(fit, _check_fit))
     return flow
 
 
@@ -252,14 +266,12 @@ def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _read_config(d: Path) -> dict[str, Any]:
     path = d / CONFIG
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CommandError(f"cannot read {path}: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("options"), dict):
-        raise CommandError(f"{path} is not a reparam flow config (needs 'options')")
-    if set(doc["options"]) != set(OPTION_KEYS):
+    doc = read_config(path, "flow", ("options",))
+    options = doc["options"]
+    if not isinstance(options, dict) or not set(options) <= set(OPTION_KEYS):
         raise CommandError(f"{path} is not a reparam flow config (unexpected options)")
+    # options added in later versions are absent from older runs: they take None
+    doc["options"] = {k: options.get(k) for k in OPTION_KEYS}
     return doc
 
 
@@ -323,16 +335,6 @@ def _log_z(target: str) -> tuple[float, str]:
 
 
 # --------------------------------------------------------------------------- results
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    from ._atomic import atomic_write_text
-
-    atomic_write_text(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
 
 
 def _nll(model: Any, x: Any, chunk: int = 4096) -> tuple[float, float]:
@@ -436,14 +438,6 @@ def write_plots(model: Any, options: dict[str, Any], out: Path, data: Any = None
 
 
 # --------------------------------------------------------------------------- fit
-def _run_fit(args: argparse.Namespace) -> int:
-    try:
-        return fit_flow(args)
-    except (CommandError, FileNotFoundError, ValueError) as exc:
-        print(f"reparam flow fit: error: {exc}", file=sys.stderr)
-        return 2
-
-
 def fit_flow(args: argparse.Namespace) -> int:
     """Run ``reparam flow fit`` with parsed ``args``; return the exit status."""
     import torch
@@ -509,7 +503,7 @@ def fit_flow(args: argparse.Namespace) -> int:
     device = select_device(config.device)
     out.mkdir(parents=True, exist_ok=True)
     doc = {"reparam_version": __version__, "options": options, "features": features}
-    _write_json(out / CONFIG, doc)
+    write_json(out / CONFIG, doc)
     problem = (
         f"target {options['target']} (VI, {options['samples']} samples/step)"
         if vi
@@ -540,7 +534,7 @@ def fit_flow(args: argparse.Namespace) -> int:
         res["epochs"] = result.epoch
         res["steps"] = result.step
         res["seconds"] = time.perf_counter() - start
-        _write_json(out / RESULT, {k: _finite(v) for k, v in res.items()})
+        write_json(out / RESULT, {k: finite_or_none(v) for k, v in res.items()})
         written = write_plots(model, options, out, data)
     if vi:
         kl = "" if res["kl"] is None else (

@@ -31,8 +31,17 @@ from ._run_cli import (
     check_run_dir,
     check_train_out,
     checker,
+    device_name,
+    finite_or_none,
     given_options,
+    hidden_sizes,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    read_config,
+    reported,
     resume_options,
+    write_json,
 )
 
 __all__ = ["DATA_DEFAULTS", "DEFAULTS", "add_vae_parser"]
@@ -82,58 +91,6 @@ OPTION_KEYS = (
 EVAL_BATCH = 100
 
 
-# --------------------------------------------------------------------------- argument types
-def _positive_int(what: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{what} must be >= 1, got {value}")
-        return value
-
-    return parse
-
-
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
-
-
-def _hidden(text: str) -> list[int]:
-    try:
-        sizes = [int(p) for p in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated layer widths such as 200,200; got {text!r}"
-        ) from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"layer widths must be >= 1; got {text!r}")
-    return sizes
-
-
-def _device(text: str) -> str:
-    if text in ("auto", "cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
-        return text
-    raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N; got {text!r}")
-
-
 # --------------------------------------------------------------------------- parser
 def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
     """Add ``vae`` with its ``train``, ``eval`` and ``sample`` subcommands to ``sub``.
@@ -172,10 +129,10 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
     )
     train.add_argument("--objective", choices=OBJECTIVE_CHOICES, help="the training bound")
     train.add_argument(
-        "--k", type=_positive_int("--k"), help="samples per data point (IWAE/DReG k)"
+        "--k", type=positive_int("--k"), help="samples per data point (IWAE/DReG k)"
     )
-    train.add_argument("--latent-dim", type=_positive_int("--latent-dim"), help="latent d")
-    train.add_argument("--hidden", type=_hidden, metavar="H1,H2,...", help="hidden widths")
+    train.add_argument("--latent-dim", type=positive_int("--latent-dim"), help="latent d")
+    train.add_argument("--hidden", type=hidden_sizes, metavar="H1,H2,...", help="hidden widths")
     train.add_argument("--arch", choices=ARCHS, help="network architecture")
     train.add_argument(
         "--posterior",
@@ -186,7 +143,7 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--flow-length",
-        type=_positive_int("--flow-length"),
+        type=positive_int("--flow-length"),
         help="K flow steps of a planar or iaf posterior (default: planar 10, iaf 2)",
     )
     train.add_argument("--likelihood", choices=LIKELIHOODS, help="the decoder p(x|z)")
@@ -196,15 +153,15 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
         help="dynamic binarization x ~ Bernoulli(x) per batch (auto: for grey data with "
         "a Bernoulli decoder)",
     )
-    train.add_argument("--beta", type=_positive_float, help="KL weight β (ELBO only)")
+    train.add_argument("--beta", type=positive_float, help="KL weight β (ELBO only)")
     train.add_argument(
-        "--warmup-steps", type=_nonnegative_int, help="linear KL warm-up from 0 to β"
+        "--warmup-steps", type=nonnegative_int, help="linear KL warm-up from 0 to β"
     )
-    train.add_argument("--epochs", type=_positive_int("--epochs"), help="passes over the data")
-    train.add_argument("--batch-size", type=_positive_int("--batch-size"), help="batch size")
-    train.add_argument("--lr", type=_positive_float, help="Adam learning rate")
-    train.add_argument("--seed", type=_nonnegative_int, help="random seed")
-    train.add_argument("--device", type=_device, help="auto, cpu, cuda or cuda:N")
+    train.add_argument("--epochs", type=positive_int("--epochs"), help="passes over the data")
+    train.add_argument("--batch-size", type=positive_int("--batch-size"), help="batch size")
+    train.add_argument("--lr", type=positive_float, help="Adam learning rate")
+    train.add_argument("--seed", type=nonnegative_int, help="random seed")
+    train.add_argument("--device", type=device_name, help="auto, cpu, cuda or cuda:N")
     train.add_argument(
         "--amp", action="store_true", default=None, help="mixed precision (CUDA only)"
     )
@@ -217,17 +174,17 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--checkpoint-every",
-        type=_positive_int("--checkpoint-every"),
+        type=positive_int("--checkpoint-every"),
         help="write checkpoint.pt every this many epochs (and at the end; default 10 for "
         "digits, whose epochs take milliseconds, else 1)",
     )
     train.add_argument(
         "--threads",
-        type=_positive_int("--threads"),
+        type=positive_int("--threads"),
         help="CPU threads for torch (default: 1 for digits, whose tiny batches only lose "
         "time to thread start-up, else torch's default)",
     )
-    train.set_defaults(run=_run_train, check=checker(train, _check_train))
+    train.set_defaults(run=reported("vae train", _train), check=checker(train, _check_train))
 
     ev = vsub.add_parser(
         "eval",
@@ -240,17 +197,15 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     ev.add_argument("dir", type=Path, metavar="DIR", help="a directory written by vae train")
-    ev.add_argument("--k", type=_positive_int("--k"), default=5000, help="importance samples")
-    ev.add_argument(
-        "--chunk", type=_positive_int("--chunk"), default=500, help="samples per chunk"
-    )
-    ev.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed")
-    ev.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda, cuda:N")
+    ev.add_argument("--k", type=positive_int("--k"), default=5000, help="importance samples")
+    ev.add_argument("--chunk", type=positive_int("--chunk"), default=500, help="samples per chunk")
+    ev.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
+    ev.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda, cuda:N")
     ev.add_argument("--data-dir", type=Path, help="override the saved data directory")
     ev.add_argument(
-        "--threads", type=_positive_int("--threads"), help="CPU threads (default as train)"
+        "--threads", type=positive_int("--threads"), help="CPU threads (default as train)"
     )
-    ev.set_defaults(run=_run_eval, check=checker(ev, _check_dir))
+    ev.set_defaults(run=reported("vae eval", _eval), check=checker(ev, _check_dir))
 
     sa = vsub.add_parser(
         "sample",
@@ -259,9 +214,9 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     sa.add_argument("dir", type=Path, metavar="DIR", help="a directory written by vae train")
-    sa.add_argument("--n", type=_positive_int("--n"), default=64, help="number of images")
-    sa.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed")
-    sa.set_defaults(run=_run_sample, check=checker(sa, _check_dir))
+    sa.add_argument("--n", type=positive_int("--n"), default=64, help="number of images")
+    sa.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
+    sa.set_defaults(run=reported("vae sample", _sample), check=checker(sa, _check_dir))
     return vae
 
 
@@ -363,14 +318,7 @@ def _batched(fn: Callable[[Any], Any], x: Any, batch: int = EVAL_BATCH) -> Any:
 
 
 def _read_config(d: Path) -> dict[str, Any]:
-    path = d / CONFIG
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CommandError(f"cannot read {path}: {exc}") from None
-    if not isinstance(doc, dict) or "options" not in doc or "model" not in doc:
-        raise CommandError(f"{path} is not a reparam vae config (needs 'options' and 'model')")
-    return doc
+    return read_config(d / CONFIG, "vae", ("options", "model"))
 
 
 def _load_model(d: Path) -> tuple[Any, dict[str, Any]]:
@@ -416,21 +364,7 @@ def write_plots(model: Any, data: Any, options: dict[str, Any], out: Path) -> li
     return written
 
 
-def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    from ._atomic import atomic_write_text
-
-    atomic_write_text(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
-
-
 # --------------------------------------------------------------------------- train
-def _run_train(args: argparse.Namespace) -> int:
-    try:
-        return _train(args)
-    except (CommandError, FileNotFoundError, ValueError) as exc:
-        print(f"reparam vae train: error: {exc}", file=sys.stderr)
-        return 2
-
-
 def _train(args: argparse.Namespace) -> int:
     import torch
 
@@ -487,7 +421,7 @@ def _train(args: argparse.Namespace) -> int:
     # Under torchrun every process runs this command; only rank 0 writes and reports.
     rank = int(os.environ.get("RANK", "0"))
     if rank == 0:
-        _write_json(out / CONFIG, doc)
+        write_json(out / CONFIG, doc)
         print(
             f"training a VAE on {options['data']} ({len(data.train)} train / "
             f"{len(data.valid)} valid images, {'x'.join(map(str, data.shape))}), objective "
@@ -561,14 +495,6 @@ def evaluate(
     }
 
 
-def _run_eval(args: argparse.Namespace) -> int:
-    try:
-        return _eval(args)
-    except (CommandError, FileNotFoundError, ValueError) as exc:
-        print(f"reparam vae eval: error: {exc}", file=sys.stderr)
-        return 2
-
-
 def _eval(args: argparse.Namespace) -> int:
     import torch
 
@@ -588,7 +514,7 @@ def _eval(args: argparse.Namespace) -> int:
             result = evaluate(model, test, k=args.k, chunk=args.chunk)
     result["data"] = options["data"]
     result["seconds"] = time.perf_counter() - start
-    _write_json(args.dir / "eval.json", {k: _finite(v) for k, v in result.items()})
+    write_json(args.dir / "eval.json", {k: finite_or_none(v) for k, v in result.items()})
     ll_name = f"test log-likelihood (k={args.k})"
     rows = [
         (ll_name, result["log_likelihood"], result["log_likelihood_se"]),
@@ -606,26 +532,16 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def _sample(args: argparse.Namespace) -> int:
+    import torch
 
+    from .plots import save_figure
+    from .vae_plots import image_grid
 
-def _run_sample(args: argparse.Namespace) -> int:
-    try:
-        import torch
-
-        from .plots import save_figure
-        from .vae_plots import image_grid
-
-        model, _ = _load_model(args.dir)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(args.seed)
-            images = model.sample(args.n)
-        save_figure(image_grid(images, title="samples (decoder means)"), args.dir / "samples.png")
-    except (CommandError, FileNotFoundError, ValueError) as exc:
-        print(f"reparam vae sample: error: {exc}", file=sys.stderr)
-        return 2
+    model, _ = _load_model(args.dir)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(args.seed)
+        images = model.sample(args.n)
+    save_figure(image_grid(images, title="samples (decoder means)"), args.dir / "samples.png")
     print(f"wrote samples.png ({args.n} images) to {args.dir}")
     return 0
