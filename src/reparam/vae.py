@@ -197,6 +197,9 @@ class VAE(nn.Module):
         noise: how ε is drawn during training: ``"mc"``, ``"antithetic"``, ``"qmc"``.
         dynamic_binarize: resample x ~ Bernoulli(x) for each training batch
             (:meth:`prepare_batch`).
+        kl: the ELBO's KL term: ``"auto"`` (closed form for the Gaussian posteriors) or
+            ``"mc"`` (Monte Carlo, log q(z) − log p(z) at the samples — what a flow
+            posterior always uses, so ``"mc"`` is the like-for-like baseline for one).
 
     Raises:
         ValueError: an unknown name, k < 1, latent_dim < 1, an empty or non-positive
@@ -227,6 +230,7 @@ class VAE(nn.Module):
         *,
         dynamic_binarize: bool = False,
         flow_length: int | None = None,
+        kl: str = "auto",
     ) -> None:
         super().__init__()
         shape = tuple(int(s) for s in data_shape)
@@ -260,6 +264,7 @@ class VAE(nn.Module):
         self.noise = noise
         self.dynamic_binarize = bool(dynamic_binarize)
         self.flow_length = _flow_length(posterior, flow_length)
+        self.kl = _choice("kl", kl, ("auto", "mc"))
 
         n_pixels = math.prod(shape)
         if posterior == "normal" or posterior in FLOW_POSTERIORS:
@@ -306,6 +311,7 @@ class VAE(nn.Module):
             "noise": self.noise,
             "dynamic_binarize": self.dynamic_binarize,
             "flow_length": self.flow_length,
+            "kl": self.kl,
         }
 
     @classmethod
@@ -325,6 +331,7 @@ class VAE(nn.Module):
             noise=config.get("noise", "mc"),
             dynamic_binarize=config.get("dynamic_binarize", False),
             flow_length=config.get("flow_length"),
+            kl=config.get("kl", "auto"),
         )
 
     # ----------------------------------------------------------------- model
@@ -436,7 +443,7 @@ class VAE(nn.Module):
     def _kl_mode(self) -> str:
         # a flow has no closed-form KL: say "mc" outright, so no registered KL of a
         # parent class (ReparamDistribution) could be picked up by mistake.
-        return "mc" if self.is_flow else "auto"
+        return "mc" if self.is_flow else self.kl
 
     def bound(self, x: Tensor, step: int = 0) -> Tensor:
         """The training objective per data point (shape (B,)), differentiable."""
