@@ -109,6 +109,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import reparam
+from _harness import cpu_model, loadavg
 
 try:
     from reparam.nn import BayesLinear, kl_divergence
@@ -746,24 +747,6 @@ def uci_quality(args: argparse.Namespace) -> dict:
 
 
 # --------------------------------------------------------------------------- main
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rounds", type=int, default=30, help="round-robin rounds (default 30)")
@@ -802,7 +785,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     mode = "variance" if args.variance else "quality" if args.quality else "speed"
     env = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "reparam": getattr(reparam, "__version__", "?"),
@@ -817,7 +800,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "device": args.device,
         "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None,
-        "loadavg_start": _loadavg(),
+        "loadavg_start": loadavg(),
     }
     print(
         f"torch {env['torch']}, reparam {env['reparam']}, bayesian-torch {BT_VERSION},"
@@ -830,7 +813,7 @@ def main(argv: list[str] | None = None) -> int:
         out = run_quality(args, env)
     else:
         out = run_speed(args, env)
-    env["loadavg_end"] = _loadavg()
+    env["loadavg_end"] = loadavg()
     print(f"\nload average (1/5/15 min): start {env['loadavg_start']}, end {env['loadavg_end']}")
     if args.json:
         with open(args.json, "w") as f:

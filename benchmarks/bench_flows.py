@@ -83,6 +83,7 @@ import torch
 from torch import nn
 
 import reparam
+from _harness import cpu_model, loadavg
 from reparam import flows as rflows
 
 try:  # peers, for comparison only
@@ -642,24 +643,6 @@ def run_vae(args: argparse.Namespace) -> dict:
 
 
 # --------------------------------------------------------------------------- main
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--speed", action="store_true", help="density-step and sampling speed")
@@ -701,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python " + shlex.join(sys.argv),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "reparam": getattr(reparam, "__version__", "?"),
@@ -711,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
         "nproc": os.cpu_count(),
         "clock": args.clock,
         "rounds": args.rounds,
-        "loadavg_start": _loadavg(),
+        "loadavg_start": loadavg(),
     }
     print(f"## Flows benchmark — {env['date']}\n\n`{env['command']}`\n")
     print(
@@ -728,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
         out.update(run_quality(args))
     if args.vae:
         out.update(run_vae(args))
-    env["loadavg_end"] = _loadavg()
+    env["loadavg_end"] = loadavg()
     print(f"\nload average (1/5/15 min): start {env['loadavg_start']}, end {env['loadavg_end']}")
     if args.json:
         with open(args.json, "w") as f:

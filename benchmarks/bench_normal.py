@@ -43,6 +43,7 @@ from collections.abc import Callable
 import torch
 
 import reparam
+from _harness import cpu_model, loadavg
 from reparam.distributions import Normal as RNormal
 
 try:  # Pyro is a peer for comparison only, never a dependency of reparam.
@@ -381,24 +382,6 @@ def print_table(summary: dict, tgts: list[dict]) -> None:
         print(f"  [{verdict}] {t['target']}: {t['detail']}")
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rounds", type=int, default=40, help="round-robin rounds (default 40)")
@@ -428,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     env = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "reparam": getattr(reparam, "__version__", "?"),
@@ -440,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": args.sizes,
         "target_ms": args.target_ms,
     }
-    env["loadavg_start"] = _loadavg()
+    env["loadavg_start"] = loadavg()
     print(
         f"torch {env['torch']}, reparam {env['reparam']}, threads {env['threads']}, "
         f"nproc {env['nproc']}, cpu {env['cpu']}, rounds {args.rounds}, "
@@ -450,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cases = build_cases(args.sizes)
     run(cases, args.rounds, args.target_ms / 1e3)
-    env["loadavg_end"] = _loadavg()
+    env["loadavg_end"] = loadavg()
     summary = summarize(cases, args.sizes)
     tgts = targets(summary)
     print_table(summary, tgts)

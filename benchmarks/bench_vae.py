@@ -90,6 +90,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reparam  # noqa: E402
 import vae_reference as ref  # noqa: E402
+from _harness import cpu_model, loadavg
 
 try:
     from reparam.vae import VAE
@@ -577,24 +578,6 @@ def run_quality(args: argparse.Namespace, env: dict) -> dict:
 
 
 # --------------------------------------------------------------------------- main
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def run_speed(args: argparse.Namespace, env: dict) -> dict:
     train, _, source = load_mnist(args.data_dir)
     g = torch.Generator().manual_seed(args.seed)
@@ -653,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     env = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "reparam": getattr(reparam, "__version__", "?"),
@@ -671,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "device": args.device,
         "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None,
-        "loadavg_start": _loadavg(),
+        "loadavg_start": loadavg(),
     }
     print(
         f"torch {env['torch']}, reparam {env['reparam']}, threads {env['threads']}, "
@@ -687,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
         out = run_quality(args, env)
     else:
         out = run_speed(args, env)
-    env["loadavg_end"] = _loadavg()
+    env["loadavg_end"] = loadavg()
     print(f"\nload average (1/5/15 min): start {env['loadavg_start']}, end {env['loadavg_end']}")
     if args.json:
         with open(args.json, "w") as f:
