@@ -180,10 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .bnn_cli import add_bnn_parser
     from .flow_cli import add_flow_parser
     from .vae_cli import add_vae_parser
+    from .vi_cli import add_vi_parser
 
     add_vae_parser(sub)
     add_bnn_parser(sub)
     add_flow_parser(sub)
+    add_vi_parser(sub)
     return parser
 
 
