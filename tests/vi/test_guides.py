@@ -156,14 +156,17 @@ def test_parameters_get_gradients(case):
 
 
 def test_fullrank_scale_tril_is_cholesky():
+    """L = diag(softplus ρ)(I + strictly-lower A): lower-triangular, positive diagonal s,
+    off-diagonal entries relative to their row's scale."""
     guide = FullRankGuide(D)
     with torch.no_grad():
-        guide.raw_scale_tril.copy_(torch.randn(D, D) * 3)
+        guide.unit_tril.copy_(torch.randn(D, D) * 3)
+        guide.rho.copy_(torch.randn(D))
     L = guide.scale_tril
+    s = F.softplus(guide.rho)
     assert (L.triu(1) == 0).all()
-    assert (L.diagonal() > 0).all()
-    torch.testing.assert_close(L.tril(-1), guide.raw_scale_tril.tril(-1))
-    torch.testing.assert_close(L.diagonal(), F.softplus(guide.raw_scale_tril.diagonal()))
+    torch.testing.assert_close(L.diagonal(), s)
+    torch.testing.assert_close(L.tril(-1), s[:, None] * guide.unit_tril.tril(-1))
 
 
 def test_flow_transforms_are_forward_fast():

@@ -131,16 +131,22 @@ class MeanFieldGuide(_Guide):
 
 
 class FullRankGuide(_Guide):
-    r"""Full-rank Gaussian q(z) = N(μ, L Lᵀ), L = tril(A, −1) + diag(softplus(diag A)).
+    r"""Full-rank Gaussian q(z) = N(μ, L Lᵀ) with L = diag(s) (I + A), s = softplus(ρ).
+
+    A is strictly lower-triangular: the off-diagonal entries are relative to each row's
+    scale s_i (the parameterization of Pyro's AutoMultivariateNormal). With the entries of
+    L as raw parameters instead, Adam's absolute steps are large next to small posterior
+    standard deviations; measured on the breast-cancer logistic model (S = 8, lr 0.01,
+    5000 steps) that left the ELBO at −56.79 against −56.19 with this form.
 
     Args:
         dim: d.
         init_loc: initial μ, shape (d,) or a scalar (default 0).
-        init_scale: initial diagonal of L (L = init_scale · I at the start).
+        init_scale: initial s (L = init_scale · I at the start).
 
-    Parameters: ``loc`` (d,), ``raw_scale_tril`` (d, d) (only its lower triangle is
-    used). ``guide()`` returns a :class:`~reparam.distributions.MultivariateNormal`
-    with ``scale_tril`` L.
+    Parameters: ``loc`` (d,), ``rho`` (d,), ``unit_tril`` (d, d) (only its strictly lower
+    triangle is used). ``guide()`` returns a
+    :class:`~reparam.distributions.MultivariateNormal` with ``scale_tril`` L.
 
     Raises:
         ValueError: as :class:`MeanFieldGuide`.
@@ -152,13 +158,14 @@ class FullRankGuide(_Guide):
         self.dim = _check_dim(name, "dim", dim)
         scale = _check_scale(name, init_scale)
         self.loc = nn.Parameter(_init_loc(name, dim, init_loc))
-        self.raw_scale_tril = nn.Parameter(torch.eye(dim) * _softplus_inv(scale))
+        self.rho = nn.Parameter(torch.full((dim,), _softplus_inv(scale)))
+        self.unit_tril = nn.Parameter(torch.zeros(dim, dim))
+        self.register_buffer("_eye", torch.eye(dim), persistent=False)
 
     @property
     def scale_tril(self) -> Tensor:
-        """L, lower-triangular with a positive diagonal, shape (d, d)."""
-        raw = self.raw_scale_tril
-        return raw.tril(-1) + torch.diag_embed(F.softplus(raw.diagonal()))
+        """L = diag(s) (I + A), lower-triangular with diagonal s > 0, shape (d, d)."""
+        return F.softplus(self.rho)[:, None] * (self.unit_tril.tril(-1) + self._eye)
 
     def forward(self) -> MultivariateNormal:
         return MultivariateNormal(self.loc, scale_tril=self.scale_tril, validate_args=False)
