@@ -3,6 +3,7 @@
 import functools
 import json
 import os
+import random
 import socket
 
 import pytest
@@ -233,10 +234,36 @@ def test_optimizer_factory_and_extra_state(tmp_path):
     assert ckpt["optimizer"]["param_groups"][0]["momentum"] == 0.9
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(n):
+    """n distinct bindable ports below the kernel's ephemeral range.
+
+    Ports from ``bind(("", 0))`` lie inside the ephemeral range, where gloo's own
+    connections from an earlier process group can take one before its rendezvous binds it
+    (seen once in CI as EADDRINUSE); ports below the range are never handed out
+    implicitly. All sockets stay bound until every port is known, so they are distinct.
+    """
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.Random(os.getpid())
+    socks, ports = [], []
+    try:
+        while len(ports) < n:
+            port = rng.randrange(max(1024, low - 12000), low)
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+            ports.append(port)
+        return ports
+    finally:
+        for s in socks:
+            s.close()
 
 
 def _ddp_worker(rank, world, ports, out_dir):
@@ -261,7 +288,7 @@ def _ddp_worker(rank, world, ports, out_dir):
 
 
 def test_ddp_two_processes_match_single_process(tmp_path):
-    ports = [_free_port() for _ in range(5)]
+    ports = _free_ports(5)
     mp.spawn(_ddp_worker, args=(2, ports, str(tmp_path)), nprocs=2, join=True)
     assert load_checkpoint(tmp_path / "nan" / "checkpoint.pt")["epoch"] == 1
     full, part = (load_checkpoint(tmp_path / d / "checkpoint.pt") for d in ("full", "part"))
