@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._run_cli import positive_float
+
 __all__ = ["build_parser", "main"]
 
 #: the integrands, with E_{N(μ,σ²)}[f] in closed form (gradients by autograd).
@@ -51,13 +53,6 @@ def _finite_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
     return value
 
 
@@ -161,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--mu", type=_finite_float, default=d["mu"], help="q's loc μ")
     compare.add_argument(
-        "--sigma", type=_positive_float, default=d["sigma"], help="q's scale σ > 0"
+        "--sigma", type=positive_float, default=d["sigma"], help="q's scale σ > 0"
     )
     compare.add_argument(
         "--num-samples",
