@@ -95,7 +95,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import statistics
 import subprocess
 import sys
@@ -109,7 +108,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import reparam
-from _harness import cpu_model, loadavg
+from _harness import CLOCKS, cpu_model, loadavg, paired_ratio, run_timing
 
 try:
     from reparam.nn import BayesLinear, kl_divergence
@@ -320,57 +319,9 @@ def initial_losses(models: dict, x: torch.Tensor, y: torch.Tensor) -> dict[str, 
 
 
 # --------------------------------------------------------------------------- timing
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-
-
-def calibrate(step: Callable[[], object], target_s: float) -> int:
-    for _ in range(3):
-        step()
-    reps = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            step()
-        dt = time.perf_counter() - t0
-        if dt >= target_s / 4 or reps >= 1 << 12:
-            return max(1, int(round(reps * target_s / max(dt, 1e-9))))
-        reps *= 2
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def run_timing(
-    cases: list[dict], rounds: int, target_s: float, device: torch.device, seed: int, clock: str
-) -> None:
-    now = CLOCKS[clock]
-    for c in cases:
-        c["reps"] = calibrate(c["step"], target_s)
-        c["times"] = []
-    rng = random.Random(seed)
-    order = list(range(len(cases)))
-    for r in range(rounds):
-        rng.shuffle(order)
-        for i in order:
-            c = cases[i]
-            step, reps = c["step"], c["reps"]
-            _sync(device)
-            t0 = now()
-            for _ in range(reps):
-                step()
-            _sync(device)
-            c["times"].append((now() - t0) / reps)
-        if (r + 1) % 10 == 0:
-            print(f"  round {r + 1}/{rounds}", file=sys.stderr, flush=True)
-
-
-def paired(a: dict, b: dict) -> tuple[float, float, float]:
-    """Median and quartiles over rounds of time(a)/time(b) in the same round."""
-    ratios = sorted(x / y for x, y in zip(a["times"], b["times"], strict=True))
-    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
-    return statistics.median(ratios), q[0], q[2]
 
 
 def summarize(cases: list[dict]) -> list[dict]:
@@ -379,7 +330,7 @@ def summarize(cases: list[dict]) -> list[dict]:
     rows = []
     for c in cases:
         t = statistics.median(c["times"])
-        med, lo, hi = paired(c, base)
+        med, lo, hi = paired_ratio(c, base)
         rows.append(
             {
                 "impl": c["impl"],
@@ -404,7 +355,7 @@ def speed_targets(cases: list[dict]) -> list[dict]:
         if mine not in by or peer not in by:
             res.append({"target": name, "value": None, "pass": None, "detail": "not available"})
             continue
-        pm, lo, hi = paired(by[peer], by[mine])
+        pm, lo, hi = paired_ratio(by[peer], by[mine])
         v = statistics.median(by[peer]["times"]) / statistics.median(by[mine]["times"])
         res.append(
             {
@@ -438,7 +389,9 @@ def run_speed(args: argparse.Namespace, env: dict) -> dict:
         print("note: bayesian-torch not installed; timing reparam and the plain MLP only")
     init = initial_losses(models, *pool[0])
     cases = [{"impl": k, "step": make_step(m, pool)} for k, m in models.items()]
-    run_timing(cases, args.rounds, args.target_ms / 1e3, device, args.seed, args.clock)
+    run_timing(
+        cases, args.rounds, args.target_ms / 1e3, args.seed, args.clock, sync=lambda: _sync(device)
+    )
     rows = summarize(cases)
     tgts = speed_targets(cases)
     print(

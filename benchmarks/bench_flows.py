@@ -71,7 +71,6 @@ import json
 import math
 import os
 import platform
-import random
 import shlex
 import statistics
 import sys
@@ -83,7 +82,7 @@ import torch
 from torch import nn
 
 import reparam
-from _harness import cpu_model, loadavg
+from _harness import CLOCKS, cpu_model, loadavg, paired_ratio, run_timing
 from reparam import flows as rflows
 
 try:  # peers, for comparison only
@@ -121,7 +120,6 @@ BATCH = 512
 N_SAMPLES = 1000
 MAX_DENSITY_RATIO = 1.0  # reparam / fastest peer, density steps
 MIN_AS_Q_SPEEDUP = 5.0  # reparam as q vs zuko
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 # --------------------------------------------------------------------------- builders
@@ -211,46 +209,6 @@ def peers_available() -> list[str]:
 
 
 # --------------------------------------------------------------------------- timing
-def calibrate(step: Callable[[], object], target_s: float) -> int:
-    for _ in range(2):
-        step()
-    reps = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            step()
-        dt = time.perf_counter() - t0
-        if dt >= target_s / 4 or reps >= 1 << 12:
-            return max(1, int(round(reps * target_s / max(dt, 1e-9))))
-        reps *= 2
-
-
-def run_timing(cases: list[dict], rounds: int, target_s: float, seed: int, clock: str) -> None:
-    now = CLOCKS[clock]
-    for c in cases:
-        c["reps"] = calibrate(c["step"], target_s)
-        c["times"] = []
-    rng = random.Random(seed)
-    order = list(range(len(cases)))
-    for r in range(rounds):
-        rng.shuffle(order)
-        for i in order:
-            c = cases[i]
-            step, reps = c["step"], c["reps"]
-            t0 = now()
-            for _ in range(reps):
-                step()
-            c["times"].append((now() - t0) / reps)
-        print(f"  round {r + 1}/{rounds}", file=sys.stderr, flush=True)
-
-
-def paired_ratio(a: dict, b: dict) -> tuple[float, float, float]:
-    """Median and quartiles over rounds of time(a) / time(b) measured in the same round."""
-    ratios = sorted(x / y for x, y in zip(a["times"], b["times"], strict=True))
-    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
-    return statistics.median(ratios), q[0], q[2]
-
-
 def median_ms(c: dict) -> float:
     return statistics.median(c["times"]) * 1e3
 
@@ -306,7 +264,7 @@ def run_speed(args: argparse.Namespace) -> dict:
                     if sample:
                         cases.append({**key, "what": "sample", "step": sampling_step(lib, flow)})
     print(f"--speed: {len(cases)} cases, {args.rounds} rounds", file=sys.stderr)
-    run_timing(cases, args.rounds, args.target_ms / 1e3, args.seed, args.clock)
+    run_timing(cases, args.rounds, args.target_ms / 1e3, args.seed, args.clock, report_every=1)
     rows = []
     for what in ("density", "sample"):
         for d in args.features:
@@ -413,7 +371,7 @@ def run_as_q(args: argparse.Namespace) -> dict:
         flow = make()
         cases.append({"lib": lib, "label": label, "step": as_q_step(lib, flow, n)})
     print(f"--as-q: {len(cases)} cases, {args.rounds} rounds", file=sys.stderr)
-    run_timing(cases, args.rounds, args.target_ms / 1e3, args.seed, args.clock)
+    run_timing(cases, args.rounds, args.target_ms / 1e3, args.seed, args.clock, report_every=1)
     for c in cases:
         c["ms"] = median_ms(c)
     by = {(c["lib"], c["label"].split()[0]): c["ms"] for c in cases}

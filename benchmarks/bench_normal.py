@@ -43,7 +43,7 @@ from collections.abc import Callable
 import torch
 
 import reparam
-from _harness import cpu_model, loadavg
+from _harness import calibrate, cpu_model, loadavg
 from reparam.distributions import Normal as RNormal
 
 try:  # Pyro is a peer for comparison only, never a dependency of reparam.
@@ -199,24 +199,9 @@ def build_cases(sizes: list[int]) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- timing
-def calibrate(step: Callable[[], None], target_s: float) -> int:
-    """Number of calls per measurement so one measurement lasts about target_s."""
-    for _ in range(3):
-        step()
-    reps = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            step()
-        dt = time.perf_counter() - t0
-        if dt >= target_s / 4 or reps >= 1 << 16:
-            return max(1, int(round(reps * target_s / max(dt, 1e-9))))
-        reps *= 2
-
-
 def run(cases: list[dict], rounds: int, target_s: float, seed: int = 0) -> None:
     for c in cases:
-        c["reps"] = calibrate(c["step"], target_s)
+        c["reps"] = calibrate(c["step"], target_s, max_reps=1 << 16)
         c["times"] = []
     # Cases that are compared with each other (one group at one size) run back to back,
     # in a shuffled order; the groups themselves are shuffled too. A ratio within a group

@@ -76,7 +76,6 @@ import json
 import math
 import os
 import platform
-import random
 import statistics
 import sys
 import time
@@ -90,7 +89,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reparam  # noqa: E402
 import vae_reference as ref  # noqa: E402
-from _harness import cpu_model, loadavg
+from _harness import CLOCKS, cpu_model, loadavg, paired_ratio, run_timing
 
 try:
     from reparam.vae import VAE
@@ -283,62 +282,9 @@ def initial_losses(models: dict, x: torch.Tensor) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- timing
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-
-
-def calibrate(step: Callable[[], object], target_s: float) -> int:
-    for _ in range(3):
-        step()
-    reps = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            step()
-        dt = time.perf_counter() - t0
-        if dt >= target_s / 4 or reps >= 1 << 12:
-            return max(1, int(round(reps * target_s / max(dt, 1e-9))))
-        reps *= 2
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def run_timing(
-    cases: list[dict],
-    rounds: int,
-    target_s: float,
-    device: torch.device,
-    seed: int = 0,
-    clock: str = "wall",
-) -> None:
-    now = CLOCKS[clock]
-    for c in cases:
-        c["reps"] = calibrate(c["step"], target_s)
-        c["times"] = []
-    rng = random.Random(seed)
-    order = list(range(len(cases)))
-    for r in range(rounds):
-        rng.shuffle(order)
-        for i in order:
-            c = cases[i]
-            step, reps = c["step"], c["reps"]
-            _sync(device)
-            t0 = now()
-            for _ in range(reps):
-                step()
-            _sync(device)
-            c["times"].append((now() - t0) / reps)
-        if (r + 1) % 10 == 0:
-            print(f"  round {r + 1}/{rounds}", file=sys.stderr, flush=True)
-
-
-def paired(a: dict, b: dict) -> tuple[float, float, float]:
-    """Median and quartiles over rounds of time(a)/time(b) in the same round."""
-    ratios = sorted(x / y for x, y in zip(a["times"], b["times"], strict=True))
-    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
-    return statistics.median(ratios), q[0], q[2]
 
 
 def summarize(cases: list[dict]) -> dict:
@@ -348,7 +294,7 @@ def summarize(cases: list[dict]) -> dict:
     rows = []
     for c in cases:
         t = statistics.median(c["times"])
-        med, lo, hi = paired(c, base)
+        med, lo, hi = paired_ratio(c, base)
         rows.append(
             {
                 "impl": c["impl"],
@@ -381,7 +327,7 @@ def targets(summary: dict, cases: list[dict]) -> list[dict]:
         forms = [k for k in ("logits", "official", "logits+fused") if k in med]
         fast = min(forms, key=lambda k: med[k])
         v = med["reparam"] / med[fast]
-        pm, lo, hi = paired(by["reparam"], by[fast])
+        pm, lo, hi = paired_ratio(by["reparam"], by[fast])
         add(
             name,
             pm,
@@ -394,7 +340,7 @@ def targets(summary: dict, cases: list[dict]) -> list[dict]:
         add(name, None, None, "Pyro or reparam.VAE not available")
     else:
         v = med["pyro"] / med["reparam"]
-        pm, lo, hi = paired(by["pyro"], by["reparam"])
+        pm, lo, hi = paired_ratio(by["pyro"], by["reparam"])
         add(
             name,
             pm,
@@ -601,7 +547,9 @@ def run_speed(args: argparse.Namespace, env: dict) -> dict:
         print("note: reparam.VAE not available; timing the peers only")
     init_loss = initial_losses(models, pool[0])
     cases = [{"impl": name, "step": make_step(name, m, pool)} for name, m in models.items()]
-    run_timing(cases, args.rounds, args.target_ms / 1e3, device, args.seed, args.clock)
+    run_timing(
+        cases, args.rounds, args.target_ms / 1e3, args.seed, args.clock, sync=lambda: _sync(device)
+    )
     summary = summarize(cases)
     tgts = targets(summary, cases)
     print_speed(summary, tgts, init_loss)
