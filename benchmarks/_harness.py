@@ -7,6 +7,7 @@ Imported by the ``bench_*.py`` scripts (run as scripts, so this directory is on
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import random
@@ -15,11 +16,39 @@ import sys
 import time
 from collections.abc import Callable
 
-__all__ = ["CLOCKS", "calibrate", "cpu_model", "loadavg", "paired_ratio", "run_timing"]
+__all__ = [
+    "CLOCKS",
+    "add_timing_args",
+    "calibrate",
+    "cpu_model",
+    "loadavg",
+    "paired_ratio",
+    "run_timing",
+]
 
 #: ``--clock``: wall time, or this process's CPU time (hardly affected by other
 #: processes when torch runs on one thread).
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def add_timing_args(p: argparse.ArgumentParser, *, rounds: int, target_ms: float) -> None:
+    """The timing options every interleaved benchmark takes: --rounds, --target-ms,
+    --threads, --clock and --seed (with this script's defaults)."""
+    p.add_argument(
+        "--rounds", type=int, default=rounds, help=f"round-robin rounds (default {rounds})"
+    )
+    p.add_argument(
+        "--target-ms", type=float, default=target_ms, help=f"one measurement, ms ({target_ms:g})"
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument(
+        "--clock",
+        choices=tuple(CLOCKS),
+        default="wall",
+        help="wall: time.perf_counter (default); cpu: time.process_time, the process's CPU"
+        " time (robust to other load; use with --threads 1)",
+    )
+    p.add_argument("--seed", type=int, default=0)
 
 
 def calibrate(

@@ -108,7 +108,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import reparam
-from _harness import CLOCKS, cpu_model, loadavg, paired_ratio, run_timing
+from _harness import CLOCKS, add_timing_args, cpu_model, loadavg, paired_ratio, run_timing
 
 try:
     from reparam.nn import BayesLinear, kl_divergence
@@ -702,17 +702,7 @@ def uci_quality(args: argparse.Namespace) -> dict:
 # --------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--rounds", type=int, default=30, help="round-robin rounds (default 30)")
-    p.add_argument("--target-ms", type=float, default=150.0, help="one measurement, ms (150)")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    p.add_argument(
-        "--clock",
-        choices=tuple(CLOCKS),
-        default="wall",
-        help="wall: time.perf_counter (default); cpu: time.process_time, the process's CPU"
-        " time (robust to other load; use with --threads 1)",
-    )
-    p.add_argument("--seed", type=int, default=0)
+    add_timing_args(p, rounds=30, target_ms=150.0)
     p.add_argument("--data-dir", default=None, help="MNIST directory (default: shared data)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu; e.g. cuda)")
     p.add_argument("--variance", action="store_true", help="gradient-variance benchmark")

@@ -82,7 +82,7 @@ import torch
 from torch import nn
 
 import reparam
-from _harness import CLOCKS, cpu_model, loadavg, paired_ratio, run_timing
+from _harness import add_timing_args, cpu_model, loadavg, paired_ratio, run_timing
 from reparam import flows as rflows
 
 try:  # peers, for comparison only
@@ -607,11 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--as-q", action="store_true", help="the flow as a variational q")
     p.add_argument("--quality", action="store_true", help="equal-budget test NLL vs zuko")
     p.add_argument("--vae", action="store_true", help="flow posteriors in an MNIST VAE")
-    p.add_argument("--rounds", type=int, default=5, help="round-robin rounds (default 5)")
-    p.add_argument("--target-ms", type=float, default=40.0, help="one measurement, ms (40)")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    p.add_argument("--clock", choices=tuple(CLOCKS), default="wall", help="wall or cpu time")
-    p.add_argument("--seed", type=int, default=0)
+    add_timing_args(p, rounds=5, target_ms=40.0)
     p.add_argument("--seeds", type=int, default=3, help="--quality: training seeds per case")
     p.add_argument("--features", type=int, nargs="+", default=list(FEATURES), help="--speed")
     p.add_argument("--hidden", type=int, nargs="+", default=list(HIDDEN), help="--speed")

@@ -89,7 +89,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reparam  # noqa: E402
 import vae_reference as ref  # noqa: E402
-from _harness import CLOCKS, cpu_model, loadavg, paired_ratio, run_timing
+from _harness import add_timing_args, cpu_model, loadavg, paired_ratio, run_timing
 
 try:
     from reparam.vae import VAE
@@ -558,17 +558,7 @@ def run_speed(args: argparse.Namespace, env: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--rounds", type=int, default=30, help="round-robin rounds (default 30)")
-    p.add_argument("--target-ms", type=float, default=150.0, help="one measurement, ms (150)")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    p.add_argument(
-        "--clock",
-        choices=tuple(CLOCKS),
-        default="wall",
-        help="wall: time.perf_counter (default); cpu: time.process_time, the process's CPU"
-        " time (robust to other load; use with --threads 1)",
-    )
-    p.add_argument("--seed", type=int, default=0)
+    add_timing_args(p, rounds=30, target_ms=150.0)
     p.add_argument("--data-dir", default=None, help="MNIST directory (default: shared data)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu; e.g. cuda)")
     p.add_argument("--quality", action="store_true", help="run the quality benchmark instead")
