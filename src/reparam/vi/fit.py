@@ -94,6 +94,7 @@ def elbo_estimate(
     noise: str | NoiseStrategy = "mc",
     stl: bool = False,
     control_variate: str | ControlVariate | None = None,
+    entropy: str | None = None,
 ) -> Tensor:
     r"""The ELBO surrogate used by :func:`fit`: a scalar whose value estimates
     E_q[log p(x, z)] + H[q] and whose gradient is the chosen pathwise estimator.
@@ -103,6 +104,8 @@ def elbo_estimate(
         q: the variational distribution, event shape (d,).
         num_particles: S.
         noise, stl, control_variate: as in :func:`fit`.
+        entropy: the :func:`entropy_mode` of q when already known (a loop over steps
+            resolves it once); None resolves it here.
 
     Returns:
         a scalar tensor.
@@ -113,7 +116,7 @@ def elbo_estimate(
         num_particles,
         noise=noise,
         control_variate=control_variate,
-        entropy=entropy_mode(q, stl),
+        entropy=entropy_mode(q, stl) if entropy is None else entropy,
     )
 
 
@@ -348,7 +351,7 @@ def fit(
         try:
             for step in range(steps):
                 q = guide()
-                surrogate = expectation(
+                surrogate = elbo_estimate(
                     checked,
                     q,
                     num_particles,
