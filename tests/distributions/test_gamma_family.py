@@ -634,7 +634,7 @@ def test_dirichlet_needs_an_event_dimension():
 
 def _native_mask(q) -> torch.Tensor:
     assert q._drawn is not None
-    return q._drawn[2][1]
+    return q._drawn[3][1]
 
 
 @pytest.mark.parametrize("a", [0.05, 0.5, 3.0, 300.0])
@@ -717,6 +717,31 @@ def test_native_noise_modified_in_place_or_copied_is_inverted():
     with torch.no_grad():
         q.concentration.add_(1.0)  # a parameter moved in place (an optimizer step)
     assert q._recall_draw(u) is None
+    # edits that bump no version counter: through .data, and a fused optimizer's step
+    u = q.sample_noise((6,))
+    u.data[0] = 0.5
+    assert q._recall_draw(u) is None
+    u = q.sample_noise((6,))
+    q.concentration.data.mul_(2.0)
+    assert q._recall_draw(u) is None
+
+
+@pytest.mark.parametrize("family", ["Gamma", "Beta", "Dirichlet", "StudentT"])
+def test_native_draw_is_not_reused_after_a_fused_adam_step(family):
+    """sample_noise, then a fused Adam step on the parameters (no _version bump), then
+    from_noise: z must be the inverse at the new parameters, not the remembered draw."""
+    q = _families(F64)[family]()
+    params = [p.requires_grad_() for p in q._param_items().values()]
+    u = q.sample_noise((5,))
+    opt = torch.optim.Adam(params, lr=0.1, fused=True)
+    for p in params:
+        p.grad = -torch.ones_like(p)  # every parameter grows: all stay valid
+    versions = [p._version for p in params]
+    opt.step()
+    assert [p._version for p in params] == versions  # the reason values are compared
+    z = q.from_noise(u)
+    fresh = type(q)(**{k: v.detach().requires_grad_() for k, v in q._param_items().items()})
+    torch.testing.assert_close(z.detach(), fresh.from_noise(u.clone()), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("noise", ["antithetic", "qmc"])

@@ -23,7 +23,7 @@ from reparam.nn import (
     kl_divergence,
     predictive,
 )
-from reparam.nn.layers import _GaussianKL, _ScaledNoise, _SquaredSoftplus
+from reparam.nn.layers import _GaussianKL, _ScaledNoise, _signs, _SquaredSoftplus
 
 LAYERS = {
     "linear": (lambda est: BayesLinear(5, 3, estimator=est), (4, 5), (4, 3)),
@@ -125,16 +125,180 @@ def test_gaussian_kl_closed_form(scale):
     assert torch.allclose(layer.weight_rho.grad, rho.grad, rtol=1e-4, atol=1e-6)
 
 
-def test_kl_cache_follows_parameter_updates():
-    layer = BayesLinear(3, 2)
-    before = layer.kl().item()
-    layer(torch.randn(4, 3))  # caches σ
-    with torch.no_grad():
-        layer.weight_rho.add_(1.0)
-    assert layer.kl().item() != pytest.approx(before)
-    fresh = BayesLinear(3, 2)
+def _plain_forward(layer, x):
+    """The layer's forward pass written out with σ = softplus(ρ) taken from the parameters
+    now (the slow, obvious computation), drawing its noise in the same order as forward."""
+    mu, b_mu = layer.weight_mu, layer.bias_mu
+    sigma = F.softplus(layer.weight_rho)
+    b_sigma = None if layer.bias_rho is None else F.softplus(layer.bias_rho)
+    if layer.estimator == "weight":
+        w = mu + sigma * torch.randn_like(sigma)
+        b = None if b_mu is None else b_mu + b_sigma * torch.randn_like(b_sigma)
+        return layer._op(x, w, b)
+    mean = layer._op(x, mu, b_mu)
+    if layer.estimator == "local":
+        var = layer._op(x * x, sigma**2, None if b_sigma is None else b_sigma**2)
+        return mean + var.clamp_min(1e-30).sqrt() * torch.randn_like(mean)
+    # flipout: the same sign generator (the noise source), σ from the parameters now
+    k = layer._spatial_dims
+    signs_in = _signs(x.shape[: x.dim() - k] + (1,) * k, x)
+    delta = sigma * torch.randn_like(sigma)
+    delta_b = None if b_sigma is None else b_sigma * torch.randn_like(b_sigma)
+    perturbation = layer._op(x * signs_in, delta, delta_b)
+    signs_out = _signs(perturbation.shape[: perturbation.dim() - k] + (1,) * k, perturbation)
+    return mean + perturbation * signs_out
+
+
+def _plain_gaussian_kl(layer):
+    total = 0.0
+    for mu, rho in ((layer.weight_mu, layer.weight_rho), (layer.bias_mu, layer.bias_rho)):
+        if mu is None:
+            continue
+        s, scale = F.softplus(rho), layer.prior.scale
+        total = total + (torch.log(scale / s) + (s**2 + mu**2) / (2 * scale**2) - 0.5).sum()
+    return total
+
+
+def _uses_current_sigma(layer, x):
+    torch.manual_seed(123)
+    out = layer(x)
+    torch.manual_seed(123)
+    expected = _plain_forward(layer, x)
+    return torch.allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def _train_steps(layer, opt, steps=20, closure_needed=False):
+    torch.manual_seed(0)
+    for _ in range(steps):
+        x = torch.randn(4, 3)
+
+        def closure(x=x):
+            opt.zero_grad()
+            loss = layer(x).pow(2).sum() + layer.kl()
+            loss.backward()
+            return loss
+
+        if closure_needed:
+            opt.step(closure)
+        else:
+            closure()
+            opt.step()
+
+
+OPTIMIZERS = {
+    "default (fused Adam)": lambda p: __import__("reparam.training").training.default_optimizer(
+        p, lr=0.1
+    ),
+    "Adam fused": lambda p: torch.optim.Adam(p, lr=0.1, fused=True),
+    "Adam foreach": lambda p: torch.optim.Adam(p, lr=0.1, foreach=True),
+    "Adam plain": lambda p: torch.optim.Adam(p, lr=0.1, foreach=False),
+    "AdamW fused": lambda p: torch.optim.AdamW(p, lr=0.1, fused=True),
+    "SGD fused": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.5, fused=True),
+    "SGD": lambda p: torch.optim.SGD(p, lr=0.01),
+}
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_sigma_follows_every_optimizer(name, estimator):
+    """The σ a forward pass and kl() use is softplus(ρ) of the parameters now, whatever
+    optimizer moved ρ (fused Adam does not bump ``_version``: the σ bug of issue 12)."""
+    torch.manual_seed(0)
+    layer = BayesLinear(3, 2, estimator=estimator)
+    rho0 = layer.weight_rho.detach().clone()
+    _train_steps(layer, OPTIMIZERS[name](layer.parameters()))
+    assert not torch.allclose(layer.weight_rho, rho0)  # ρ did move
+    assert all(torch.isfinite(p).all() for p in layer.parameters())
+    x = torch.randn(6, 3)
+    assert _uses_current_sigma(layer, x)
+    assert torch.allclose(layer.kl(), _plain_gaussian_kl(layer), rtol=1e-5)
+
+
+def test_sigma_follows_lbfgs():
+    torch.manual_seed(0)
+    layer = BayesLinear(3, 2, estimator="local")
+    opt = torch.optim.LBFGS(layer.parameters(), lr=0.1, max_iter=3)
+    rho0 = layer.weight_rho.detach().clone()
+    _train_steps(layer, opt, steps=5, closure_needed=True)
+    assert not torch.allclose(layer.weight_rho, rho0)
+    assert _uses_current_sigma(layer, torch.randn(6, 3))
+    assert torch.allclose(layer.kl(), _plain_gaussian_kl(layer), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "no_grad add_",
+        "data add_",
+        "data assignment",
+        "load_state_dict",
+        "copy_ through .data",
+    ],
+)
+def test_sigma_follows_in_place_edits(edit):
+    layer = BayesLinear(3, 2, estimator="local")
+    x = torch.randn(4, 3)
+    layer(x)
+    layer.kl()  # any σ a cache would hold is computed now
+    new_rho = torch.full_like(layer.weight_rho, -2.0)
+    if edit == "no_grad add_":
+        with torch.no_grad():
+            layer.weight_rho.add_(1.0)
+    elif edit == "data add_":
+        layer.weight_rho.data.add_(1.0)  # .data edits never bump _version
+    elif edit == "data assignment":
+        layer.weight_rho.data = new_rho
+    elif edit == "load_state_dict":
+        state = layer.state_dict()
+        state["weight_rho"] = new_rho
+        layer.load_state_dict(state)
+    else:
+        layer.weight_rho.data.copy_(new_rho)
+    assert _uses_current_sigma(layer, x)
+    assert torch.allclose(layer.kl(), _plain_gaussian_kl(layer), rtol=1e-5)
+    fresh = BayesLinear(3, 2, estimator="local")
     fresh.load_state_dict(layer.state_dict())
     assert fresh.kl().item() == pytest.approx(layer.kl().item())
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("prior", ["gaussian", "mixture"])
+def test_trained_bnn_uses_trained_sigma(tmp_path, estimator, prior):
+    """Train a BNN through reparam.training.train with its default optimizer (what every
+    user and command gets), then compare what the layers use with softplus(ρ) now."""
+    from reparam.bnn import BNNClassifier
+    from reparam.training import TrainConfig, train
+
+    torch.manual_seed(0)
+    model = BNNClassifier(
+        (6,), 3, hidden=(8,), estimator=estimator, prior=prior, dataset_size=64, init_scale=0.01
+    )
+    x, y = torch.randn(64, 6), torch.randint(0, 3, (64,))
+    rho0 = [m.weight_rho.detach().clone() for m in model.modules() if hasattr(m, "weight_rho")]
+    config = TrainConfig(epochs=3, batch_size=16, lr=0.05, progress=False, device="cpu")
+    result = train(model, model.pack(x, y), config, tmp_path)
+    assert result.stopped is None
+    layers = [m for m in model.modules() if isinstance(m, BayesLinear)]
+    for layer, before in zip(layers, rho0, strict=True):
+        assert not torch.allclose(layer.weight_rho, before)
+        assert _uses_current_sigma(layer, torch.randn(5, layer.in_features))
+        if prior == "gaussian":
+            assert torch.allclose(layer.kl(), _plain_gaussian_kl(layer), rtol=1e-5)
+        else:  # the MC KL's entropy term is −Σ log σ − n/2 log 2πe: check σ through it
+            torch.manual_seed(5)
+            kl = layer.kl()
+            torch.manual_seed(5)
+            total = 0.0
+            for mu, rho in (
+                (layer.weight_mu, layer.weight_rho),
+                (layer.bias_mu, layer.bias_rho),
+            ):
+                s = F.softplus(rho)
+                w_eps = torch.randn_like(s)
+                w = mu + s * w_eps
+                total = total - s.log().sum() - mu.numel() * 0.5 * math.log(2 * math.pi * math.e)
+                total = total - layer.prior.log_prob(w).sum()
+            assert torch.allclose(kl, total, rtol=1e-5)
 
 
 def _quad_kl(mu, sigma, prior):

@@ -139,31 +139,39 @@ class NativeGammaNoise:
     """Plain-MC noise through torch's exact Gamma sampler, remembered for ``from_noise``.
 
     A family sets ``_native_concentration()`` (the Gamma shapes, broadcastable to the
-    noise) or overrides ``sample_noise`` with :func:`draw_standard_gamma_noise`; its
-    ``from_noise`` passes ``_recall_draw(eps)`` to :func:`log_standard_gamma`. Set the
-    attribute ``native_sampler = False`` to always invert.
+    noise) and either uses this ``sample_noise`` or overrides it with
+    :func:`draw_standard_gamma_noise` and ``_remember_draw``; its ``from_noise`` passes
+    ``_recall_draw(eps)`` to :func:`log_standard_gamma`. Set the attribute
+    ``native_sampler = False`` to always invert.
+
+    The remembered draw is used only for the very tensor ``sample_noise`` returned, with
+    the same values, and while the concentration has the values it had at the draw: both
+    are compared by value (a copy of each is kept), since no version counter or pointer
+    sees every update (fused optimizers and ``.data`` edits change neither).
     """
 
     native_sampler: bool = True
-    _drawn: tuple[Tensor, tuple[int, ...], tuple[Tensor, Tensor, Tensor | None]] | None = None
+    _drawn: tuple[Tensor, Tensor, Tensor, tuple[Tensor, Tensor, Tensor | None]] | None = None
 
     def _native_concentration(self) -> Tensor:
         raise NotImplementedError
 
-    def _versions(self, u: Tensor) -> tuple[int, ...]:
-        """In-place versions of u and of the parameters (a draw is stale once one moves)."""
-        params = self._param_items().values()  # type: ignore[attr-defined]
-        return (u._version, *(p._version for p in params))
-
     def _remember_draw(self, u: Tensor, *drawn: Tensor | None) -> None:
-        self._drawn = (u, self._versions(u), drawn)  # type: ignore[assignment]
+        a = self._native_concentration().detach().clone()
+        self._drawn = (u, u.detach().clone(), a, drawn)  # type: ignore[assignment]
 
     def _recall_draw(self, eps: Tensor) -> tuple[Tensor, Tensor, Tensor | None] | None:
-        """(log X, native, ∂ log X/∂a or None) if ``eps`` is the tensor of the last draw
-        and neither it nor a parameter was modified in place since, else None."""
+        """(log X, native, ∂ log X/∂a or None) if ``eps`` is the tensor of the last draw,
+        holding the values it was drawn with, and the concentration is unchanged; else
+        None (the noise is then inverted)."""
         drawn = self._drawn
-        if drawn is not None and drawn[0] is eps and self._versions(eps) == drawn[1]:
-            return drawn[2]
+        if (
+            drawn is not None
+            and drawn[0] is eps
+            and torch.equal(eps.detach(), drawn[1])
+            and torch.equal(self._native_concentration().detach(), drawn[2])
+        ):
+            return drawn[3]
         return None
 
     def _use_native(self, sample_shape: torch.Size, noise: object) -> torch.Size | None:
@@ -201,6 +209,11 @@ class LogSpaceNoiseCache:
     at the exact sample from its logarithm — finite and exact where z rounds to 0 or 1 —
     without solving for the quantiles again. Other calls recompute it from ε. The
     remembered log-sample (and its graph) is released by the next call of either.
+
+    It cannot go stale: it is used only for the very pair (``eps``, ``z``) of that call and
+    holds the logarithms of that z (the density is evaluated with the parameters as they
+    are at the ``log_prob_from_noise`` call); ``log_prob_from_noise`` never reads the values
+    of ``z``, so an edit of z through ``.data`` changes neither path.
     """
 
     _last_noise: tuple[weakref.ref, weakref.ref, bool, object] | None = None

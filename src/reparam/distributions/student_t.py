@@ -106,13 +106,18 @@ class StudentT(NativeGammaNoise, ReparamDistribution):
     def noise_event_shape(self) -> torch.Size:
         return torch.Size((2,))
 
+    def _native_concentration(self) -> Tensor:
+        return 0.5 * self.df
+
     def sample_noise(self, sample_shape: torch.Size = _EMPTY, *, noise: object = "mc") -> Tensor:
         shape = self._use_native(torch.Size(sample_shape), noise)
         if shape is None:
             return ReparamDistribution.sample_noise(self, sample_shape, noise=noise)
         dtype = self.df.dtype
         u_normal = self.noise.sample(shape[:-1], dtype=dtype, device=self.df.device)
-        u_gamma, *drawn = draw_standard_gamma_noise(0.5 * self.df, shape[:-1], dtype)
+        u_gamma, *drawn = draw_standard_gamma_noise(
+            self._native_concentration(), shape[:-1], dtype
+        )
         eps = torch.stack((u_normal, u_gamma), -1)
         self._remember_draw(eps, *drawn)
         return eps

@@ -234,7 +234,6 @@ class BayesLayer(nn.Module):
         self.fan_in = fan_in
         #: use the posterior means (no sampling) in ``forward``.
         self.deterministic = False
-        self._sigma_cache: dict[str, tuple[tuple[Any, ...], Tensor]] = {}
         kw = {"device": device, "dtype": dtype}
         self.weight_mu = nn.Parameter(torch.empty(weight_shape, **kw))
         self.weight_rho = nn.Parameter(torch.empty(weight_shape, **kw))
@@ -270,24 +269,25 @@ class BayesLayer(nn.Module):
     def _op(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         raise NotImplementedError
 
-    def _sigma(self, rho: Tensor, name: str) -> Tensor:
-        """softplus(ρ) without a graph, cached until ρ changes (forward and ``kl()`` share it)."""
-        key = (rho.data_ptr(), rho._version, rho.dtype, rho.device)
-        cache = self._sigma_cache.get(name)
-        if cache is not None and cache[0] == key:
-            return cache[1]
+    @staticmethod
+    def _sigma(rho: Tensor) -> Tensor:
+        """softplus(ρ) without a graph, computed afresh on every call.
+
+        The custom autograd functions take σ as a constant and carry ∂σ/∂ρ = sigmoid(ρ)
+        themselves. It is never cached: no key is changed by every update of ρ (fused
+        Adam does not bump ``_version``; neither do edits through ``.data``), and one
+        softplus costs far less than the layer's matmul or convolution.
+        """
         with torch.no_grad():
-            sigma = F.softplus(rho)
-        self._sigma_cache[name] = (key, sigma)
-        return sigma
+            return F.softplus(rho)
 
     def forward(self, x: Tensor) -> Tensor:
         mu, b_mu = self.weight_mu, self.bias_mu
         if self.deterministic:
             return self._op(x, mu, b_mu)
         rho, b_rho = self.weight_rho, self.bias_rho
-        sigma = self._sigma(rho, "weight")
-        b_sigma = None if b_rho is None else self._sigma(b_rho, "bias")
+        sigma = self._sigma(rho)
+        b_sigma = None if b_rho is None else self._sigma(b_rho)
         estimator = self.estimator
         if estimator == "weight":
             w = _ScaledNoise.apply(mu, rho, sigma)
@@ -309,14 +309,14 @@ class BayesLayer(nn.Module):
 
     def kl(self) -> Tensor:
         """KL(q ‖ p) of the layer's weights and biases, a scalar (see the module docstring)."""
-        terms = [("weight", self.weight_mu, self.weight_rho)]
+        terms = [(self.weight_mu, self.weight_rho)]
         if self.bias_mu is not None:
-            terms.append(("bias", self.bias_mu, self.bias_rho))
+            terms.append((self.bias_mu, self.bias_rho))
         prior = self.prior
         total: Tensor | None = None
-        for name, mu, rho in terms:
+        for mu, rho in terms:
             if isinstance(prior, GaussianPrior):
-                kl = _GaussianKL.apply(mu, rho, self._sigma(rho, name), prior.scale)
+                kl = _GaussianKL.apply(mu, rho, self._sigma(rho), prior.scale)
             else:
                 kl = self._mc_kl(mu, F.softplus(rho))
             total = kl if total is None else total + kl
