@@ -64,10 +64,13 @@ def test_compare_end_to_end(tmp_path):
         assert est in out
     run_dir = tmp_path / "runs" / "compare"  # the default --out, relative to the cwd
     assert sorted(p.name for p in run_dir.iterdir()) == [
+        ".reparam.lock",
         "compare.csv",
         "compare.json",
+        "run.json",
         "variance.png",
     ]
+    assert json.loads((run_dir / "run.json").read_text())["command"] == "compare"
     png = (run_dir / "variance.png").read_bytes()
     assert png.startswith(PNG_MAGIC)
     assert len(png) > 10_000

@@ -1,5 +1,6 @@
 """The one training loop: loss goes down, files, exact resume, NaN / Ctrl-C policies, DDP."""
 
+import errno
 import functools
 import json
 import os
@@ -109,7 +110,7 @@ def test_loss_decreases_and_metrics_written(tmp_path):
     assert ckpt["history"] == result.history
     assert ckpt["config"]["epochs"] == 5
     assert ckpt["world_size"] == 1
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint.pt", "metrics.jsonl"]  # no temp files
+    assert sorted(os.listdir(tmp_path)) == [".reparam.lock", "checkpoint.pt", "metrics.jsonl"]
 
 
 def test_no_validation_metrics_without_valid_data(tmp_path):
@@ -165,15 +166,23 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
     def broken_save(obj, fh):
         fh.write(b"half a checkpoint")
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
-        train(LinReg(), data, config(epochs=2), tmp_path, resume=True)
+    result = train(LinReg(), data, config(epochs=2), tmp_path, resume=True)
     monkeypatch.undo()
+    assert result.stopped == "write_failed"
+    assert result.epoch == 1  # the epoch that could not be saved is not counted
+    assert "No space left on device" in result.message
+    assert "last good checkpoint is kept" in result.message
     assert (tmp_path / "checkpoint.pt").read_bytes() == good
     assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 1
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint.pt", "metrics.jsonl"]
+    assert sorted(os.listdir(tmp_path)) == [".reparam.lock", "checkpoint.pt", "metrics.jsonl"]
+    # and the run resumes from there as if nothing had happened
+    model = LinReg()
+    resumed = train(model, data, config(epochs=2), tmp_path, resume=True)
+    full = LinReg()
+    assert_same_run(full, train(full, data, config(epochs=2), tmp_path / "full"), model, resumed)
 
 
 @pytest.mark.parametrize("checkpoint_every", [1, 5])

@@ -6,6 +6,7 @@ change) and the one way a command reports a user error (message, exit status 2).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -13,7 +14,10 @@ from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
+from . import _rundir, _signals
 from ._atomic import atomic_write_text
+from ._checkpoint import CheckpointError
+from ._rundir import RunDirError
 
 Check = Callable[[argparse.ArgumentParser, argparse.Namespace], None]
 
@@ -22,20 +26,64 @@ class CommandError(Exception):
     """A user error found while running a command (reported, exit code 2)."""
 
 
+_STACKS: list[contextlib.ExitStack] = []
+
+
 def reported(
     command: str, body: Callable[[argparse.Namespace], int]
 ) -> Callable[[argparse.Namespace], int]:
-    """``body`` with user errors (CommandError, FileNotFoundError, ValueError) reported as
-    ``reparam COMMAND: error: …`` on stderr and exit status 2."""
+    """``body`` with user errors (CommandError, RunDirError, CheckpointError,
+    FileNotFoundError, ValueError) reported as ``reparam COMMAND: error: …`` on stderr and
+    exit status 2, and Ctrl-C / SIGTERM outside training as one line (exit 130 / 143).
+
+    Run directories claimed by ``body`` (:func:`claim_out`) are released when it ends; if
+    it fails before writing anything, a directory it created is removed again.
+    """
 
     def run(args: argparse.Namespace) -> int:
         try:
-            return body(args)
-        except (CommandError, FileNotFoundError, ValueError) as exc:
+            with contextlib.ExitStack() as stack:
+                _STACKS.append(stack)
+                try:
+                    return body(args)
+                finally:
+                    _STACKS.pop()
+        except (CommandError, RunDirError, CheckpointError, FileNotFoundError, ValueError) as exc:
             print(f"reparam {command}: error: {exc}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt as exc:
+            print(
+                f"reparam {command}: interrupted by {_signals.signal_name(exc)}; no file is "
+                "left half-written",
+                file=sys.stderr,
+            )
+            return _signals.exit_code(exc)
 
     return run
+
+
+def claim_out(
+    args: argparse.Namespace,
+    command: str,
+    outputs: Iterable[str],
+    *,
+    resumable: bool = False,
+    replace_own: bool = False,
+    legacy_ok: Callable[[Path], bool] | None = None,
+) -> _rundir.RunDir:
+    """Claim ``args.out`` for ``command`` until the running command ends (see
+    :func:`reparam._rundir.claim`; ``args.resume`` and ``args.overwrite`` when present)."""
+    from . import __version__
+
+    if not _STACKS:
+        raise RuntimeError("claim_out is called from a command wrapped by reported()")
+    return _STACKS[-1].enter_context(
+        _rundir.claim(
+            args.out, command, outputs, resume=bool(getattr(args, "resume", False)),
+            overwrite=bool(getattr(args, "overwrite", False)), replace_own=replace_own,
+            resumable=resumable, legacy_ok=legacy_ok, version=__version__,
+        )  # fmt: skip
+    )
 
 
 def read_config(path: Path, command: str, required: Collection[str]) -> dict[str, Any]:
@@ -64,30 +112,56 @@ def checker(parser: argparse.ArgumentParser, check: Check) -> Check:
     return run
 
 
-def check_train_out(
-    parser: argparse.ArgumentParser, out: Path, resume: bool, config: str, checkpoint: str
+def check_out(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    command: str,
+    *,
+    replace_own: bool = False,
+    legacy_ok: Callable[[Path], bool] | None = None,
 ) -> None:
-    """--out must be a directory; --resume needs a saved run, a new run must not replace one."""
-    if out.exists() and not out.is_dir():
-        parser.error(f"argument --out: {str(out)!r} exists and is not a directory")
-    if resume:
+    """--out must be free for ``command`` (:func:`reparam._rundir.check_claim`), checked
+    before any work; the command claims it later (:func:`claim_out`)."""
+    try:
+        _rundir.check_claim(
+            args.out, command, resume=bool(getattr(args, "resume", False)),
+            overwrite=bool(getattr(args, "overwrite", False)), replace_own=replace_own,
+            legacy_ok=legacy_ok,
+        )  # fmt: skip
+    except RunDirError as exc:
+        parser.error(str(exc))
+
+
+def check_train_out(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    command: str,
+    config: str,
+    checkpoint: str,
+    legacy_ok: Callable[[Path], bool] | None = None,
+) -> None:
+    """--out of a training command: free for a new run; --resume needs a saved run of this
+    command; --resume and --overwrite exclude each other."""
+    out: Path = args.out
+    if args.resume and getattr(args, "overwrite", False):
+        parser.error("--resume and --overwrite exclude each other: continue a run or replace it")
+    if args.resume:
         if not (out / config).is_file() or not (out / checkpoint).is_file():
             parser.error(
                 f"--resume: {str(out)!r} has no {config} and {checkpoint} to resume from; "
                 "train first without --resume"
             )
-        return
-    if (out / checkpoint).exists():
-        parser.error(
-            f"argument --out: {str(out)!r} already holds a trained model ({checkpoint}); "
-            "pass --resume to continue it or choose another --out"
-        )
+    check_out(parser, args, command, legacy_ok=legacy_ok)
 
 
 def check_run_dir(
-    parser: argparse.ArgumentParser, d: Path, names: Iterable[str], command: str
+    parser: argparse.ArgumentParser,
+    d: Path,
+    names: Iterable[str],
+    command: str,
+    legacy_ok: Callable[[Path], bool] | None = None,
 ) -> None:
-    """DIR must be a run directory holding every file in ``names``."""
+    """DIR must be a directory written by ``reparam COMMAND train`` holding ``names``."""
     if not d.is_dir():
         parser.error(f"argument DIR: {str(d)!r} is not a directory")
     for name in names:
@@ -96,6 +170,43 @@ def check_run_dir(
                 f"argument DIR: {str(d)!r} has no {name}; train a model first with "
                 f"'reparam {command} train --out {d}'"
             )
+    try:
+        if _rundir.read_record(d) is not None or legacy_ok is not None:
+            _rundir.check_kind(d, f"{command} train", legacy_ok)
+    except RunDirError as exc:
+        parser.error(f"argument DIR: {exc}")
+
+
+def check_writable(d: Path) -> None:
+    """``d`` accepts a new file (checked before a command's work, not after it).
+
+    Raises:
+        CommandError: it does not, with the reason.
+    """
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=d):
+            pass
+    except OSError as exc:
+        raise CommandError(f"cannot write to {str(d)!r}: {exc.strerror or exc}") from None
+
+
+def config_has(*keys: str, without: Iterable[str] = ()) -> Callable[[Path], bool]:
+    """A legacy check: ``config.json`` of a directory is a JSON object with ``keys`` (and
+    none of ``without``) — how runs written before run records are told apart."""
+    absent = tuple(without)
+
+    def accept(d: Path) -> bool:
+        try:
+            doc = json.loads((d / "config.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return False
+        return isinstance(doc, dict) and all(k in doc for k in keys) and not any(
+            k in doc for k in absent
+        )
+
+    return accept
 
 
 def given_options(args: argparse.Namespace, keys: Iterable[str]) -> dict[str, Any]:
@@ -204,3 +315,34 @@ def finite_or_none(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+# --------------------------------------------------------------------------- training runs
+def check_resume(out: Path, checkpoint: str, epochs: int) -> int:
+    """Verify the checkpoint of a run to resume before anything is written, and that
+    ``epochs`` does not fall below the epochs it has completed; returns those.
+
+    Raises:
+        CheckpointError: the checkpoint is damaged or not one.
+        CommandError: ``epochs`` is below the completed epochs.
+    """
+    from .training import load_checkpoint
+
+    done = int(load_checkpoint(out / checkpoint)["epoch"])
+    if epochs < done:
+        raise CommandError(
+            f"--epochs {epochs}: the run in {out} has already completed {done} epochs; pass "
+            f"--epochs {done} or more to continue it"
+        )
+    return done
+
+
+def train_exit_code(result: Any) -> int:
+    """The exit status of a training command: 0 when it finished (or reached max_steps),
+    1 when it stopped on NaN, divergence or a failed write, 130 / 143 when interrupted by
+    SIGINT / SIGTERM. (``train`` has printed the reason once.)"""
+    if result.stopped in ("nan", "diverged", "write_failed"):
+        return 1
+    if result.stopped == "interrupted":
+        return 143 if result.signal == "SIGTERM" else 130
+    return 0

@@ -23,17 +23,22 @@ import argparse
 import json
 import math
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._checkpoint import restore_state
 from ._run_cli import (
     CommandError,
+    check_out,
+    check_resume,
     check_run_dir,
     check_train_out,
+    check_writable,
     checker,
+    claim_out,
+    config_has,
     device_name,
     finite_or_none,
     given_options,
@@ -44,6 +49,7 @@ from ._run_cli import (
     read_config,
     reported,
     resume_options,
+    train_exit_code,
     write_json,
 )
 
@@ -82,6 +88,15 @@ DATA_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 RESUME_MAY_CHANGE = ("epochs", "device", "samples")
+TRAIN, UCI = "bnn train", "bnn uci"
+#: what ``bnn train`` (and ``eval`` on its directory) writes into a run.
+OUTPUTS = (CONFIG, CHECKPOINT, "metrics.jsonl", "loss.png", "reliability.png", "entropy.png",
+           "eval.json")  # fmt: skip
+#: what ``bnn uci`` writes: its config, one directory per split, the summary.
+UCI_OUTPUTS = (CONFIG, "split-*", "uci.json")
+UCI_RESULT = "result.json"
+#: a BNN run written before run records: its config names the kind of task.
+LEGACY = config_has("options", "model", "kind")
 OPTION_KEYS = (
     "data", "data_dir", "split", "estimator", "prior", "prior_scale", "hidden", "arch",
     "kl_weight", "warmup_steps", "init_scale", "noise", "epochs", "batch_size", "lr",
@@ -173,6 +188,9 @@ def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, default=Path("runs/bnn"), help="output directory")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     train.add_argument(
+        "--overwrite", action="store_true", help="replace the run already in --out"
+    )
+    train.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bar"
     )
     train.set_defaults(run=reported("bnn train", _train), check=checker(train, _check_train))
@@ -195,7 +213,9 @@ def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
             "Train and test a BNN regressor on each split of a UCI set (Hernández-Lobato & "
             "Adams 2015: one hidden layer of 50 ReLU units, inputs and targets normalised on "
             "the training split); print RMSE and test log-likelihood (original units), "
-            "mean ± standard error over splits, and write OUT/uci.json."
+            "mean ± standard error over splits, and write OUT/uci.json. Each split trains "
+            "in OUT/split-NN (checkpoint, metrics, result.json), so an interrupted run "
+            "continues with --resume where it stopped."
         ),
     )
     uci.add_argument("name", choices=UCI_DATASETS, metavar="NAME", help=", ".join(UCI_DATASETS))
@@ -205,6 +225,12 @@ def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
     uci.add_argument("--noise", type=_noise, help="learned or a fixed std (normalised units)")
     _model_options(uci)
     uci.add_argument("--out", type=Path, default=Path("runs/bnn-uci"), help="output directory")
+    uci.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run in --out"
+    )
+    uci.add_argument(
+        "--overwrite", action="store_true", help="replace the run already in --out"
+    )
     uci.set_defaults(run=reported("bnn uci", _uci), check=checker(uci, _check_uci))
     return bnn
 
@@ -214,24 +240,25 @@ def _check_data_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error(f"argument --data-dir: {str(args.data_dir)!r} is not a directory")
 
 
-def _check_out(parser: argparse.ArgumentParser, out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        parser.error(f"argument --out: {str(out)!r} exists and is not a directory")
-
-
 def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    _check_out(parser, args.out)
+    check_train_out(parser, args, TRAIN, CONFIG, CHECKPOINT, LEGACY)
     _check_data_dir(parser, args)
-    check_train_out(parser, args.out, args.resume, CONFIG, CHECKPOINT)
 
 
 def _check_uci(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    _check_out(parser, args.out)
+    if args.resume and args.overwrite:
+        parser.error("--resume and --overwrite exclude each other: continue a run or replace it")
+    if args.resume and not (args.out / CONFIG).is_file():
+        parser.error(
+            f"--resume: {str(args.out)!r} has no {CONFIG} to resume from; run first without "
+            "--resume"
+        )
+    check_out(parser, args, UCI)
     _check_data_dir(parser, args)
 
 
 def _check_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    check_run_dir(parser, args.dir, (CONFIG, CHECKPOINT), "bnn")
+    check_run_dir(parser, args.dir, (CONFIG, CHECKPOINT), "bnn", LEGACY)
     _check_data_dir(parser, args)
 
 
@@ -419,6 +446,8 @@ def _train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     out: Path = args.out
     options = _resume_options(args, _read_config(out)) if args.resume else resolve_options(args)
+    if args.resume:
+        check_resume(out, CHECKPOINT, options["epochs"])
     _set_threads(args.threads, options["data"])
     # Everything that can fail on bad input happens before the first file is written.
     data = _load(options)
@@ -437,9 +466,9 @@ def _train(args: argparse.Namespace) -> int:
     device = select_device(config.device)
     train_set = model.pack(data["x_train"], data["y_train"])
     valid_set = model.pack(data["x_valid"], data["y_valid"]) if "x_valid" in data else None
-    out.mkdir(parents=True, exist_ok=True)
     doc = {"reparam_version": __version__, "kind": data["kind"], "options": options,
            "model": model.config}  # fmt: skip
+    claim_out(args, TRAIN, OUTPUTS, resumable=True, legacy_ok=LEGACY)
     write_json(out / CONFIG, doc)
     print(
         f"training a BNN ({data['kind']}, estimator {options['estimator']}, prior "
@@ -449,10 +478,9 @@ def _train(args: argparse.Namespace) -> int:
     )
     result = train(model, train_set, config, out, valid_data=valid_set, resume=args.resume,
                    extra_state={"bnn_config": model.config})  # fmt: skip
-    if result.stopped in ("nan", "interrupted"):
-        print(f"reparam bnn train: stopped early: {result.message}", file=sys.stderr)
-        if result.stopped == "nan":
-            return 1
+    code = train_exit_code(result)
+    if code == 1:
+        return code
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options["seed"])
         evaluated = evaluate_run(model, data, options["samples"])
@@ -462,7 +490,7 @@ def _train(args: argparse.Namespace) -> int:
         f"wrote config.json, checkpoint.pt, metrics.jsonl, {', '.join(written)} to {out} "
         f"({time.perf_counter() - start:.1f} s)"
     )
-    return 130 if result.stopped == "interrupted" else 0
+    return code
 
 
 # --------------------------------------------------------------------------- eval
@@ -472,12 +500,13 @@ def _eval(args: argparse.Namespace) -> int:
     from .training import load_checkpoint
 
     start = time.perf_counter()
+    check_writable(args.dir)
     doc = _read_config(args.dir)
     options = doc["options"]
     _set_threads(None, options["data"])
     data = _load(options, args.data_dir)
     model = _model_from_config(doc)
-    model.load_state_dict(load_checkpoint(args.dir / CHECKPOINT)["model"])
+    restore_state(model, load_checkpoint(args.dir / CHECKPOINT)["model"], args.dir / CHECKPOINT)
     samples = args.samples or options["samples"]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(args.seed)
@@ -493,51 +522,105 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- uci
-def uci_protocol(
-    name: str, options: dict[str, Any], splits: int | None = None, progress: Callable[..., Any]
-    = print,
-) -> dict[str, Any]:  # fmt: skip
-    """Train and test on each of the first ``splits`` published splits of ``name``."""
+class SplitStopped(Exception):
+    """A split's training stopped early (NaN, divergence, a failed write)."""
+
+
+def _split_data(d: Any) -> dict[str, Any]:
+    return {"kind": "regression", "x_train": d.x_train, "y_train": d.y_train,
+            "x_test": d.x_test, "y_test": d.y_test, "y_std": d.y_std}  # fmt: skip
+
+
+def run_split(d: Any, options: dict[str, Any], split_dir: Path) -> dict[str, Any]:
+    """Train and test on one split in ``split_dir`` (resuming a checkpoint found there),
+    write its ``result.json`` and return its metrics; a split already done is read back.
+
+    Raises:
+        KeyboardInterrupt: training was interrupted (its last completed epoch is saved).
+        SplitStopped: training stopped on NaN, divergence or a failed write.
+    """
     import torch
 
-    from .data.uci import load_uci, uci_num_splits
+    from ._signals import Terminated
     from .training import TrainConfig, train
 
-    directory = options.get("data_dir")
-    available = uci_num_splits(name, directory)
-    splits = available if splits is None else splits
-    if splits > available:
-        raise CommandError(f"--splits {splits}: {name} has {available} splits")
-    datasets = [load_uci(name, i, directory) for i in range(splits)]  # fail before training
-    rows = []
-    for d in datasets:
-        t0 = time.perf_counter()
-        data = {"kind": "regression", "x_train": d.x_train, "y_train": d.y_train,
-                "x_test": d.x_test, "y_test": d.y_test, "y_std": d.y_std}  # fmt: skip
-        seed = options["seed"] + d.split
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = _build_model(options, data)
-            config = TrainConfig(
-                epochs=options["epochs"], batch_size=min(options["batch_size"], len(d.x_train)),
-                lr=options["lr"], seed=seed, device=options["device"], progress=False,
-                checkpoint_every=options["epochs"],
-            )  # fmt: skip
-            with tempfile.TemporaryDirectory(prefix="reparam-uci-") as tmp:
-                train(model, model.pack(d.x_train, d.y_train), config, tmp)
-            torch.manual_seed(seed)
-            metrics = evaluate_run(model, data, options["samples"])["metrics"]
-        metrics.update(split=d.split, seconds=time.perf_counter() - t0)
-        rows.append(metrics)
-        progress(f"split {d.split:2d}: RMSE {metrics['rmse']:.3f}  test LL "
-                 f"{metrics['log_likelihood']:.3f}  ({metrics['seconds']:.1f} s)")  # fmt: skip
+    done = split_dir / UCI_RESULT
+    if done.is_file():
+        return json.loads(done.read_text(encoding="utf-8"))
+    t0 = time.perf_counter()
+    data = _split_data(d)
+    seed = options["seed"] + d.split
+    epochs = options["epochs"]
+    split_dir.mkdir(exist_ok=True)
+    resume = (split_dir / CHECKPOINT).is_file()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = _build_model(options, data)
+        config = TrainConfig(
+            epochs=epochs, batch_size=min(options["batch_size"], len(d.x_train)),
+            lr=options["lr"], seed=seed, device=options["device"], progress=False,
+            checkpoint_every=max(1, epochs // 10),
+        )  # fmt: skip
+        result = train(model, model.pack(d.x_train, d.y_train), config, split_dir,
+                       resume=resume)  # fmt: skip
+        if result.stopped == "interrupted":
+            raise Terminated() if result.signal == "SIGTERM" else KeyboardInterrupt()
+        if result.stopped is not None:
+            raise SplitStopped(f"split {d.split}: {result.message}")
+        torch.manual_seed(seed)
+        metrics = evaluate_run(model, data, options["samples"])["metrics"]
+    metrics.update(split=d.split, seconds=time.perf_counter() - t0)
+    write_json(done, _clean(metrics))
+    return metrics
+
+
+def summarize_splits(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and standard error over splits of the RMSE and the test log-likelihood."""
     summary = {}
     for key in ("rmse", "log_likelihood"):
         values = [r[key] for r in rows]
         mean = sum(values) / len(values)
         var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0
         summary[key] = {"mean": mean, "se": math.sqrt(var / len(values))}
-    return {"name": name, "splits": splits, "summary": summary, "per_split": rows}
+    return summary
+
+
+def load_splits(name: str, options: dict[str, Any], splits: int | None = None) -> list[Any]:
+    """The first ``splits`` published splits of ``name`` (all by default), every file read
+    and checked before any training.
+
+    Raises:
+        CommandError: more splits asked for than the data set has.
+    """
+    from .data.uci import load_uci, uci_num_splits
+
+    directory = options.get("data_dir")
+    available = uci_num_splits(name, directory)
+    splits = available if splits is None else splits
+    if splits > available:
+        raise CommandError(f"--splits {splits}: {name} has {available} splits")
+    return [load_uci(name, i, directory) for i in range(splits)]
+
+
+def uci_protocol(
+    datasets: list[Any], options: dict[str, Any], out: Path,
+    progress: Callable[..., Any] = print,
+) -> dict[str, Any]:  # fmt: skip
+    """Train and test on each split of ``datasets`` (:func:`load_splits`), split ``i`` in
+    ``out/split-ii`` (resumable: done splits are read back, a split with a checkpoint
+    continues from it)."""
+    rows = []
+    for d in datasets:
+        split_dir = out / f"split-{d.split:02d}"
+        was_done = (split_dir / UCI_RESULT).is_file()
+        metrics = run_split(d, options, split_dir)
+        rows.append(metrics)
+        note = "done earlier" if was_done else f"{metrics['seconds']:.1f} s"
+        progress(f"split {d.split:2d}: RMSE {metrics['rmse']:.3f}  test LL "
+                 f"{metrics['log_likelihood']:.3f}  ({note})")  # fmt: skip
+    name = datasets[0].name if datasets else ""
+    return {"name": name, "splits": len(datasets), "summary": summarize_splits(rows),
+            "per_split": rows}  # fmt: skip
 
 
 def _clean(obj: Any) -> Any:
@@ -551,17 +634,44 @@ def _clean(obj: Any) -> Any:
 
 def _uci(args: argparse.Namespace) -> int:
     from . import __version__
+    from ._signals import exit_code, signal_name
 
     start = time.perf_counter()
-    options = resolve_options(args, data=f"uci:{args.name}")
+    out: Path = args.out
+    if args.resume:
+        saved = read_config(out / CONFIG, "bnn uci", ("options", "name"))
+        if saved["name"] != args.name:
+            raise CommandError(
+                f"--resume: {out} holds a run on {saved['name']}, not {args.name}"
+            )
+        options = resume_options(_given(args), saved["options"], ("device",), out / CONFIG,
+                                 " (only --device and --splits may change)")  # fmt: skip
+    else:
+        options = resolve_options(args, data=f"uci:{args.name}")
     _set_threads(args.threads, options["data"])
-    result = uci_protocol(args.name, options, args.splits,
-                          progress=lambda m: print(m, file=sys.stderr))  # fmt: skip
+    datasets = load_splits(args.name, options, args.splits)
+    claim_out(args, UCI, UCI_OUTPUTS, resumable=True)
+    write_json(out / CONFIG, {"reparam_version": __version__, "name": args.name,
+                              "options": options})  # fmt: skip
+    try:
+        result = uci_protocol(datasets, options, out,
+                              progress=lambda m: print(m, file=sys.stderr))  # fmt: skip
+    except KeyboardInterrupt as exc:
+        done = len(list(out.glob(f"split-*/{UCI_RESULT}")))
+        print(
+            f"reparam bnn uci: interrupted by {signal_name(exc)}: {done} split(s) done, the "
+            f"split in progress saved at its last checkpoint, no uci.json written; rerun with "
+            f"--resume (same --out) to continue",
+            file=sys.stderr,
+        )
+        return exit_code(exc)
+    except SplitStopped as exc:
+        print(f"reparam bnn uci: stopped: {exc}; no uci.json written", file=sys.stderr)
+        return 1
     result["options"] = options
     result["reparam_version"] = __version__
     result["seconds"] = time.perf_counter() - start
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "uci.json", _clean(result))
+    write_json(out / "uci.json", _clean(result))
     s = result["summary"]
     print(
         f"{args.name}: {result['splits']} split(s), {options['epochs']} epochs, estimator "
@@ -572,5 +682,5 @@ def _uci(args: argparse.Namespace) -> int:
     print(f"{'RMSE':<20}  {s['rmse']['mean']:>9.3f}  {s['rmse']['se']:>7.3f}")
     print(f"{'test log-likelihood':<20}  {s['log_likelihood']['mean']:>9.3f}  "
           f"{s['log_likelihood']['se']:>7.3f}")  # fmt: skip
-    print(f"wrote uci.json to {args.out} ({result['seconds']:.1f} s)")
+    print(f"wrote uci.json to {out} ({result['seconds']:.1f} s)")
     return 0

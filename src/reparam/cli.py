@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._run_cli import positive_float
+from ._run_cli import check_out, claim_out, positive_float, reported
 
 __all__ = ["build_parser", "main"]
 
@@ -170,7 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--seed", type=int, default=d["seed"], help="torch random seed")
     compare.add_argument("--out", type=Path, default=Path(d["out"]), help="output directory")
-    compare.set_defaults(run=_run_compare, check=_check_compare)
+    compare.add_argument(
+        "--overwrite", action="store_true", help="replace another command's run in --out"
+    )
+    compare.set_defaults(run=reported("compare", _run_compare), check=_check_compare)
 
     from .bnn_cli import add_bnn_parser
     from .flow_cli import add_flow_parser
@@ -184,9 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMAND = "compare"
+OUTPUTS = ("compare.csv", "compare.json", "variance.png")
+
+
 def _check_compare(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.out.exists() and not args.out.is_dir():
-        parser.error(f"argument --out: {str(args.out)!r} exists and is not a directory")
+    # a compare directory is replaced by the next compare (a complete, cheap measurement)
+    check_out(parser, args, COMMAND, replace_own=True)
 
 
 # --------------------------------------------------------------------------- compare
@@ -399,7 +406,10 @@ def _write_outputs(out: Path, config: dict[str, Any], rows: list[dict[str, Any]]
 
 
 def _run_compare(args: argparse.Namespace) -> int:
+    from ._signals import deferred
+
     start = time.perf_counter()
+    claim_out(args, COMMAND, OUTPUTS, replace_own=True)  # locked and writable before the work
     rows = compare(args)
     config = {
         "f": args.f,
@@ -411,7 +421,8 @@ def _run_compare(args: argparse.Namespace) -> int:
         "seed": args.seed,
     }
     # Files first, then the table: a closed pipe (``| head``) cannot lose the results.
-    _write_outputs(args.out, config, rows)
+    with deferred():  # written as a set: a signal waits for the last file
+        _write_outputs(args.out, config, rows)
     print(
         f"∇(μ, σ) E[{_F_TEXT[args.f]}] for q = {args.dist}(μ={args.mu:g}, σ={args.sigma:g}), "
         f"{args.repeats} repeats per row, seed {args.seed}"
@@ -431,16 +442,22 @@ def _run_compare(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- entry point
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``reparam`` command line; return the exit status (bad input: exit 2)."""
+    from . import _signals
+
     parser = build_parser()
     args = parser.parse_args(argv)
     args.check(parser, args)
     try:
-        return args.run(args)
+        with _signals.installed():  # SIGTERM is handled as Ctrl-C is
+            return args.run(args)
     except BrokenPipeError:
         # stdout closed early (e.g. piped into head): silence the flush at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except KeyboardInterrupt as exc:  # a signal outside a command's own handling
+        print(f"reparam: interrupted by {_signals.signal_name(exc)}", file=sys.stderr)
+        return _signals.exit_code(exc)
 
 
 if __name__ == "__main__":

@@ -39,8 +39,11 @@ from typing import Any
 
 from ._run_cli import (
     CommandError,
+    check_resume,
     check_train_out,
     checker,
+    claim_out,
+    config_has,
     device_name,
     finite_or_none,
     given_options,
@@ -51,6 +54,7 @@ from ._run_cli import (
     read_config,
     reported,
     resume_options,
+    train_exit_code,
     write_json,
 )
 
@@ -93,6 +97,11 @@ VI_DEFAULTS: dict[str, Any] = {
 
 #: options that may differ from the saved configuration on ``--resume``.
 RESUME_MAY_CHANGE = ("epochs", "device")
+COMMAND = "flow fit"
+OUTPUTS = (CONFIG, CHECKPOINT, "metrics.jsonl", RESULT, "loss.png", "samples.png",
+           "density.png")  # fmt: skip
+#: a flow run written before run records: its config names the number of features.
+LEGACY = config_has("options", "features")
 
 OPTION_KEYS = (
     "data", "target", "flow", "layers", "hidden", "bins", "epochs", "batch_size", "lr",
@@ -181,6 +190,9 @@ def add_flow_parser(sub: Any) -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue from OUT/checkpoint.pt (saved config)"
     )
     fit.add_argument(
+        "--overwrite", action="store_true", help="replace the run already in --out"
+    )
+    fit.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bar"
     )
     fit.add_argument(
@@ -196,7 +208,7 @@ def add_flow_parser(sub: Any) -> argparse.ArgumentParser:
 def _check_fit(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.data is not None and args.target is not None:
         parser.error("give either --data or --target, not both")
-    check_train_out(parser, args.out, args.resume, CONFIG, CHECKPOINT)
+    check_train_out(parser, args, COMMAND, CONFIG, CHECKPOINT, LEGACY)
     if args.data is not None and args.data not in _toys():
         path = Path(args.data)
         if not path.is_file():
@@ -264,6 +276,45 @@ def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
     return {k: options[k] for k in OPTION_KEYS}
 
 
+#: options whose default is computed from others (and from which), e.g. the annealing
+#: length, half of the run's steps.
+DERIVED_DEFAULTS = {"anneal_steps": ("epochs", "steps_per_epoch")}
+
+
+def _derived(args: argparse.Namespace, saved: dict[str, Any] | None) -> list[str]:
+    """The options of this run that took a derived default (not given at the start)."""
+    if saved is not None:
+        return list(saved.get("derived", ()))
+    given = _given(args)
+    return [k for k in DERIVED_DEFAULTS if k not in given and "target" in given]
+
+
+def _check_derived_defaults(
+    args: argparse.Namespace, saved: dict[str, Any], options: dict[str, Any]
+) -> None:
+    """A resume that changes what a derived default was computed from is refused: the
+    same final command line run fresh would derive another value, so the two models would
+    differ. Passing the saved value explicitly keeps the schedule and is accepted."""
+    given = _given(args)
+    old = saved["options"]
+    for key in saved.get("derived", ()):
+        sources = DERIVED_DEFAULTS.get(key, ())
+        changed = [s for s in sources if options.get(s) != old.get(s)]
+        if changed and key not in given:
+            before = ", ".join(f"{_flag(c)} {old[c]}" for c in changed)
+            now = ", ".join(f"{_flag(c)} {options[c]}" for c in changed)
+            raise CommandError(
+                f"--resume: {_flag(key)} took its default ({old[key]}) from {before}; a fresh "
+                f"run with {now} would derive another value, so this resume cannot give that "
+                f"model. Pass {_flag(key)} {old[key]} to keep the saved schedule, or start a "
+                "new run"
+            )
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
 def _read_config(d: Path) -> dict[str, Any]:
     path = d / CONFIG
     doc = read_config(path, "flow", ("options",))
@@ -271,7 +322,12 @@ def _read_config(d: Path) -> dict[str, Any]:
     if not isinstance(options, dict) or not set(options) <= set(OPTION_KEYS):
         raise CommandError(f"{path} is not a reparam flow config (unexpected options)")
     # options added in later versions are absent from older runs: they take None
-    doc["options"] = {k: options.get(k) for k in OPTION_KEYS}
+    doc["options"] = options = {k: options.get(k) for k in OPTION_KEYS}
+    if "derived" not in doc:  # a run from before the record: its value tells
+        spe, epochs = options.get("steps_per_epoch"), options.get("epochs")
+        derived = options.get("target") is not None and isinstance(spe, int) and (
+            options.get("anneal_steps") == epochs * spe // 2)  # fmt: skip
+        doc["derived"] = ["anneal_steps"] if derived else []
     return doc
 
 
@@ -457,6 +513,8 @@ def fit_flow(args: argparse.Namespace) -> int:
             out / CONFIG,
             " (only --epochs and --device may change)",
         )
+        _check_derived_defaults(args, saved, options)
+        check_resume(out, CHECKPOINT, options["epochs"])
     else:
         options = resolve_options(args)
     vi = options["target"] is not None
@@ -501,8 +559,9 @@ def fit_flow(args: argparse.Namespace) -> int:
         progress=args.progress,
     )
     device = select_device(config.device)
-    out.mkdir(parents=True, exist_ok=True)
-    doc = {"reparam_version": __version__, "options": options, "features": features}
+    doc = {"reparam_version": __version__, "options": options, "features": features,
+           "derived": _derived(args, saved if args.resume else None)}  # fmt: skip
+    claim_out(args, COMMAND, OUTPUTS, resumable=True, legacy_ok=LEGACY)
     write_json(out / CONFIG, doc)
     problem = (
         f"target {options['target']} (VI, {options['samples']} samples/step)"
@@ -523,10 +582,9 @@ def fit_flow(args: argparse.Namespace) -> int:
         valid_data=None if vi else data["valid"],
         resume=args.resume,
     )
-    if result.stopped in ("nan", "interrupted"):
-        print(f"reparam flow fit: stopped early: {result.message}", file=sys.stderr)
-        if result.stopped == "nan":
-            return 1
+    code = train_exit_code(result)
+    if code == 1:
+        return code
     model = model.cpu().eval()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options["seed"])
@@ -555,4 +613,4 @@ def fit_flow(args: argparse.Namespace) -> int:
         f"wrote config.json, checkpoint.pt, metrics.jsonl, result.json, {', '.join(written)} "
         f"to {out} ({time.perf_counter() - start:.1f} s)"
     )
-    return 130 if result.stopped == "interrupted" else 0
+    return code

@@ -24,13 +24,26 @@ Contract:
   final parameters and history (except ``seconds``) equal an uninterrupted run's bit for bit
   (same config and world size; the global torch RNG is seeded with ``seed + rank`` on a fresh
   start, so a model drawing noise from it is covered). The config passed now governs (the
-  stored one is a record): ``epochs`` may be raised on resume.
+  stored one is a record): ``epochs`` may be raised on resume, never set below the epochs
+  the checkpoint has completed (a ``ValueError``).
 - **NaN policy.** A non-finite loss (checked before the backward pass, agreed by all ranks)
   or non-finite parameters at an epoch's end stop training with a message naming the epoch
-  and step (printed to stderr, and in ``TrainResult.message``): ``stopped = "nan"``. No
+  and step (printed once to stderr, and in ``TrainResult.message``): ``stopped = "nan"``. No
   checkpoint holding that state is written; the last good one stays (an epoch finished but
-  not yet saved is saved then).
-- **Ctrl-C policy.** A ``KeyboardInterrupt`` is caught: the last *completed* epoch is on disk
+  not yet saved is saved then), and the message says whether there is one.
+- **Divergence.** A loss that stays finite but explodes stops training too
+  (``stopped = "diverged"``): at the end of each epoch, if the *median* of its step losses
+  exceeds L₀ + ``divergence`` · max(|L₀|, 1), L₀ the loss of the run's first step (kept in
+  the checkpoint, so a resumed run decides alike). The median ignores a few outlying
+  steps; the default factor 10⁴ is far above any loss that training raises on purpose.
+- **Write failures.** A checkpoint or metrics write that fails (a full disk, a removed
+  directory) stops training with ``stopped = "write_failed"``; the previous checkpoint is
+  intact (writes are atomic) and the message names it.
+- **Ownership.** ``train`` holds the exclusive lock of ``out_dir``
+  (:mod:`reparam._rundir`; rank 0), so two processes cannot train into one directory;
+  temporary files of an interrupted write are removed when it starts.
+- **Ctrl-C policy.** A ``KeyboardInterrupt`` (SIGINT, or SIGTERM where the command line
+  installed :func:`reparam._signals.install`) is caught: the last *completed* epoch is on disk
   (written then if ``checkpoint_every`` had skipped it), the message says to resume, and
   ``train`` returns with ``stopped = "interrupted"`` (the partial epoch is discarded, so a
   resume equals the uninterrupted run). A second Ctrl-C during the write leaves the old file.
@@ -66,9 +79,14 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from ._atomic import atomic_open, atomic_write_text
+from . import _rundir
+from ._atomic import atomic_write_text
+from ._checkpoint import CheckpointError, restore_state, save_checkpoint
+from ._checkpoint import load_checkpoint as _load_verified
+from ._signals import Terminated
 
 __all__ = [
+    "CheckpointError",
     "TrainConfig",
     "TrainResult",
     "default_optimizer",
@@ -79,6 +97,8 @@ __all__ = [
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
+#: the entries every checkpoint of :func:`train` has.
+CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "step", "rng", "history", "config")
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
 
@@ -97,6 +117,8 @@ class TrainConfig:
         progress: show a tqdm bar with the running loss (rank 0).
         checkpoint_every: write ``checkpoint.pt`` every this many epochs (and at the end).
         max_steps: stop after this many optimizer steps in total, or None.
+        divergence: stop when an epoch's median loss exceeds the first step's loss L₀ by
+            more than this factor times max(|L₀|, 1) (> 0), or None to never stop for it.
 
     Raises:
         ValueError: a value out of range, naming the field.
@@ -112,6 +134,7 @@ class TrainConfig:
     progress: bool = True
     checkpoint_every: int = 1
     max_steps: int | None = None
+    divergence: float | None = 1e4
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "checkpoint_every", "max_steps"):
@@ -122,6 +145,13 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.seed must be an integer >= 0, got {self.seed!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"TrainConfig.lr must be a finite number > 0, got {self.lr!r}")
+        if self.divergence is not None and not (
+            math.isfinite(self.divergence) and self.divergence > 0
+        ):
+            raise ValueError(
+                f"TrainConfig.divergence must be a finite number > 0 or None, "
+                f"got {self.divergence!r}"
+            )
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"TrainConfig.grad_clip must be > 0 or None, got {self.grad_clip!r}")
         _check_device_name(self.device)
@@ -133,7 +163,8 @@ class TrainResult:
 
     Attributes:
         history: one metric dict per completed epoch (as in ``metrics.jsonl``).
-        stopped: None (all epochs ran), ``"nan"``, ``"interrupted"`` or ``"max_steps"``.
+        stopped: None (all epochs ran), ``"nan"``, ``"diverged"``, ``"write_failed"``,
+            ``"interrupted"`` or ``"max_steps"``.
         epoch: completed epochs; step: optimizer steps taken in total.
         message: the explanation printed when training stopped early, else None.
         checkpoint: path of ``checkpoint.pt``.
@@ -145,6 +176,8 @@ class TrainResult:
     step: int
     message: str | None
     checkpoint: Path
+    #: the signal that interrupted training (``"SIGINT"`` or ``"SIGTERM"``), else None.
+    signal: str | None = None
 
 
 def _check_device_name(name: str) -> None:
@@ -179,15 +212,15 @@ def select_device(name: str = "auto") -> torch.device:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`train` onto the CPU (``weights_only=True``).
+    """Load a checkpoint written by :func:`train` onto the CPU (``weights_only=True``) and
+    verify it against the checksum stored in it (:mod:`reparam._checkpoint`).
 
     Raises:
         FileNotFoundError: no file at ``path``.
+        CheckpointError: (a ``ValueError``) the file is damaged, truncated, empty, not a
+            checkpoint of :func:`train`, or changed after it was written.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return _load_verified(path, CHECKPOINT_KEYS)
 
 
 def _derived_seed(*keys: int) -> int:
@@ -228,9 +261,11 @@ def _cpu_copy(obj: Any) -> Any:
     return obj
 
 
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    with atomic_open(path, "wb") as fh:
-        torch.save(state, fh)
+def _diverged(losses: list[float], reference: float | None, factor: float | None) -> bool:
+    """Whether the median of an epoch's step losses is above L₀ + factor · max(|L₀|, 1)."""
+    if factor is None or reference is None or not losses:
+        return False
+    return float(np.median(losses)) > reference + factor * max(abs(reference), 1.0)
 
 
 def _write_metrics(path: Path, history: list[dict[str, float]]) -> None:
@@ -295,8 +330,13 @@ def train(
 
     Raises:
         ValueError: no ``training_step``; fewer samples than ``batch_size``; ``batch_size``
-            not divisible by the world size; ``amp`` without CUDA.
+            not divisible by the world size; ``amp`` without CUDA; on resume, ``epochs``
+            below the checkpoint's completed epochs.
+        CheckpointError: (a ``ValueError``) on resume, a damaged checkpoint or one that
+            does not fit the model or optimizer.
         FileNotFoundError: ``resume=True`` but no checkpoint in ``out_dir``.
+        reparam._rundir.RunDirError: ``out_dir`` cannot be written, or another process
+            trains into it.
     """
     if not callable(getattr(model, "training_step", None)):
         raise ValueError(f"{type(model).__name__} has no training_step(batch, step) method")
@@ -328,10 +368,11 @@ def train(
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     rank = dist.get_rank() if world > 1 else 0
     try:
-        return _run(
-            model, train_data, valid_data, config, out_dir, ckpt_path, device, rank, world,
-            resume, extra_state or {}, optimizer,
-        )  # fmt: skip
+        with _rundir.lock(out_dir) if rank == 0 else contextlib.nullcontext():
+            return _run(
+                model, train_data, valid_data, config, out_dir, ckpt_path, device, rank, world,
+                resume, extra_state or {}, optimizer,
+            )  # fmt: skip
     finally:
         if own_group:
             dist.destroy_process_group()
@@ -375,13 +416,20 @@ def _run(
     scaler = torch.amp.GradScaler("cuda", enabled=config.amp and amp_dtype == torch.float16)
     history: list[dict[str, float]] = []
     epoch = step = 0
+    reference: float | None = None  # L₀, the loss of the run's first step
     if resume:
         ckpt = load_checkpoint(ckpt_path)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
+        if ckpt["epoch"] > config.epochs:
+            raise ValueError(
+                f"epochs={config.epochs} is below the {ckpt['epoch']} epochs the checkpoint "
+                f"{ckpt_path} has completed: resuming would train nothing"
+            )
+        restore_state(model, ckpt["model"], ckpt_path)
+        restore_state(opt, ckpt["optimizer"], ckpt_path)
         if ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
+            restore_state(scaler, ckpt["scaler"], ckpt_path)
         epoch, step, history = ckpt["epoch"], ckpt["step"], ckpt["history"]
+        reference = ckpt.get("reference_loss")
         if len(ckpt["rng"]) == world:
             _set_rng_state(ckpt["rng"][rank])
         else:  # a different world size: reproducible, though not the same as before
@@ -390,8 +438,6 @@ def _run(
         torch.manual_seed(config.seed + rank)
         np.random.seed(config.seed + rank)
         random.seed(config.seed + rank)
-    if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
     stepper: nn.Module = _Step(model)
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
@@ -420,13 +466,39 @@ def _run(
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "scaler": scaler.state_dict(), "epoch": epoch, "step": step, "rng": rngs,
             "history": history, "config": dataclasses.asdict(config), "world_size": world,
-            "extra_state": extra_state,
+            "extra_state": extra_state, "reference_loss": reference,
         }  # fmt: skip
+
+    def saved_note() -> str:
+        if epoch > 0:  # on disk, or written by finish() (the pending epoch)
+            return f"the last good checkpoint is kept at {ckpt_path}"
+        return "no checkpoint was written (no epoch completed)"
+
+    def write(state: dict[str, Any] | None) -> str | None:
+        """Write metrics.jsonl (and the checkpoint ``state``) on rank 0; agree on failure.
+        Returns the failure's description, or None."""
+        failed = None
+        if rank == 0:
+            try:
+                _write_metrics(out_dir / METRICS, history)
+                if state is not None:
+                    save_checkpoint(ckpt_path, state)
+            except OSError as exc:
+                failed = f"{exc.strerror or exc} ({getattr(exc, 'filename', None) or out_dir})"
+        if world > 1:
+            flag = all_mean(torch.tensor([float(failed is not None)], device=device)).item()
+            if flag > 0 and failed is None:
+                failed = "rank 0 could not write its files"
+        return failed
 
     def finish(stopped: str | None, message: str | None) -> TrainResult:
         bar.close()
         if pending is not None and rank == 0:
-            _save_checkpoint(ckpt_path, pending)
+            try:
+                save_checkpoint(ckpt_path, pending)
+            except OSError as exc:
+                message = (f"{message}; writing the last completed epoch failed too "
+                           f"({exc.strerror or exc})")  # fmt: skip
         if message and rank == 0:
             print(message, file=sys.stderr)
         if world > 1 and stopped != "interrupted":
@@ -447,6 +519,7 @@ def _run(
             ).to(device)  # fmt: skip
             gen = torch.Generator(device).manual_seed(_derived_seed(config.seed, epoch, 1, rank))
             sums: dict[str, Tensor] = {}
+            losses: list[float] = []
             running, done = 0.0, 0
             bar.set_description(f"epoch {epoch + 1}/{config.epochs}", refresh=False)
             model.train()
@@ -468,8 +541,11 @@ def _run(
                 if bad:
                     return finish("nan", (
                         f"stopped: the loss is {loss_value} at epoch {epoch + 1}, step {step} "
-                        f"(batch {b + 1} of {steps_per_epoch}); the last good checkpoint is "
-                        f"kept at {ckpt_path} ({len(history)} epoch(s) completed)"))  # fmt: skip
+                        f"(batch {b + 1} of {steps_per_epoch}); {saved_note()} "
+                        f"({len(history)} epoch(s) completed)"))  # fmt: skip
+                if reference is None:
+                    reference = loss_value
+                losses.append(loss_value)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if config.grad_clip is not None:
@@ -498,24 +574,39 @@ def _run(
                                      config.amp, amp_dtype))  # fmt: skip
             if not all(torch.isfinite(p).all() for p in params):
                 return finish("nan", (
-                    f"stopped: non-finite parameters after epoch {epoch + 1}, step {step}; the "
-                    f"last good checkpoint is kept at {ckpt_path}"))  # fmt: skip
+                    f"stopped: non-finite parameters after epoch {epoch + 1}, step {step}; "
+                    f"{saved_note()}"))  # fmt: skip
+            diverged = _diverged(losses, reference, config.divergence)
+            if world > 1:
+                diverged = all_mean(torch.tensor([float(diverged)], device=device)).item() > 0
+            if diverged:
+                median = float(np.median(losses))
+                return finish("diverged", (
+                    f"stopped: the loss diverged in epoch {epoch + 1} (median {median:.4g} "
+                    f"against {reference:.4g} at the first step); lower the learning rate "
+                    f"(lr={config.lr:g}); {saved_note()}"))  # fmt: skip
             row["seconds"] = time.perf_counter() - start
             history.append(row)
             epoch += 1
             state = snapshot()
+            due = epoch % config.checkpoint_every == 0 or epoch == config.epochs
+            due = due or stopped is not None
+            failed = write(state if due else None)
+            if failed is not None:
+                history.pop()
+                epoch -= 1
+                return finish("write_failed", (
+                    f"stopped: could not write to {out_dir} after epoch {epoch + 1}: "
+                    f"{failed}; {saved_note()}"))  # fmt: skip
             if rank == 0:
-                _write_metrics(out_dir / METRICS, history)
-                due = epoch % config.checkpoint_every == 0 or epoch == config.epochs
-                if due or stopped is not None:
-                    _save_checkpoint(ckpt_path, state)
-                    pending = None
-                else:
-                    pending = _cpu_copy(state)
-    except KeyboardInterrupt:
+                pending = None if due else _cpu_copy(state)
+    except KeyboardInterrupt as exc:
         saved = f"{ckpt_path} holds {epoch} completed epoch(s)" if epoch else "nothing saved"
-        return finish("interrupted", f"interrupted during epoch {epoch + 1}: {saved}; "
-                      "rerun with resume=True (--resume) to continue")  # fmt: skip
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        result = finish("interrupted", f"{how} during epoch {epoch + 1}: {saved}; "
+                        "rerun with resume=True (--resume) to continue")  # fmt: skip
+        result.signal = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        return result
     return finish(
         stopped,
         None

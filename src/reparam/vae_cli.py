@@ -26,11 +26,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._checkpoint import restore_state
 from ._run_cli import (
     CommandError,
+    check_resume,
     check_run_dir,
     check_train_out,
+    check_writable,
     checker,
+    claim_out,
+    config_has,
     device_name,
     finite_or_none,
     given_options,
@@ -41,6 +46,7 @@ from ._run_cli import (
     read_config,
     reported,
     resume_options,
+    train_exit_code,
     write_json,
 )
 
@@ -89,6 +95,12 @@ OPTION_KEYS = (
 )  # fmt: skip
 
 EVAL_BATCH = 100
+COMMAND = "vae train"
+#: what ``vae train`` (and ``eval``/``sample`` on its directory) writes into a run.
+OUTPUTS = (CONFIG, CHECKPOINT, "metrics.jsonl", "loss.png", "reconstructions.png",
+           "samples.png", "latent.png", "eval.json")  # fmt: skip
+#: a run written before run records: a config with options and a model, no BNN "kind".
+LEGACY = config_has("options", "model", without=("kind", "features"))
 
 
 # --------------------------------------------------------------------------- parser
@@ -170,6 +182,9 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue from OUT/checkpoint.pt (saved config)"
     )
     train.add_argument(
+        "--overwrite", action="store_true", help="replace the run already in --out"
+    )
+    train.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bar"
     )
     train.add_argument(
@@ -221,7 +236,7 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    check_train_out(parser, args.out, args.resume, CONFIG, CHECKPOINT)
+    check_train_out(parser, args, COMMAND, CONFIG, CHECKPOINT, LEGACY)
     if args.resume:
         return
     if args.flow_length is not None and args.posterior not in ("planar", "iaf"):
@@ -243,7 +258,7 @@ def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
 
 
 def _check_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    check_run_dir(parser, args.dir, (CONFIG, CHECKPOINT), "vae")
+    check_run_dir(parser, args.dir, (CONFIG, CHECKPOINT), "vae", LEGACY)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -328,7 +343,7 @@ def _load_model(d: Path) -> tuple[Any, dict[str, Any]]:
     doc = _read_config(d)
     model = VAE.from_config(doc["model"])
     ckpt = load_checkpoint(d / CHECKPOINT)
-    model.load_state_dict(ckpt["model"])
+    restore_state(model, ckpt["model"], d / CHECKPOINT)
     model.eval()
     return model, doc
 
@@ -377,6 +392,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume:
         saved = _read_config(out)
         options = _resume_options(args, saved)
+        check_resume(out, CHECKPOINT, options["epochs"])
     else:
         options = resolve_options(args)
     _set_threads(args.threads, options["data"])
@@ -416,11 +432,11 @@ def _train(args: argparse.Namespace) -> int:
     device = select_device(config.device)
     if config.amp and device.type != "cuda":
         raise CommandError(f"--amp needs a CUDA device; the device is {device}")
-    out.mkdir(parents=True, exist_ok=True)
     doc = {"reparam_version": __version__, "options": options, "model": model.config}
     # Under torchrun every process runs this command; only rank 0 writes and reports.
     rank = int(os.environ.get("RANK", "0"))
     if rank == 0:
+        claim_out(args, COMMAND, OUTPUTS, resumable=True, legacy_ok=LEGACY)
         write_json(out / CONFIG, doc)
         print(
             f"training a VAE on {options['data']} ({len(data.train)} train / "
@@ -438,12 +454,9 @@ def _train(args: argparse.Namespace) -> int:
         resume=args.resume,
         extra_state={"vae_config": model.config},
     )
-    if result.stopped in ("nan", "interrupted"):
-        print(f"reparam vae train: stopped early: {result.message}", file=sys.stderr)
-        if result.stopped == "nan":
-            return 1
-    if rank != 0:
-        return 130 if result.stopped == "interrupted" else 0
+    code = train_exit_code(result)
+    if code == 1 or rank != 0:
+        return code
     model = model.cpu().eval()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options["seed"])
@@ -455,7 +468,7 @@ def _train(args: argparse.Namespace) -> int:
         f"wrote config.json, checkpoint.pt, metrics.jsonl, {', '.join(written)} to {out} "
         f"({time.perf_counter() - start:.1f} s)"
     )
-    return 130 if result.stopped == "interrupted" else 0
+    return code
 
 
 def _set_threads(threads: int | None, data: str) -> None:
@@ -501,6 +514,7 @@ def _eval(args: argparse.Namespace) -> int:
     from .training import select_device
 
     start = time.perf_counter()
+    check_writable(args.dir)
     model, doc = _load_model(args.dir)
     options = doc["options"]
     _set_threads(args.threads, options["data"])
@@ -538,6 +552,7 @@ def _sample(args: argparse.Namespace) -> int:
     from .plots import save_figure
     from .vae_plots import image_grid
 
+    check_writable(args.dir)
     model, _ = _load_model(args.dir)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(args.seed)

@@ -34,7 +34,9 @@ from typing import Any
 from ._atomic import atomic_write_text
 from ._run_cli import (
     CommandError,
+    check_out,
     checker,
+    claim_out,
     finite_or_none,
     hidden_sizes,
     nonnegative_int,
@@ -43,12 +45,14 @@ from ._run_cli import (
     reported,
     write_json,
 )
+from ._signals import deferred
 
 __all__ = ["DEFAULTS", "GUIDE_CHOICES", "MODEL_CHOICES", "add_vi_parser", "fit_vi"]
 
 CONFIG = "config.json"
 RESULT = "result.json"
 OUTPUTS = (CONFIG, "summary.csv", "summary.json", RESULT, "elbo.png", "marginals.png")
+COMMAND = "vi fit"
 MODEL_CHOICES = ("linear", "logistic", "eight-schools", "eight-schools-nc", "funnel")
 GUIDE_CHOICES = ("meanfield", "fullrank", "lowrank", "flow")
 NOISE_CHOICES = ("mc", "antithetic", "qmc")
@@ -197,14 +201,7 @@ def add_vi_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def _check_fit(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    out: Path = args.out
-    if out.exists() and not out.is_dir():
-        parser.error(f"argument --out: {str(out)!r} exists and is not a directory")
-    if (out / RESULT).exists() and not args.overwrite:
-        parser.error(
-            f"argument --out: {str(out)!r} already holds a VI run ({RESULT}); pass "
-            "--overwrite to replace it or choose another --out"
-        )
+    check_out(parser, args, COMMAND)
     if args.rank is not None and args.guide != "lowrank":
         parser.error(f"argument --rank: applies only to --guide lowrank, not {args.guide}")
     for name in ("flow", "transforms", "hidden"):
@@ -327,11 +324,8 @@ def fit_vi(args: argparse.Namespace) -> int:
     """Run ``reparam vi fit`` with parsed ``args``; return the exit status."""
     import torch
 
-    from . import __version__
-    from .plots import save_figure
     from .vi.fit import fit
     from .vi.models import get_model
-    from .vi_plots import elbo_trace, marginal_histograms
 
     start = time.perf_counter()
     out: Path = args.out
@@ -342,6 +336,7 @@ def fit_vi(args: argparse.Namespace) -> int:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options["seed"])
         guide = make_guide_for(options, model.dim)
+    claim_out(args, COMMAND, OUTPUTS)  # locked and known writable before the fit
     print(
         f"fitting {options['guide']} to {model.description} (d={model.dim}), "
         f"{options['particles']} particles/step, noise {options['noise']}, up to "
@@ -390,7 +385,34 @@ def fit_vi(args: argparse.Namespace) -> int:
             res["exact_log_evidence"] = float(exact["log_evidence"])
         res.update(_exact_errors(exact, rows))
 
-    out.mkdir(parents=True, exist_ok=True)
+    with deferred():  # the outputs are written as a set: a signal waits for the last one
+        _write_outputs(out, options, model, rows, result, exact, flat, res, start)
+
+    print(format_summary(rows))
+    pm = f" ± {res['log_evidence_se']:.3f}"
+    exact_lz = res.get("exact_log_evidence")
+    exact_text = "" if exact_lz is None else f" (exact {exact_lz:.3f})"
+    state = "converged" if result.converged else "not converged"
+    print(
+        f"ELBO {final_elbo:.3f} (mean of the last {window} steps) after {result.steps} steps "
+        f"({state}); k̂ {diag['k_hat']:.2f} ({res['k_hat_verdict']}); "
+        f"IS log p(x) {diag['log_evidence']:.3f}{pm}{exact_text}"
+    )
+    print(f"wrote {', '.join(OUTPUTS)} to {out} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def _write_outputs(
+    out: Path, options: dict[str, Any], model: Any, rows: Any, result: Any, exact: Any,
+    flat: Any, res: dict[str, Any], start: float,
+) -> None:  # fmt: skip
+    """config.json, summary.csv/json, elbo.png, marginals.png, then result.json."""
+    import torch
+
+    from . import __version__
+    from .plots import save_figure
+    from .vi_plots import elbo_trace, marginal_histograms
+
     write_json(
         out / CONFIG,
         {
@@ -420,16 +442,3 @@ def fit_vi(args: argparse.Namespace) -> int:
     save_figure(fig, out / "marginals.png")
     res["total_seconds"] = time.perf_counter() - start
     write_json(out / RESULT, {k: finite_or_none(v) for k, v in res.items()})
-
-    print(format_summary(rows))
-    pm = f" ± {res['log_evidence_se']:.3f}"
-    exact_lz = res.get("exact_log_evidence")
-    exact_text = "" if exact_lz is None else f" (exact {exact_lz:.3f})"
-    state = "converged" if result.converged else "not converged"
-    print(
-        f"ELBO {final_elbo:.3f} (mean of the last {window} steps) after {result.steps} steps "
-        f"({state}); k̂ {diag['k_hat']:.2f} ({res['k_hat_verdict']}); "
-        f"IS log p(x) {diag['log_evidence']:.3f}{pm}{exact_text}"
-    )
-    print(f"wrote {', '.join(OUTPUTS)} to {out} ({time.perf_counter() - start:.1f} s)")
-    return 0
