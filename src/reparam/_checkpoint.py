@@ -13,6 +13,7 @@ unverified.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Collection
 from pathlib import Path
@@ -62,8 +63,13 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
     """Write ``state`` with its checksum to ``path`` atomically (the old file stays on
     any failure, a full disk included)."""
     state = {**state, CHECKSUM: digest(state)}
+    # Serialized in memory first: an OS error of the write (a full disk, a size limit)
+    # then reaches the caller as the OSError it is (torch.save turns it into a
+    # RuntimeError while closing its archive).
+    buf = io.BytesIO()
+    torch.save(state, buf)
     with atomic_open(path, "wb") as fh:
-        torch.save(state, fh)
+        fh.write(buf.getbuffer())
 
 
 def _first_line(exc: BaseException) -> str:
@@ -90,8 +96,7 @@ def load_checkpoint(
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged file
         raise CheckpointError(
-            f"{path} cannot be read as a checkpoint, it is damaged or not one "
-            f"({_first_line(exc)})"
+            f"{path} cannot be read as a checkpoint, it is damaged or not one ({_first_line(exc)})"
         ) from None
     if not isinstance(state, dict):
         raise CheckpointError(
@@ -118,6 +123,4 @@ def restore_state(module: nn.Module | Any, state: Any, path: str | os.PathLike[s
         module.load_state_dict(state)
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
         what = "model" if isinstance(module, nn.Module) else type(module).__name__
-        raise CheckpointError(
-            f"{path} does not fit this {what} ({_first_line(exc)})"
-        ) from None
+        raise CheckpointError(f"{path} does not fit this {what} ({_first_line(exc)})") from None

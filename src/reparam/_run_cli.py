@@ -79,9 +79,15 @@ def claim_out(
         raise RuntimeError("claim_out is called from a command wrapped by reported()")
     return _STACKS[-1].enter_context(
         _rundir.claim(
-            args.out, command, outputs, resume=bool(getattr(args, "resume", False)),
-            overwrite=bool(getattr(args, "overwrite", False)), replace_own=replace_own,
-            resumable=resumable, legacy_ok=legacy_ok, version=__version__,
+            args.out,
+            command,
+            outputs,
+            resume=bool(getattr(args, "resume", False)),
+            overwrite=bool(getattr(args, "overwrite", False)),
+            replace_own=replace_own,
+            resumable=resumable,
+            legacy_ok=legacy_ok,
+            version=__version__,
         )  # fmt: skip
     )
 
@@ -202,8 +208,10 @@ def config_has(*keys: str, without: Iterable[str] = ()) -> Callable[[Path], bool
             doc = json.loads((d / "config.json").read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             return False
-        return isinstance(doc, dict) and all(k in doc for k in keys) and not any(
-            k in doc for k in absent
+        return (
+            isinstance(doc, dict)
+            and all(k in doc for k in keys)
+            and not any(k in doc for k in absent)
         )
 
     return accept
@@ -318,23 +326,38 @@ def finite_or_none(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- training runs
-def check_resume(out: Path, checkpoint: str, epochs: int) -> int:
-    """Verify the checkpoint of a run to resume before anything is written, and that
-    ``epochs`` does not fall below the epochs it has completed; returns those.
+def check_resume(out: Path, checkpoint: str, epochs: int, model: Any = None) -> int:
+    """Verify the checkpoint of a run to resume before anything is written: intact, not
+    fewer completed epochs than ``epochs``, and (given ``model``) fitting the model that
+    the saved configuration builds. Returns the completed epochs.
 
     Raises:
-        CheckpointError: the checkpoint is damaged or not one.
+        CheckpointError: the checkpoint is damaged, not one, or does not fit ``model``.
         CommandError: ``epochs`` is below the completed epochs.
     """
+    from ._checkpoint import restore_state
     from .training import load_checkpoint
 
-    done = int(load_checkpoint(out / checkpoint)["epoch"])
+    ckpt = load_checkpoint(out / checkpoint)
+    done = int(ckpt["epoch"])
     if epochs < done:
         raise CommandError(
             f"--epochs {epochs}: the run in {out} has already completed {done} epochs; pass "
             f"--epochs {done} or more to continue it"
         )
+    if model is not None:
+        restore_state(model, ckpt["model"], out / checkpoint)
     return done
+
+
+def finish_run(run: _rundir.RunDir | None, result: Any, resumed: bool) -> int:
+    """The exit status of a training command (:func:`train_exit_code`); a new run that
+    stopped before its first checkpoint is discarded (nothing half-written stays)."""
+    if run is not None and not resumed and not result.checkpoint.is_file():
+        run.discard()
+        print(f"nothing kept in {run.path}: the run stopped before its first checkpoint",
+              file=sys.stderr)  # fmt: skip
+    return train_exit_code(result)
 
 
 def train_exit_code(result: Any) -> int:

@@ -284,6 +284,15 @@ class RunDir:
     record: dict[str, Any] = field(default_factory=dict)
     created: bool = False
 
+    def discard(self) -> None:
+        """Remove what this run wrote (its recorded outputs and record) and the directory
+        if this run created it: for a run that ended before it saved anything usable."""
+        _remove_outputs(self.path, self.record.get("outputs", ()))
+        if self.created:
+            with contextlib.suppress(OSError):
+                (self.path / LOCK).unlink(missing_ok=True)
+                self.path.rmdir()
+
 
 def _remove_outputs(d: Path, patterns: Iterable[str]) -> None:
     for pattern in patterns:

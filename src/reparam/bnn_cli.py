@@ -40,6 +40,7 @@ from ._run_cli import (
     claim_out,
     config_has,
     device_name,
+    finish_run,
     finite_or_none,
     given_options,
     hidden_sizes,
@@ -49,7 +50,6 @@ from ._run_cli import (
     read_config,
     reported,
     resume_options,
-    train_exit_code,
     write_json,
 )
 
@@ -187,9 +187,7 @@ def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
     _model_options(train)
     train.add_argument("--out", type=Path, default=Path("runs/bnn"), help="output directory")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    train.add_argument(
-        "--overwrite", action="store_true", help="replace the run already in --out"
-    )
+    train.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     train.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bar"
     )
@@ -225,12 +223,8 @@ def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
     uci.add_argument("--noise", type=_noise, help="learned or a fixed std (normalised units)")
     _model_options(uci)
     uci.add_argument("--out", type=Path, default=Path("runs/bnn-uci"), help="output directory")
-    uci.add_argument(
-        "--resume", action="store_true", help="continue an interrupted run in --out"
-    )
-    uci.add_argument(
-        "--overwrite", action="store_true", help="replace the run already in --out"
-    )
+    uci.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    uci.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     uci.set_defaults(run=reported("bnn uci", _uci), check=checker(uci, _check_uci))
     return bnn
 
@@ -446,14 +440,14 @@ def _train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     out: Path = args.out
     options = _resume_options(args, _read_config(out)) if args.resume else resolve_options(args)
-    if args.resume:
-        check_resume(out, CHECKPOINT, options["epochs"])
     _set_threads(args.threads, options["data"])
     # Everything that can fail on bad input happens before the first file is written.
     data = _load(options)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options["seed"])
         model = _build_model(options, data)
+    if args.resume:  # before anything is written: intact, enough epochs, fits the model
+        check_resume(out, CHECKPOINT, options["epochs"], model)
     config = TrainConfig(
         epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"],
         seed=options["seed"], device=options["device"], progress=args.progress,
@@ -468,7 +462,7 @@ def _train(args: argparse.Namespace) -> int:
     valid_set = model.pack(data["x_valid"], data["y_valid"]) if "x_valid" in data else None
     doc = {"reparam_version": __version__, "kind": data["kind"], "options": options,
            "model": model.config}  # fmt: skip
-    claim_out(args, TRAIN, OUTPUTS, resumable=True, legacy_ok=LEGACY)
+    run = claim_out(args, TRAIN, OUTPUTS, resumable=True, legacy_ok=LEGACY)
     write_json(out / CONFIG, doc)
     print(
         f"training a BNN ({data['kind']}, estimator {options['estimator']}, prior "
@@ -478,7 +472,7 @@ def _train(args: argparse.Namespace) -> int:
     )
     result = train(model, train_set, config, out, valid_data=valid_set, resume=args.resume,
                    extra_state={"bnn_config": model.config})  # fmt: skip
-    code = train_exit_code(result)
+    code = finish_run(run, result, args.resume)
     if code == 1:
         return code
     with torch.random.fork_rng(devices=[]):
@@ -508,6 +502,8 @@ def _eval(args: argparse.Namespace) -> int:
     model = _model_from_config(doc)
     restore_state(model, load_checkpoint(args.dir / CHECKPOINT)["model"], args.dir / CHECKPOINT)
     samples = args.samples or options["samples"]
+    print(f"evaluating the BNN in {args.dir} on {len(data['x_test'])} {options['data']} test "
+          f"rows (S={samples})", file=sys.stderr)  # fmt: skip
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(args.seed)
         evaluated = evaluate_run(model, data, samples)
@@ -641,9 +637,7 @@ def _uci(args: argparse.Namespace) -> int:
     if args.resume:
         saved = read_config(out / CONFIG, "bnn uci", ("options", "name"))
         if saved["name"] != args.name:
-            raise CommandError(
-                f"--resume: {out} holds a run on {saved['name']}, not {args.name}"
-            )
+            raise CommandError(f"--resume: {out} holds a run on {saved['name']}, not {args.name}")
         options = resume_options(_given(args), saved["options"], ("device",), out / CONFIG,
                                  " (only --device and --splits may change)")  # fmt: skip
     else:

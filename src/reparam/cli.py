@@ -410,6 +410,9 @@ def _run_compare(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     claim_out(args, COMMAND, OUTPUTS, replace_own=True)  # locked and writable before the work
+    print(f"comparing gradient estimators on {args.dist}(μ={args.mu:g}, σ={args.sigma:g}), "
+          f"N = {', '.join(map(str, args.num_samples))}, {args.repeats} repeats",
+          file=sys.stderr)  # fmt: skip
     rows = compare(args)
     config = {
         "f": args.f,

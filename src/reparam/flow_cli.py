@@ -45,6 +45,7 @@ from ._run_cli import (
     claim_out,
     config_has,
     device_name,
+    finish_run,
     finite_or_none,
     given_options,
     hidden_sizes,
@@ -54,7 +55,6 @@ from ._run_cli import (
     read_config,
     reported,
     resume_options,
-    train_exit_code,
     write_json,
 )
 
@@ -189,9 +189,7 @@ def add_flow_parser(sub: Any) -> argparse.ArgumentParser:
     fit.add_argument(
         "--resume", action="store_true", help="continue from OUT/checkpoint.pt (saved config)"
     )
-    fit.add_argument(
-        "--overwrite", action="store_true", help="replace the run already in --out"
-    )
+    fit.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     fit.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bar"
     )
@@ -514,7 +512,6 @@ def fit_flow(args: argparse.Namespace) -> int:
             " (only --epochs and --device may change)",
         )
         _check_derived_defaults(args, saved, options)
-        check_resume(out, CHECKPOINT, options["epochs"])
     else:
         options = resolve_options(args)
     vi = options["target"] is not None
@@ -550,6 +547,8 @@ def fit_flow(args: argparse.Namespace) -> int:
         )
     else:
         model = DensityEstimator(flow)
+    if args.resume:  # before anything is written: intact, enough epochs, fits the model
+        check_resume(out, CHECKPOINT, options["epochs"], model)
     config = TrainConfig(
         epochs=options["epochs"],
         batch_size=batch_size,
@@ -561,7 +560,7 @@ def fit_flow(args: argparse.Namespace) -> int:
     device = select_device(config.device)
     doc = {"reparam_version": __version__, "options": options, "features": features,
            "derived": _derived(args, saved if args.resume else None)}  # fmt: skip
-    claim_out(args, COMMAND, OUTPUTS, resumable=True, legacy_ok=LEGACY)
+    run = claim_out(args, COMMAND, OUTPUTS, resumable=True, legacy_ok=LEGACY)
     write_json(out / CONFIG, doc)
     problem = (
         f"target {options['target']} (VI, {options['samples']} samples/step)"
@@ -582,7 +581,7 @@ def fit_flow(args: argparse.Namespace) -> int:
         valid_data=None if vi else data["valid"],
         resume=args.resume,
     )
-    code = train_exit_code(result)
+    code = finish_run(run, result, args.resume)
     if code == 1:
         return code
     model = model.cpu().eval()

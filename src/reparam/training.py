@@ -469,20 +469,24 @@ def _run(
             "extra_state": extra_state, "reference_loss": reference,
         }  # fmt: skip
 
+    saved_epoch = epoch  # the completed epochs of the checkpoint on disk
+
     def saved_note() -> str:
-        if epoch > 0:  # on disk, or written by finish() (the pending epoch)
-            return f"the last good checkpoint is kept at {ckpt_path}"
+        if saved_epoch > 0:
+            return f"the last good checkpoint is kept at {ckpt_path} ({saved_epoch} epoch(s))"
         return "no checkpoint was written (no epoch completed)"
 
     def write(state: dict[str, Any] | None) -> str | None:
         """Write metrics.jsonl (and the checkpoint ``state``) on rank 0; agree on failure.
         Returns the failure's description, or None."""
+        nonlocal saved_epoch
         failed = None
         if rank == 0:
             try:
                 _write_metrics(out_dir / METRICS, history)
                 if state is not None:
                     save_checkpoint(ckpt_path, state)
+                    saved_epoch = state["epoch"]
             except OSError as exc:
                 failed = f"{exc.strerror or exc} ({getattr(exc, 'filename', None) or out_dir})"
         if world > 1:
@@ -491,14 +495,20 @@ def _run(
                 failed = "rank 0 could not write its files"
         return failed
 
-    def finish(stopped: str | None, message: str | None) -> TrainResult:
+    def finish(stopped: str | None, message: str | None, note: bool = False) -> TrainResult:
+        """Save a completed epoch not yet on disk, print ``message`` once (with where the
+        last good checkpoint is, when ``note``) and return the result."""
+        nonlocal saved_epoch
         bar.close()
         if pending is not None and rank == 0:
             try:
                 save_checkpoint(ckpt_path, pending)
+                saved_epoch = pending["epoch"]
             except OSError as exc:
                 message = (f"{message}; writing the last completed epoch failed too "
                            f"({exc.strerror or exc})")  # fmt: skip
+        if message and note:
+            message = f"{message}; {saved_note()}"
         if message and rank == 0:
             print(message, file=sys.stderr)
         if world > 1 and stopped != "interrupted":
@@ -541,8 +551,7 @@ def _run(
                 if bad:
                     return finish("nan", (
                         f"stopped: the loss is {loss_value} at epoch {epoch + 1}, step {step} "
-                        f"(batch {b + 1} of {steps_per_epoch}); {saved_note()} "
-                        f"({len(history)} epoch(s) completed)"))  # fmt: skip
+                        f"(batch {b + 1} of {steps_per_epoch})"), note=True)  # fmt: skip
                 if reference is None:
                     reference = loss_value
                 losses.append(loss_value)
@@ -574,8 +583,8 @@ def _run(
                                      config.amp, amp_dtype))  # fmt: skip
             if not all(torch.isfinite(p).all() for p in params):
                 return finish("nan", (
-                    f"stopped: non-finite parameters after epoch {epoch + 1}, step {step}; "
-                    f"{saved_note()}"))  # fmt: skip
+                    f"stopped: non-finite parameters after epoch {epoch + 1}, step {step}"),
+                    note=True)  # fmt: skip
             diverged = _diverged(losses, reference, config.divergence)
             if world > 1:
                 diverged = all_mean(torch.tensor([float(diverged)], device=device)).item() > 0
@@ -584,7 +593,7 @@ def _run(
                 return finish("diverged", (
                     f"stopped: the loss diverged in epoch {epoch + 1} (median {median:.4g} "
                     f"against {reference:.4g} at the first step); lower the learning rate "
-                    f"(lr={config.lr:g}); {saved_note()}"))  # fmt: skip
+                    f"(lr={config.lr:g})"), note=True)  # fmt: skip
             row["seconds"] = time.perf_counter() - start
             history.append(row)
             epoch += 1
@@ -597,7 +606,7 @@ def _run(
                 epoch -= 1
                 return finish("write_failed", (
                     f"stopped: could not write to {out_dir} after epoch {epoch + 1}: "
-                    f"{failed}; {saved_note()}"))  # fmt: skip
+                    f"{failed}"), note=True)  # fmt: skip
             if rank == 0:
                 pending = None if due else _cpu_copy(state)
     except KeyboardInterrupt as exc:

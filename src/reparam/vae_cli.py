@@ -37,6 +37,7 @@ from ._run_cli import (
     claim_out,
     config_has,
     device_name,
+    finish_run,
     finite_or_none,
     given_options,
     hidden_sizes,
@@ -46,7 +47,6 @@ from ._run_cli import (
     read_config,
     reported,
     resume_options,
-    train_exit_code,
     write_json,
 )
 
@@ -181,9 +181,7 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
     train.add_argument(
         "--resume", action="store_true", help="continue from OUT/checkpoint.pt (saved config)"
     )
-    train.add_argument(
-        "--overwrite", action="store_true", help="replace the run already in --out"
-    )
+    train.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     train.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bar"
     )
@@ -392,7 +390,6 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume:
         saved = _read_config(out)
         options = _resume_options(args, saved)
-        check_resume(out, CHECKPOINT, options["epochs"])
     else:
         options = resolve_options(args)
     _set_threads(args.threads, options["data"])
@@ -413,6 +410,8 @@ def _train(args: argparse.Namespace) -> int:
             beta=_beta(options),
             dynamic_binarize=mode == "dynamic",
         )
+    if args.resume:  # before anything is written: intact, enough epochs, fits the model
+        check_resume(out, CHECKPOINT, options["epochs"], model)
     config = TrainConfig(
         epochs=options["epochs"],
         batch_size=options["batch_size"],
@@ -435,8 +434,9 @@ def _train(args: argparse.Namespace) -> int:
     doc = {"reparam_version": __version__, "options": options, "model": model.config}
     # Under torchrun every process runs this command; only rank 0 writes and reports.
     rank = int(os.environ.get("RANK", "0"))
+    run = None
     if rank == 0:
-        claim_out(args, COMMAND, OUTPUTS, resumable=True, legacy_ok=LEGACY)
+        run = claim_out(args, COMMAND, OUTPUTS, resumable=True, legacy_ok=LEGACY)
         write_json(out / CONFIG, doc)
         print(
             f"training a VAE on {options['data']} ({len(data.train)} train / "
@@ -454,7 +454,7 @@ def _train(args: argparse.Namespace) -> int:
         resume=args.resume,
         extra_state={"vae_config": model.config},
     )
-    code = train_exit_code(result)
+    code = finish_run(run, result, args.resume)
     if code == 1 or rank != 0:
         return code
     model = model.cpu().eval()
@@ -521,6 +521,8 @@ def _eval(args: argparse.Namespace) -> int:
     data, mode = _load_data(options, args.data_dir)
     device = select_device(args.device)
     model = model.to(device)
+    print(f"evaluating the VAE in {args.dir} on {len(data.test)} {options['data']} test "
+          f"images (k={args.k}), device {device}", file=sys.stderr)  # fmt: skip
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(args.seed)
         test = _eval_set(data.test, mode == "dynamic", options["seed"]).to(device)
