@@ -368,6 +368,8 @@ def test_sigterm_checkpoints_and_resume_is_bit_exact(tmp_path):
     code, err = _signal_when(proc, metrics.is_file, signal.SIGTERM)
     assert code == 143, err
     assert "terminated (SIGTERM)" in err
+    assert "rerun with --resume" in err
+    assert "resume=True" not in err  # the command line's option, not the Python keyword
     assert "Traceback" not in err
     done = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"]
     assert 1 <= done < 40

@@ -281,6 +281,22 @@ def nonnegative_int(text: str) -> int:
     return value
 
 
+#: the largest seed a command accepts (as :class:`reparam.training.TrainConfig`): every
+#: seed, plus a split or rank offset, seeds torch, NumPy (< 2**32) and Python's RNG alike.
+SEED_MAX = 2**31 - 1
+
+
+def random_seed(text: str) -> int:
+    """An argparse type: a random seed, an integer in [0, 2**31 - 1]."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"a seed must be between 0 and {SEED_MAX}, got {value}")
+    return value
+
+
 def positive_float(text: str) -> float:
     """An argparse type: a finite number > 0."""
     try:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ._checkpoint import restore_state
+from ._resources import FLOAT, TRAINED, check_memory, mlp_params
 from ._run_cli import (
     CommandError,
     check_out,
@@ -47,6 +48,7 @@ from ._run_cli import (
     nonnegative_int,
     positive_float,
     positive_int,
+    random_seed,
     read_config,
     reported,
     resume_options,
@@ -147,7 +149,7 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=positive_int("--batch-size"), help="batch size")
     p.add_argument("--lr", type=positive_float, help="Adam learning rate")
     p.add_argument("--samples", type=positive_int("--samples"), help="predictive samples S")
-    p.add_argument("--seed", type=nonnegative_int, help="random seed")
+    p.add_argument("--seed", type=random_seed, help="random seed")
     p.add_argument("--device", type=device_name, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--data-dir", type=Path, help="directory with the data files")
     p.add_argument("--threads", type=positive_int("--threads"), help="CPU threads for torch")
@@ -200,7 +202,7 @@ def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
     )
     ev.add_argument("dir", type=Path, metavar="DIR", help="a directory written by bnn train")
     ev.add_argument("--samples", type=positive_int("--samples"), help="predictive samples")
-    ev.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
+    ev.add_argument("--seed", type=random_seed, default=0, help="random seed")
     ev.add_argument("--data-dir", type=Path, help="override the saved data directory")
     ev.set_defaults(run=reported("bnn eval", _eval), check=checker(ev, _check_dir))
 
@@ -237,6 +239,21 @@ def _check_data_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     check_train_out(parser, args, TRAIN, CONFIG, CHECKPOINT, LEGACY)
     _check_data_dir(parser, args)
+    if args.resume:
+        return
+    data = args.data or DEFAULTS["data"]
+    uci = data.startswith("uci:")
+    wrong = {
+        "--split": (args.split is not None and not uci, "a uci:NAME data set"),
+        "--arch": (args.arch is not None and uci, "classification (not uci:NAME)"),
+        "--noise": (args.noise is not None and not uci, "regression (uci:NAME)"),
+        "--data-dir": (args.data_dir is not None and data == "digits",
+                       "mnist, fashion-mnist and uci:NAME (the digits ship with "
+                       "scikit-learn)"),
+    }  # fmt: skip
+    for flag, (bad, where) in wrong.items():
+        if bad:
+            parser.error(f"argument {flag}: applies only to {where}, not --data {data}")
 
 
 def _check_uci(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -251,9 +268,21 @@ def _check_uci(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     _check_data_dir(parser, args)
 
 
+def _saved_data(parser: argparse.ArgumentParser, d: Path) -> Any:
+    try:
+        return _read_config(d)["options"].get("data")
+    except CommandError as exc:
+        parser.error(f"argument DIR: {exc}")
+
+
 def _check_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     check_run_dir(parser, args.dir, (CONFIG, CHECKPOINT), "bnn", LEGACY)
     _check_data_dir(parser, args)
+    if args.data_dir is not None and _saved_data(parser, args.dir) == "digits":
+        parser.error(
+            "argument --data-dir: the run is on the digits, which ship with scikit-learn "
+            "and read no files"
+        )
 
 
 # --------------------------------------------------------------------------- options
@@ -308,20 +337,61 @@ def _load(options: dict[str, Any], data_dir: Any = None) -> dict[str, Any]:
         )
     d = load_images(name, directory, seed=options["seed"])
     ood_name = OOD[name]
+    ood_dir = None
     if ood_name == "flipped":
         ood = torch.flip(d.test, dims=(-2, -1))
     else:
-        ood_dir = None if directory is None else Path(directory).parent / (
-            "fashion_mnist" if ood_name == "fashion-mnist" else "mnist")  # fmt: skip
-        if ood_dir is not None and not ood_dir.is_dir():
-            ood_dir = None
-        try:
-            ood = load_images(ood_name, ood_dir, seed=options["seed"]).test
-        except FileNotFoundError:
-            ood = None
+        ood, ood_dir = _ood_images(ood_name, directory, options["seed"])
     return {"kind": "classification", "images": d, "x_train": d.train, "y_train": d.train_labels,
             "x_valid": d.valid, "y_valid": d.valid_labels, "x_test": d.test,
-            "y_test": d.test_labels, "ood": ood, "ood_name": ood_name}  # fmt: skip
+            "y_test": d.test_labels, "ood": ood, "ood_name": ood_name,
+            "ood_dir": None if ood_dir is None else str(ood_dir)}  # fmt: skip
+
+
+def _ood_images(name: str, data_dir: Any, seed: int) -> tuple[Any, Path | None]:
+    """The OOD test images and where they were read: with the default data directories the
+    OOD set's own default; with a custom --data-dir its sibling folder (``fashion_mnist``
+    or ``mnist``) only, never another place. (None, None) with a note when absent."""
+    from .data import default_data_dir, load_images
+
+    if data_dir is None:
+        where = default_data_dir(name)
+    else:
+        where = Path(data_dir).resolve().parent / ("fashion_mnist" if name == "fashion-mnist"
+                                                    else "mnist")  # fmt: skip
+    if where is None or not where.is_dir():
+        looked = "the default data directories" if where is None else str(where)
+        print(f"note: no out-of-distribution set ({name} not found in {looked}); OOD AUROC "
+              "is not computed", file=sys.stderr)  # fmt: skip
+        return None, None
+    return load_images(name, where, seed=seed, valid_size=0).test, where  # only its test set
+
+
+def memory_needed(
+    options: dict[str, Any], data: dict[str, Any], samples: int, trained: bool = True
+) -> float:
+    """A lower bound of the peak memory (bytes, see :mod:`reparam._resources`): the
+    layers' μ and ρ trained with Adam, a minibatch's activations, and the predictive's
+    S stacked softmax outputs of a batch of up to 500 test rows."""
+    x = data["x_train"]
+    features = math.prod(x.shape[1:])
+    hidden = [int(h) for h in options["hidden"]]
+    outputs = 1 if data["kind"] == "regression" else int(data["y_train"].max()) + 1
+    params = 2 * mlp_params([features, *hidden, outputs])
+    batch = min(int(options["batch_size"]), len(x))
+    need = params * (TRAINED if trained else FLOAT) + samples * min(500, len(data["x_test"])) * (
+        outputs + sum(hidden)) * FLOAT  # fmt: skip
+    return need + (batch * (features + 3 * sum(hidden)) * FLOAT if trained else 0)
+
+
+def _check_memory(
+    options: dict[str, Any], data: dict[str, Any], samples: int, trained: bool = True
+) -> None:
+    hidden = ",".join(map(str, options["hidden"]))
+    flags = [f"--hidden {hidden}", f"--samples {samples}"]
+    if trained:
+        flags.append(f"--batch-size {options['batch_size']}")
+    check_memory(memory_needed(options, data, samples, trained), flags)
 
 
 def _build_model(options: dict[str, Any], data: dict[str, Any]) -> Any:
@@ -337,8 +407,11 @@ def _build_model(options: dict[str, Any], data: dict[str, Any]) -> Any:
             prior=prior, dataset_size=n, noise=options["noise"], kl_weight=beta,
             init_scale=float(options["init_scale"]),
         )  # fmt: skip
+    # every label seen anywhere is a class: a test label the training split lacks is a
+    # class the model predicts (with low probability), not an index error
+    classes = max(int(data[k].max()) for k in ("y_train", "y_valid", "y_test") if k in data) + 1
     return BNNClassifier(
-        tuple(data["x_train"].shape[1:]), int(data["y_train"].max()) + 1, options["hidden"],
+        tuple(data["x_train"].shape[1:]), classes, options["hidden"],
         estimator=options["estimator"], prior=prior, arch=options["arch"], dataset_size=n,
         kl_weight=beta, init_scale=float(options["init_scale"]),
     )  # fmt: skip
@@ -365,6 +438,12 @@ def evaluate_run(model: Any, data: dict[str, Any], samples: int) -> dict[str, An
         result["noise_std"] = model.noise_std.item() * data["y_std"]
         result["n_test"] = len(data["x_test"])
         return {"metrics": result}
+    top = int(data["y_test"].max()) if len(data["y_test"]) else 0
+    if top >= model.num_classes:
+        raise CommandError(
+            f"the test labels reach {top}, outside the model's {model.num_classes} classes "
+            f"(0-{model.num_classes - 1}): the data is not the data the model was trained on"
+        )
     probs = model.predict_proba(data["x_test"], samples)
     result = classification_metrics(probs, data["y_test"])
     result["n_test"] = len(data["x_test"])
@@ -376,6 +455,8 @@ def evaluate_run(model: Any, data: dict[str, Any], samples: int) -> dict[str, An
         labels = torch.cat([torch.zeros(len(entropy)), torch.ones(len(ood_entropy))])
         result["ood_auroc"] = auroc(labels, torch.cat([entropy, ood_entropy]))
         result["ood_set"] = data["ood_name"]
+        if data.get("ood_dir"):
+            result["ood_dir"] = data["ood_dir"]
         extra["entropy_out"] = ood_entropy
     return {"metrics": result, **extra}
 
@@ -443,6 +524,7 @@ def _train(args: argparse.Namespace) -> int:
     _set_threads(args.threads, options["data"])
     # Everything that can fail on bad input happens before the first file is written.
     data = _load(options)
+    _check_memory(options, data, options["samples"])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options["seed"])
         model = _build_model(options, data)
@@ -471,9 +553,9 @@ def _train(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     result = train(model, train_set, config, out, valid_data=valid_set, resume=args.resume,
-                   extra_state={"bnn_config": model.config})  # fmt: skip
+                   extra_state={"bnn_config": model.config}, resume_hint="--resume")  # fmt: skip
     code = finish_run(run, result, args.resume)
-    if code == 1:
+    if code == 1 or not result.checkpoint.is_file():  # failed, or nothing was kept
         return code
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options["seed"])
@@ -499,6 +581,7 @@ def _eval(args: argparse.Namespace) -> int:
     options = doc["options"]
     _set_threads(None, options["data"])
     data = _load(options, args.data_dir)
+    _check_memory(options, data, args.samples or options["samples"], trained=False)
     model = _model_from_config(doc)
     restore_state(model, load_checkpoint(args.dir / CHECKPOINT)["model"], args.dir / CHECKPOINT)
     samples = args.samples or options["samples"]
@@ -644,6 +727,7 @@ def _uci(args: argparse.Namespace) -> int:
         options = resolve_options(args, data=f"uci:{args.name}")
     _set_threads(args.threads, options["data"])
     datasets = load_splits(args.name, options, args.splits)
+    _check_memory(options, _split_data(datasets[0]), options["samples"])
     claim_out(args, UCI, UCI_OUTPUTS, resumable=True)
     write_json(out / CONFIG, {"reparam_version": __version__, "name": args.name,
                               "options": options})  # fmt: skip

@@ -19,13 +19,14 @@ import io
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._run_cli import check_out, claim_out, positive_float, reported
+from ._run_cli import check_out, claim_out, positive_float, random_seed, reported
 
 __all__ = ["build_parser", "main"]
 
@@ -168,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--repeats", type=_repeats, default=d["repeats"], help="independent estimates (>= 2)"
     )
-    compare.add_argument("--seed", type=int, default=d["seed"], help="torch random seed")
+    compare.add_argument("--seed", type=random_seed, default=d["seed"], help="torch random seed")
     compare.add_argument("--out", type=Path, default=Path(d["out"]), help="output directory")
     compare.add_argument(
         "--overwrite", action="store_true", help="replace another command's run in --out"
@@ -283,9 +284,19 @@ def _reduction(reference: float | None, variance: float) -> float | None:
     return reference / variance
 
 
+#: float64 tensors of N samples an estimate holds at once (z, f, log q, ε, graph): a
+#: lower bound for the memory check.
+_TENSORS_PER_SAMPLE = 8
+
+
 def compare(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Run the comparison; one row per (estimator, num_samples, parameter)."""
     import torch
+
+    from ._resources import check_memory
+
+    largest = max(args.num_samples)
+    check_memory(largest * _TENSORS_PER_SAMPLE * 8, [f"--num-samples {largest}"])
 
     from .diagnostics import gradient_stats
 
@@ -382,10 +393,14 @@ def _json_number(value: Any) -> Any:
 
 def _write_outputs(out: Path, config: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     from . import __version__
-    from ._atomic import atomic_write_text
-    from .plots import save_figure, variance_vs_samples
+    from ._atomic import atomic_write_bytes, atomic_write_text
+    from .plots import render_png, variance_vs_samples
 
-    out.mkdir(parents=True, exist_ok=True)
+    title = (
+        f"∇ E[{_F_TEXT[config['f']]}], "
+        f"q = {config['dist']}(μ={config['mu']:g}, σ={config['sigma']:g})"
+    )
+    png = render_png(variance_vs_samples(rows, title=title))  # first: a failure writes nothing
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=[key for key, _ in COLUMNS], lineterminator="\n")
     writer.writeheader()
@@ -398,11 +413,7 @@ def _write_outputs(out: Path, config: dict[str, Any], rows: list[dict[str, Any]]
         "rows": [{k: _json_number(v) for k, v in row.items()} for row in rows],
     }
     atomic_write_text(out / "compare.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
-    title = (
-        f"∇ E[{_F_TEXT[config['f']]}], "
-        f"q = {config['dist']}(μ={config['mu']:g}, σ={config['sigma']:g})"
-    )
-    save_figure(variance_vs_samples(rows, title=title), out / "variance.png")
+    atomic_write_bytes(out / "variance.png", png)
 
 
 def _run_compare(args: argparse.Namespace) -> int:
@@ -443,12 +454,34 @@ def _run_compare(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- entry point
+_NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
+def attach_negative_values(argv: Sequence[str]) -> list[str]:
+    """``--opt -1e-3`` → ``--opt=-1e-3``: argparse takes a value that starts with ``-`` and
+    is not a plain negative number (``-1e-3``, ``-inf``, ``-1,10``) for an option and says
+    "expected one argument"; attached, the option's own check names what is wrong."""
+    out: list[str] = []
+    for token in argv:
+        previous = out[-1] if out else ""
+        if (
+            _NEGATIVE_VALUE.match(token)
+            and previous.startswith("--")
+            and "=" not in previous
+            and previous != "--"
+        ):
+            out[-1] = f"{previous}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``reparam`` command line; return the exit status (bad input: exit 2)."""
     from . import _signals
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_negative_values(sys.argv[1:] if argv is None else argv))
     args.check(parser, args)
     try:
         with _signals.installed():  # SIGTERM is handled as Ctrl-C is

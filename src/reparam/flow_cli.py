@@ -52,6 +52,7 @@ from ._run_cli import (
     nonnegative_int,
     positive_float,
     positive_int,
+    random_seed,
     read_config,
     reported,
     resume_options,
@@ -183,7 +184,7 @@ def add_flow_parser(sub: Any) -> argparse.ArgumentParser:
     fit.add_argument(
         "--n-train", type=positive_int("--n-train"), help="training points drawn (toy data)"
     )
-    fit.add_argument("--seed", type=nonnegative_int, help="random seed")
+    fit.add_argument("--seed", type=random_seed, help="random seed")
     fit.add_argument("--device", type=device_name, help="auto, cpu, cuda or cuda:N")
     fit.add_argument("--out", type=Path, default=Path("runs/flow"), help="output directory")
     fit.add_argument(
@@ -307,6 +308,33 @@ def _check_derived_defaults(
                 f"model. Pass {_flag(key)} {old[key]} to keep the saved schedule, or start a "
                 "new run"
             )
+
+
+def memory_needed(options: dict[str, Any], features: int) -> float:
+    """A lower bound of the peak memory (bytes, see :mod:`reparam._resources`): the
+    conditioners (D → hidden → 2D per layer) trained with Adam, and each layer's float32
+    activations for a batch (density) or the samples of q (VI)."""
+    from ._resources import FLOAT, TRAINED, mlp_params
+
+    layers = int(options["layers"])
+    hidden = [int(h) for h in options.get("hidden") or []]
+    params = layers * (mlp_params([features, *hidden, 2 * features]) if hidden else 4 * features)
+    rows = options["samples"] if options["target"] is not None else options["batch_size"]
+    return params * TRAINED + int(rows) * layers * (sum(hidden) + 3 * features) * FLOAT * 2
+
+
+def _check_memory(options: dict[str, Any], features: int) -> None:
+    from ._resources import check_memory
+
+    pairs = (
+        ("--layers", options["layers"]),
+        ("--hidden", options.get("hidden")),
+        ("--samples", options.get("samples")),
+        ("--batch-size", options.get("batch_size")),
+    )
+    flags = [f"{k} {','.join(map(str, v)) if isinstance(v, list) else v}"
+             for k, v in pairs if v is not None]  # fmt: skip
+    check_memory(memory_needed(options, features), flags)
 
 
 def _flag(key: str) -> str:
@@ -532,6 +560,7 @@ def fit_flow(args: argparse.Namespace) -> int:
             raise CommandError(
                 f"--batch-size {batch_size} exceeds the {len(train_data)} training points"
             )
+    _check_memory(options, features)
     threads = args.threads or (1 if features <= 2 else None)
     if threads is not None:
         torch.set_num_threads(threads)
@@ -580,9 +609,10 @@ def fit_flow(args: argparse.Namespace) -> int:
         out,
         valid_data=None if vi else data["valid"],
         resume=args.resume,
+        resume_hint="--resume",
     )
     code = finish_run(run, result, args.resume)
-    if code == 1:
+    if code == 1 or not result.checkpoint.is_file():  # failed, or nothing was kept
         return code
     model = model.cpu().eval()
     with torch.random.fork_rng(devices=[]):

@@ -27,7 +27,8 @@ def variance_vs_samples(rows: Iterable[Mapping[str, Any]], *, title: str | None 
     variances below 1e-12 × the panel's largest, the rounding noise of an exactly zero
     variance (e.g. antithetic pairs on a linear part, ~1e-32 relative in float64),
     which would otherwise stretch the axis over 30 decades. An estimator whose variance
-    is 0 everywhere is marked "(variance 0)" in the legend.
+    is 0 everywhere is marked "(variance 0)" in the legend ("(variance not finite)" when
+    it is infinite or NaN); a panel with nothing to draw says so.
     A dotted 1/N line through the first estimator's first point shows the Monte Carlo
     rate.
 
@@ -57,7 +58,8 @@ def variance_vs_samples(rows: Iterable[Mapping[str, Any]], *, title: str | None 
             points.sort()
             good = [(n, v) for n, v in points if math.isfinite(v) and v > floor]
             if not good:
-                ax.plot([], [], marker="o", label=f"{estimator} (variance 0)")
+                what = "0" if all(math.isfinite(v) for _, v in points) else "not finite"
+                ax.plot([], [], marker="o", label=f"{estimator} (variance {what})")
                 continue
             ns, vs = zip(*good, strict=True)
             ax.plot(ns, vs, marker="o", label=estimator)
@@ -68,7 +70,11 @@ def variance_vs_samples(rows: Iterable[Mapping[str, Any]], *, title: str | None 
             n0, v0 = reference
             ax.plot(all_n, [v0 * n0 / n for n in all_n], ":", color="grey", label="∝ 1/N")
         ax.set_xscale("log")
-        ax.set_yscale("log")
+        if reference is not None:
+            ax.set_yscale("log")
+        else:  # nothing a log axis can show (every variance 0 or not finite)
+            ax.text(0.5, 0.5, "no finite, non-zero variance", ha="center", va="center",
+                    transform=ax.transAxes)  # fmt: skip
         ax.set_xlabel("number of samples N")
         ax.set_ylabel(f"Var[gradient wrt {param}]")
         ax.set_title(param)
@@ -79,8 +85,13 @@ def variance_vs_samples(rows: Iterable[Mapping[str, Any]], *, title: str | None 
     return fig
 
 
-def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 120) -> None:
-    """Render ``fig`` as PNG and write it to ``path`` atomically."""
+def render_png(fig: Figure, *, dpi: int = 120) -> bytes:
+    """``fig`` rendered as PNG bytes (drawing errors surface here, before any write)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 120) -> None:
+    """Render ``fig`` as PNG and write it to ``path`` atomically."""
+    atomic_write_bytes(path, render_png(fig, dpi=dpi))

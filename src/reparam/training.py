@@ -43,10 +43,11 @@ Contract:
   (:mod:`reparam._rundir`; rank 0), so two processes cannot train into one directory;
   temporary files of an interrupted write are removed when it starts.
 - **Ctrl-C policy.** A ``KeyboardInterrupt`` (SIGINT, or SIGTERM where the command line
-  installed :func:`reparam._signals.install`) is caught: the last *completed* epoch is on disk
-  (written then if ``checkpoint_every`` had skipped it), the message says to resume, and
-  ``train`` returns with ``stopped = "interrupted"`` (the partial epoch is discarded, so a
-  resume equals the uninterrupted run). A second Ctrl-C during the write leaves the old file.
+  installed :func:`reparam._signals.installed`) is caught: the last *completed* epoch is on
+  disk (written then if ``checkpoint_every`` had skipped it), the message says to resume,
+  and ``train`` returns with ``stopped = "interrupted"`` (the partial epoch is discarded, so
+  a resume equals the uninterrupted run). Signals wait while an epoch's metrics and
+  checkpoint are written, so they are written whole.
 - **max_steps.** Training stops after that many steps, possibly mid-epoch; the partial epoch
   is logged and saved as completed (``stopped = "max_steps"``; a resume starts the next one).
 - **DDP.** Under ``torchrun`` (``WORLD_SIZE`` > 1) ``train`` initializes ``torch.distributed``
@@ -83,7 +84,7 @@ from . import _rundir
 from ._atomic import atomic_write_text
 from ._checkpoint import CheckpointError, restore_state, save_checkpoint
 from ._checkpoint import load_checkpoint as _load_verified
-from ._signals import Terminated
+from ._signals import Terminated, deferred
 
 __all__ = [
     "CheckpointError",
@@ -96,6 +97,8 @@ __all__ = [
 ]
 
 CHECKPOINT = "checkpoint.pt"
+#: the largest seed: seed + rank seeds NumPy too, which takes seeds below 2**32.
+SEED_MAX = 2**31 - 1
 METRICS = "metrics.jsonl"
 #: the entries every checkpoint of :func:`train` has.
 CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "step", "rng", "history", "config")
@@ -141,8 +144,10 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"TrainConfig.{name} must be an integer >= 1, got {value!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"TrainConfig.seed must be an integer >= 0, got {self.seed!r}")
+        if not isinstance(self.seed, int) or not 0 <= self.seed <= SEED_MAX:
+            raise ValueError(
+                f"TrainConfig.seed must be an integer in [0, {SEED_MAX}], got {self.seed!r}"
+            )
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"TrainConfig.lr must be a finite number > 0, got {self.lr!r}")
         if self.divergence is not None and not (
@@ -310,6 +315,7 @@ def train(
     resume: bool = False,
     extra_state: dict[str, Any] | None = None,
     optimizer: OptimizerFactory | None = None,
+    resume_hint: str = "resume=True",
 ) -> TrainResult:
     """Train ``model`` on ``train_data`` (see the module docstring for the full contract).
 
@@ -324,6 +330,8 @@ def train(
         extra_state: plain data saved in the checkpoint (e.g. the model's constructor args).
         optimizer: a factory ``optimizer(params, lr=config.lr)``; default
             :func:`default_optimizer` (Adam, fused kernels where torch has them).
+        resume_hint: how the message of an interrupted run names resuming (a command
+            line says ``--resume``).
 
     Returns:
         The :class:`TrainResult`.
@@ -371,7 +379,7 @@ def train(
         with _rundir.lock(out_dir) if rank == 0 else contextlib.nullcontext():
             return _run(
                 model, train_data, valid_data, config, out_dir, ckpt_path, device, rank, world,
-                resume, extra_state or {}, optimizer,
+                resume, extra_state or {}, optimizer, resume_hint,
             )  # fmt: skip
     finally:
         if own_group:
@@ -409,6 +417,7 @@ def _run(
     resume: bool,
     extra_state: dict[str, Any],
     optimizer: OptimizerFactory | None,
+    resume_hint: str,
 ) -> TrainResult:
     model.to(device)
     opt = (optimizer or default_optimizer)(model.parameters(), lr=config.lr)
@@ -483,10 +492,11 @@ def _run(
         failed = None
         if rank == 0:
             try:
-                _write_metrics(out_dir / METRICS, history)
-                if state is not None:
-                    save_checkpoint(ckpt_path, state)
-                    saved_epoch = state["epoch"]
+                with deferred():  # an epoch's files as one unit: a signal waits for them
+                    _write_metrics(out_dir / METRICS, history)
+                    if state is not None:
+                        save_checkpoint(ckpt_path, state)
+                        saved_epoch = state["epoch"]
             except OSError as exc:
                 failed = f"{exc.strerror or exc} ({getattr(exc, 'filename', None) or out_dir})"
         if world > 1:
@@ -495,20 +505,26 @@ def _run(
                 failed = "rank 0 could not write its files"
         return failed
 
-    def finish(stopped: str | None, message: str | None, note: bool = False) -> TrainResult:
+    def finish(
+        stopped: str | None, message: str | None, note: bool = False, hint: str | None = None
+    ) -> TrainResult:
         """Save a completed epoch not yet on disk, print ``message`` once (with where the
-        last good checkpoint is, when ``note``) and return the result."""
+        last good checkpoint is, when ``note``, and ``hint`` when there is one) and return
+        the result."""
         nonlocal saved_epoch
         bar.close()
         if pending is not None and rank == 0:
             try:
-                save_checkpoint(ckpt_path, pending)
-                saved_epoch = pending["epoch"]
+                with deferred():
+                    save_checkpoint(ckpt_path, pending)
+                    saved_epoch = pending["epoch"]
             except OSError as exc:
                 message = (f"{message}; writing the last completed epoch failed too "
                            f"({exc.strerror or exc})")  # fmt: skip
         if message and note:
             message = f"{message}; {saved_note()}"
+        if message and hint and saved_epoch > 0:
+            message = f"{message}; {hint}"
         if message and rank == 0:
             print(message, file=sys.stderr)
         if world > 1 and stopped != "interrupted":
@@ -610,10 +626,9 @@ def _run(
             if rank == 0:
                 pending = None if due else _cpu_copy(state)
     except KeyboardInterrupt as exc:
-        saved = f"{ckpt_path} holds {epoch} completed epoch(s)" if epoch else "nothing saved"
         how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        result = finish("interrupted", f"{how} during epoch {epoch + 1}: {saved}; "
-                        "rerun with resume=True (--resume) to continue")  # fmt: skip
+        result = finish("interrupted", f"{how} during epoch {epoch + 1}", note=True,
+                        hint=f"rerun with {resume_hint} to continue")  # fmt: skip
         result.signal = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
         return result
     return finish(

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ._checkpoint import restore_state
+from ._resources import FLOAT, TRAINED, check_memory, mlp_params
 from ._run_cli import (
     CommandError,
     check_resume,
@@ -44,6 +45,7 @@ from ._run_cli import (
     nonnegative_int,
     positive_float,
     positive_int,
+    random_seed,
     read_config,
     reported,
     resume_options,
@@ -172,7 +174,7 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=positive_int("--epochs"), help="passes over the data")
     train.add_argument("--batch-size", type=positive_int("--batch-size"), help="batch size")
     train.add_argument("--lr", type=positive_float, help="Adam learning rate")
-    train.add_argument("--seed", type=nonnegative_int, help="random seed")
+    train.add_argument("--seed", type=random_seed, help="random seed")
     train.add_argument("--device", type=device_name, help="auto, cpu, cuda or cuda:N")
     train.add_argument(
         "--amp", action="store_true", default=None, help="mixed precision (CUDA only)"
@@ -212,7 +214,7 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
     ev.add_argument("dir", type=Path, metavar="DIR", help="a directory written by vae train")
     ev.add_argument("--k", type=positive_int("--k"), default=5000, help="importance samples")
     ev.add_argument("--chunk", type=positive_int("--chunk"), default=500, help="samples per chunk")
-    ev.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
+    ev.add_argument("--seed", type=random_seed, default=0, help="random seed")
     ev.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda, cuda:N")
     ev.add_argument("--data-dir", type=Path, help="override the saved data directory")
     ev.add_argument(
@@ -228,7 +230,7 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
     )
     sa.add_argument("dir", type=Path, metavar="DIR", help="a directory written by vae train")
     sa.add_argument("--n", type=positive_int("--n"), default=64, help="number of images")
-    sa.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
+    sa.add_argument("--seed", type=random_seed, default=0, help="random seed")
     sa.set_defaults(run=reported("vae sample", _sample), check=checker(sa, _check_dir))
     return vae
 
@@ -237,6 +239,15 @@ def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     check_train_out(parser, args, COMMAND, CONFIG, CHECKPOINT, LEGACY)
     if args.resume:
         return
+    objective = args.objective or DEFAULTS["objective"]
+    for flag, value in (("--beta", args.beta), ("--warmup-steps", args.warmup_steps)):
+        if value is not None and objective != "elbo":
+            parser.error(
+                f"argument {flag}: applies only with --objective elbo (the KL weight of the "
+                f"ELBO), not {objective}"
+            )
+    if args.data_dir is not None and (args.data or DEFAULTS["data"]) == "digits":
+        parser.error(_DIGITS_DATA_DIR)
     if args.flow_length is not None and args.posterior not in ("planar", "iaf"):
         parser.error(
             "argument --flow-length: needs --posterior planar or iaf (got "
@@ -246,7 +257,11 @@ def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     if data != "digits" and args.data_dir is None:
         from .data import default_data_dir
 
-        if default_data_dir(data) is None:
+        try:
+            found = default_data_dir(data)
+        except FileNotFoundError as exc:  # $REPARAM_DATA_DIR names no directory
+            parser.error(str(exc))
+        if found is None:
             parser.error(
                 f"--data {data}: no data directory found (looked in $REPARAM_DATA_DIR, "
                 "../shared/data and /work/shared/data); pass --data-dir DIR with the files"
@@ -255,8 +270,21 @@ def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         parser.error(f"argument --data-dir: {str(args.data_dir)!r} is not a directory")
 
 
+_DIGITS_DATA_DIR = (
+    "argument --data-dir: the digits ship with scikit-learn and read no files; --data-dir "
+    "applies to mnist, fashion-mnist and binarized-mnist"
+)
+
+
 def _check_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     check_run_dir(parser, args.dir, (CONFIG, CHECKPOINT), "vae", LEGACY)
+    if getattr(args, "data_dir", None) is not None:
+        try:
+            data = _read_config(args.dir)["options"].get("data")
+        except CommandError as exc:
+            parser.error(f"argument DIR: {exc}")
+        if data == "digits":
+            parser.error(_DIGITS_DATA_DIR)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -395,6 +423,7 @@ def _train(args: argparse.Namespace) -> int:
     _set_threads(args.threads, options["data"])
     # Everything that can fail on bad input happens before the first file is written.
     data, mode = _load_data(options)
+    check_memory(train_memory(options, data.shape), _size_flags(options), _device(options))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options["seed"])
         model = VAE(
@@ -452,10 +481,11 @@ def _train(args: argparse.Namespace) -> int:
         out,
         valid_data=data.valid,
         resume=args.resume,
+        resume_hint="--resume",
         extra_state={"vae_config": model.config},
     )
     code = finish_run(run, result, args.resume)
-    if code == 1 or rank != 0:
+    if code == 1 or rank != 0 or not result.checkpoint.is_file():
         return code
     model = model.cpu().eval()
     with torch.random.fork_rng(devices=[]):
@@ -469,6 +499,33 @@ def _train(args: argparse.Namespace) -> int:
         f"({time.perf_counter() - start:.1f} s)"
     )
     return code
+
+
+def _device(options: dict[str, Any]) -> str:
+    from .training import select_device
+
+    return str(select_device(options.get("device") or "auto"))
+
+
+def _size_flags(options: dict[str, Any], *extra: tuple[str, Any]) -> list[str]:
+    hidden = ",".join(map(str, options["hidden"]))
+    pairs = (("--latent-dim", options["latent_dim"]), ("--hidden", hidden),
+             ("--k", options["k"]), ("--batch-size", options["batch_size"]), *extra)  # fmt: skip
+    return [f"{flag} {value}" for flag, value in pairs if value is not None]
+
+
+def train_memory(options: dict[str, Any], shape: Any) -> float:
+    """A lower bound of a training run's peak memory (bytes), see :mod:`reparam._resources`:
+    the encoder (D → hidden → 2d) and decoder (d → hidden → D) trained with Adam, and the
+    float32 activations of B·k samples through the decoder."""
+    d, hidden = int(options["latent_dim"]), [int(h) for h in options["hidden"]]
+    pixels = math.prod(shape)
+    if options.get("arch", "mlp") == "mlp":
+        params = mlp_params([pixels, *hidden, 2 * d]) + mlp_params([d, *hidden[::-1], pixels])
+    else:  # the convolutions are fixed; the latent layers alone bound it from below
+        params = mlp_params([hidden[-1], 2 * d]) + mlp_params([d, hidden[-1]])
+    samples = int(options["batch_size"]) * int(options["k"])
+    return params * TRAINED + samples * (pixels + d + sum(hidden)) * FLOAT * 2
 
 
 def _set_threads(threads: int | None, data: str) -> None:
@@ -520,6 +577,10 @@ def _eval(args: argparse.Namespace) -> int:
     _set_threads(args.threads, options["data"])
     data, mode = _load_data(options, args.data_dir)
     device = select_device(args.device)
+    config = doc["model"]
+    per_sample = math.prod(data.shape) + model.latent_dim + sum(config.get("hidden", [0]))
+    check_memory(min(args.k, args.chunk) * EVAL_BATCH * per_sample * FLOAT * 2,
+                 [f"--k {args.k}", f"--chunk {args.chunk}"], str(device))  # fmt: skip
     model = model.to(device)
     print(f"evaluating the VAE in {args.dir} on {len(data.test)} {options['data']} test "
           f"images (k={args.k}), device {device}", file=sys.stderr)  # fmt: skip

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ._atomic import atomic_write_text
+from ._resources import check_memory
 from ._run_cli import (
     CommandError,
     check_out,
@@ -39,9 +40,9 @@ from ._run_cli import (
     claim_out,
     finite_or_none,
     hidden_sizes,
-    nonnegative_int,
     positive_float,
     positive_int,
+    random_seed,
     reported,
     write_json,
 )
@@ -182,7 +183,7 @@ def add_vi_parser(sub: Any) -> argparse.ArgumentParser:
         default=d["eval_samples"],
         help="draws of q for the summary and the importance-sampling diagnostics",
     )
-    fit.add_argument("--seed", type=nonnegative_int, default=d["seed"], help="random seed")
+    fit.add_argument("--seed", type=random_seed, default=d["seed"], help="random seed")
     fit.add_argument(
         "--threads",
         type=positive_int("--threads"),
@@ -230,6 +231,17 @@ def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
     if options["guide"] != "flow":
         options["flow"] = options["transforms"] = options["hidden"] = None
     return options
+
+
+def memory_needed(options: dict[str, Any], model: Any) -> float:
+    """A lower bound of the peak memory (bytes, see :mod:`reparam._resources`): per draw
+    of q (the larger of ``--particles`` and ``--eval-samples``) its z, the constrained
+    parameters and log-densities in float64, and the model's per-observation terms."""
+    observations = max(
+        (v.shape[0] for v in model.data.values() if getattr(v, "ndim", 0) > 0), default=0
+    )
+    draws = max(int(options["particles"]), int(options["eval_samples"]))
+    return draws * (model.dim * 16 + observations * 3) * 8
 
 
 def make_guide_for(options: dict[str, Any], dim: int) -> Any:
@@ -333,6 +345,8 @@ def fit_vi(args: argparse.Namespace) -> int:
     torch.set_num_threads(options["threads"])
     # Everything that can fail on bad input happens before the first file is written.
     model = get_model(options["model"])
+    check_memory(memory_needed(options, model), [f"--particles {options['particles']}",
+                 f"--eval-samples {options['eval_samples']}"])  # fmt: skip
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options["seed"])
         guide = make_guide_for(options, model.dim)

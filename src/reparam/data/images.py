@@ -54,6 +54,8 @@ __all__ = ["DATASETS", "ImageData", "default_data_dir", "dynamic_binarize", "loa
 DATASETS = ("digits", "mnist", "fashion-mnist", "binarized-mnist")
 
 #: The sub-directory of a data root (``$REPARAM_DATA_DIR``, ``shared/data``) for each set.
+#: the classes of MNIST and Fashion-MNIST (labels 0-9).
+_NUM_CLASSES = 10
 _SUBDIRS = {
     "mnist": "mnist",
     "fashion-mnist": "fashion_mnist",
@@ -156,9 +158,22 @@ def dynamic_binarize(x: Tensor, generator: torch.Generator | None = None) -> Ten
 
 
 def _data_roots() -> list[Path]:
+    """Where data sets are looked for: ``$REPARAM_DATA_DIR`` (which must then be a
+    directory: a mistyped path is an error, not a silent fall-back), ``../shared/data``
+    and ``/work/shared/data``.
+
+    Raises:
+        FileNotFoundError: ``$REPARAM_DATA_DIR`` is set but not a directory.
+    """
     roots = []
-    if os.environ.get("REPARAM_DATA_DIR"):
-        roots.append(Path(os.environ["REPARAM_DATA_DIR"]))
+    env = os.environ.get("REPARAM_DATA_DIR")
+    if env:
+        if not Path(env).is_dir():
+            raise FileNotFoundError(
+                f"REPARAM_DATA_DIR={env} is not a directory; point it at the folder that "
+                "holds mnist/, fashion_mnist/, uci/ … or unset it"
+            )
+        roots.append(Path(env))
     roots += [Path.cwd().parent / "shared" / "data", Path("/work/shared/data")]
     return roots
 
@@ -273,7 +288,12 @@ def _split(n: int, valid_size: int, seed: int, what: str) -> tuple[Tensor, Tenso
     """Indices (train, valid), each in increasing order: valid = the last ``valid_size``
     entries of a permutation of range(n) seeded with ``seed``."""
     if not 0 <= valid_size < n:
-        raise ValueError(f"{what}: valid_size must be in [0, {n}), got {valid_size}")
+        raise ValueError(
+            f"{what}: {n} training images are too few to hold out {valid_size} for "
+            f"validation (the data needs more than {valid_size})"
+            if valid_size >= n
+            else f"{what}: valid_size must be >= 0, got {valid_size}"
+        )
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[: n - valid_size].sort().values, perm[n - valid_size :].sort().values
 
@@ -313,6 +333,14 @@ def _read_idx_pair(name: str, directory: Path, prefix: str) -> tuple[Tensor, Ten
             f"{image_path} holds {len(pixels)} images but {label_path} holds {len(labels)} "
             "labels; expected one label per image"
         )
+    if len(labels) and int(labels.max()) >= _NUM_CLASSES:
+        bad = int(np.argmax(labels >= _NUM_CLASSES))
+        raise ValueError(
+            f"{label_path}: label {int(labels[bad])} at position {bad} is outside the "
+            f"{_NUM_CLASSES} classes of {name} (0-{_NUM_CLASSES - 1})"
+        )
+    if len(pixels) == 0:
+        raise ValueError(f"{image_path} holds no images")
     return _images(pixels, 255.0), torch.from_numpy(labels.astype(np.int64))
 
 

@@ -100,6 +100,15 @@ def load_tabular(path: str | os.PathLike[str]) -> Tensor:
             f"{path}: {int(bad.sum())} NaN or infinite values (first at data row {row + 1}, "
             f"column {col + 1})"
         )
+    limit = float(np.finfo(np.float32).max)
+    big = np.abs(x.astype(np.float64)) > limit
+    if big.any():
+        row, col = np.argwhere(big)[0]
+        raise ValueError(
+            f"{path}: {int(big.sum())} values beyond float32's range (±{limit:.3g}; first "
+            f"{x[row, col]!r} at data row {row + 1}, column {col + 1}): the flows compute in "
+            "float32; rescale the data"
+        )
     return torch.from_numpy(x.astype(np.float32))
 
 
@@ -144,10 +153,14 @@ def standardize(train: Tensor, *others: Tensor) -> tuple[Tensor, ...]:
     μ and σ are the per-column mean and (population) standard deviation of the training
     set; a constant column (σ = 0) gets σ = 1, so it is only centred.
 
+    Computed in float64 and returned in each tensor's dtype.
+
     Returns:
         The standardized tensors, ``train`` first, in the order given.
     """
-    mean = train.mean(0)
-    std = train.std(0, correction=0)
+    # in float64: float32 sums of values near float32's limit overflow
+    t64 = train.double()
+    mean = t64.mean(0)
+    std = t64.std(0, correction=0)
     std = torch.where(std > 0, std, torch.ones_like(std))
-    return tuple((t - mean) / std for t in (train, *others))
+    return tuple(((t.double() - mean) / std).to(t.dtype) for t in (train, *others))

@@ -24,6 +24,7 @@ References:
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,15 +125,42 @@ def _read(path: Path, dtype: type, ndmin: int) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file ({DATA_DIR_HINT})")
     try:
-        return np.loadtxt(path, dtype=dtype, ndmin=ndmin)
+        with warnings.catch_warnings():  # an empty file: numpy warns, we raise below
+            warnings.simplefilter("ignore", UserWarning)
+            array = np.loadtxt(path, dtype=dtype, ndmin=ndmin)
     except ValueError as err:
-        raise ValueError(f"{path}: cannot parse ({err})") from err
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path}: cannot parse ({first})") from None
+    if array.size == 0:
+        raise ValueError(f"{path} is empty")
+    return array
+
+
+def _require_data_file(directory: Path) -> None:
+    """The set's folder exists and holds data.txt (named before any index file)."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: no such directory ({DATA_DIR_HINT})")
+    if not (directory / "data.txt").is_file():
+        raise FileNotFoundError(f"{directory / 'data.txt'}: no such file ({DATA_DIR_HINT})")
+
+
+def _check_finite(path: Path, values: np.ndarray, rows: np.ndarray, what: str) -> None:
+    """Every value used is finite in float64 and in float32 (what training computes in)."""
+    big = np.abs(values) > np.finfo(np.float32).max
+    bad = ~np.isfinite(values) | big
+    if bad.any():
+        r, c = np.argwhere(bad.reshape(len(values), -1))[0]
+        raise ValueError(
+            f"{path}: row {int(rows[r])} holds {values.reshape(len(values), -1)[r, c]!r} in "
+            f"the {what} (column {int(c)}); every value used must be a finite float32 number"
+        )
 
 
 def uci_num_splits(name: str, data_dir: str | os.PathLike[str] | None = None) -> int:
     """The number of published splits of ``name`` (``n_splits.txt``, else the index files)."""
     _check_name(name)
     directory = _dataset_dir(name, data_dir)
+    _require_data_file(directory)
     path = directory / "n_splits.txt"
     if path.is_file():
         return int(_read(path, int, 1)[0])
@@ -181,7 +209,13 @@ def load_uci(name: str, split: int = 0, data_dir: str | os.PathLike[str] | None 
             raise ValueError(f"{directory}: {what} index out of range [0, {bound})")
     if np.intersect1d(train, test).size:
         raise ValueError(f"{directory}: split {split} has rows in both train and test")
+    for what, idx in (("train rows", train), ("test rows", test)):
+        if len(idx) == 0:
+            raise ValueError(f"{directory}: split {split} has no {what}")
     x, y = data[:, features], data[:, target]
+    used = np.concatenate([train, test])
+    _check_finite(directory / "data.txt", x[used], used, "features")
+    _check_finite(directory / "data.txt", y[used], used, "target")
     x_mean, x_std = x[train].mean(0), x[train].std(0)
     # A constant column (its std is 0, or rounding noise): centred on its value, so it is
     # exactly 0 on the training rows, and divided by 1.
