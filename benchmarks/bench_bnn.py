@@ -60,9 +60,10 @@ Two sources of randomness:
 at two points: ``init`` (the parameters of the speed benchmark) and ``trained`` (after
 ``--train-steps`` steps of reparam's default optimizer (fused Adam), lr 1e-3, batch 128,
 with the local estimator; the same parameters are then loaded into all three models).
-Expected ordering: Kingma, Salimans & Welling 2015 (Table 2: local reparameterization has lower gradient variance than one
-weight sample per minibatch) and Wen et al. 2018 (Flipout has lower variance than shared
-weight perturbations): tr Var(local) < tr Var(weight), tr Var(flipout) < tr Var(weight),
+Expected ordering: Kingma, Salimans & Welling 2015 (Table 2: local reparameterization has
+lower gradient variance than one weight sample per minibatch) and Wen et al. 2018
+(Flipout has lower variance than shared weight perturbations): tr Var(local) < tr
+Var(weight), tr Var(flipout) < tr Var(weight),
 checked on the first layer's μ and ρ (the layer with most parameters). An unbiasedness
 check compares the mean gradients: with independent draws,
 ||ḡ_e - ḡ_weight||² / ((tr V_e + tr V_weight) / R) is about 1 when both estimators have the
@@ -71,8 +72,9 @@ same expectation (it grows with any bias; fixed-minibatch rows only).
 Quality (``--quality``). MNIST test error of a 784-400-400-10 BNN built from
 reparam.nn.BayesLinear (``--estimator``, default local; N(0, 1) prior; means from the
 nn.Linear initialisation, ρ = -3 as above) after ``--epochs`` epochs of reparam's default
-optimizer (fused Adam, lr 1e-3, batch 128, loss as above, 50 000 training images), predicted with the mean of the
-softmax over ``--samples`` weight samples and with the posterior means. Blundell et al.
+optimizer (fused Adam, lr 1e-3, batch 128, loss as above, 50 000 training images),
+predicted with the mean of the softmax over ``--samples`` weight samples and with the
+posterior means. Blundell et al.
 2015 report 1.32% for 2x1200 units after far longer training (quoted from the issue, not
 verified here). With ``--uci NAME ...`` (names as in reparam.data.uci.UCI_DATASETS, e.g.
 bostonHousing concrete energy wine-quality-red yacht): the UCI 20-split protocol (one
