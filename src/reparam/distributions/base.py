@@ -8,6 +8,9 @@ inside ``rsample``; here both halves are public.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from numbers import Number
 from typing import TYPE_CHECKING
 
 import torch
@@ -28,6 +31,30 @@ _EMPTY = torch.Size()
 def sum_rightmost(value: Tensor, n: int) -> Tensor:
     """Sum over the ``n`` rightmost dimensions (all of them if ``value`` has fewer)."""
     return value.reshape(value.shape[: value.dim() - n] + (-1,)).sum(-1) if n > 0 else value
+
+
+_VALUE_METHODS = ("log_prob", "cdf", "icdf")
+
+
+def _as_value(q: Distribution, value: object) -> object:
+    """A Python number as a tensor of the parameters' dtype and device (as torch's
+    ``Gamma.log_prob`` does); anything else unchanged."""
+    if isinstance(value, Tensor) or not isinstance(value, Number):
+        return value
+    try:
+        ref = q._reference()  # type: ignore[attr-defined]
+    except NotImplementedError:
+        return torch.as_tensor(value, dtype=torch.get_default_dtype())
+    return torch.as_tensor(value, dtype=ref.dtype, device=ref.device)
+
+
+def _accepting_numbers(method: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    @functools.wraps(method)
+    def accepting_numbers(self: Distribution, value: object, *args: object) -> Tensor:
+        return method(self, _as_value(self, value), *args)
+
+    accepting_numbers._accepts_numbers = True  # type: ignore[attr-defined]
+    return accepting_numbers
 
 
 def _draw_noise(
@@ -79,6 +106,15 @@ class ReparamDistribution(Distribution):
 
     has_rsample = True
     noise: NoiseBase = StandardNormal()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        # ``log_prob``, ``cdf`` and ``icdf`` of every family accept a Python number as
+        # well as a tensor (torch accepts one in some families only, e.g. Gamma).
+        super().__init_subclass__(**kwargs)
+        for name in _VALUE_METHODS:
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "_accepts_numbers", False):
+                setattr(cls, name, _accepting_numbers(method))
 
     def __init__(
         self,

@@ -96,5 +96,10 @@ class Uniform(ReparamDistribution):
         return 0.5 * (self.low + self.high)
 
     @property
+    def mode(self) -> Tensor:
+        """NaN: every point of [low, high) is a mode (as torch)."""
+        return torch.full_like(self.high, math.nan)
+
+    @property
     def variance(self) -> Tensor:
         return (self.high - self.low).pow(2) / 12

@@ -242,6 +242,15 @@ _ARGUMENTS: dict[str, tuple[str, ...]] = {
     "Kumaraswamy": ("concentration1", "concentration0"),
     "MultivariateNormal": ("loc", "scale_tril"),
     "LowRankMultivariateNormal": ("loc", "cov_factor", "cov_diag"),
+    "Gamma": ("concentration", "rate"),
+    "Chi2": ("df",),
+    "Beta": ("concentration1", "concentration0"),
+    "Dirichlet": ("concentration",),
+    "StudentT": ("df", "loc", "scale"),
+    "VonMises": ("loc", "concentration"),
+    "RelaxedBernoulli": ("temperature", "logits"),
+    "RelaxedOneHotCategorical": ("temperature", "logits"),
+    "MixtureSameFamily": ("mixture_distribution", "component_distribution"),
 }
 
 
@@ -297,12 +306,15 @@ def wrap(dist: Distribution) -> ReparamDistribution:
     In order:
 
     1. a :class:`ReparamDistribution` is returned unchanged;
-    2. a torch family with a reparam counterpart of the same class name (Normal,
-       LogNormal, Laplace, Cauchy, Gumbel, Exponential, Uniform, Weibull, HalfNormal,
-       Kumaraswamy, MultivariateNormal, LowRankMultivariateNormal, … as they exist in
-       ``reparam.distributions``) becomes that family, built from the same parameter
-       tensors, so gradients reach the caller's tensors; ``Independent`` and
-       ``TransformedDistribution`` are rebuilt around ``wrap(dist.base_dist)``;
+    2. a torch family with a reparam counterpart of the same class name that has
+       ``rsample`` (Normal, LogNormal, Laplace, Cauchy, Gumbel, Exponential, Uniform,
+       Weibull, HalfNormal, Kumaraswamy, MultivariateNormal, LowRankMultivariateNormal,
+       Gamma, Chi2, Beta, Dirichlet, StudentT, VonMises, RelaxedBernoulli,
+       RelaxedOneHotCategorical, MixtureSameFamily) becomes that family, built from the
+       same parameter tensors, so gradients reach the caller's tensors — also where
+       torch's has no ``rsample`` (VonMises, MixtureSameFamily of components with a
+       ``cdf``); ``Independent`` and ``TransformedDistribution`` are rebuilt around
+       ``wrap(dist.base_dist)``;
     3. any other distribution with ``rsample`` becomes a :class:`WrappedRSample`, whose
        noise is an opaque seed (see there);
     4. anything else raises.
@@ -327,9 +339,9 @@ def wrap(dist: Distribution) -> ReparamDistribution:
         return dist
     if not isinstance(dist, Distribution):
         raise TypeError(f"wrap: expected a torch Distribution, got {type(dist).__name__}")
+    converted = _convert(dist)
+    if converted is not None and converted.has_rsample:
+        return converted
     if not dist.has_rsample:
         raise _no_rsample("wrap", dist)
-    converted = _convert(dist)
-    if converted is not None:
-        return converted
     return WrappedRSample(dist)
