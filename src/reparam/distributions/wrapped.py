@@ -11,6 +11,7 @@ from torch.distributions import Distribution, constraints
 from torch.distributions import Independent as _TorchIndependent
 from torch.distributions import TransformedDistribution as _TorchTransformed
 
+from ._counterparts import TORCH_ARGUMENTS
 from .base import ReparamDistribution
 from .standard import NoiseBase
 
@@ -224,36 +225,6 @@ def _no_rsample(owner: str, dist: Distribution) -> TypeError:
     )
 
 
-# torch class name → the attributes holding the arguments of the reparam family of the
-# same name (an attribute may differ from what the user passed: MultivariateNormal built
-# from a covariance exposes its Cholesky factor as ``scale_tril``).
-_ARGUMENTS: dict[str, tuple[str, ...]] = {
-    "Normal": ("loc", "scale"),
-    "LogNormal": ("loc", "scale"),
-    "Laplace": ("loc", "scale"),
-    "Logistic": ("loc", "scale"),
-    "Cauchy": ("loc", "scale"),
-    "Gumbel": ("loc", "scale"),
-    "Exponential": ("rate",),
-    "Uniform": ("low", "high"),
-    "Weibull": ("scale", "concentration"),
-    "HalfNormal": ("scale",),
-    "HalfCauchy": ("scale",),
-    "Kumaraswamy": ("concentration1", "concentration0"),
-    "MultivariateNormal": ("loc", "scale_tril"),
-    "LowRankMultivariateNormal": ("loc", "cov_factor", "cov_diag"),
-    "Gamma": ("concentration", "rate"),
-    "Chi2": ("df",),
-    "Beta": ("concentration1", "concentration0"),
-    "Dirichlet": ("concentration",),
-    "StudentT": ("df", "loc", "scale"),
-    "VonMises": ("loc", "concentration"),
-    "RelaxedBernoulli": ("temperature", "logits"),
-    "RelaxedOneHotCategorical": ("temperature", "logits"),
-    "MixtureSameFamily": ("mixture_distribution", "component_distribution"),
-}
-
-
 def _family(name: str) -> type | None:
     from reparam import distributions
 
@@ -293,7 +264,7 @@ def _convert(dist: Distribution) -> ReparamDistribution | None:
         return TransformedDistribution(
             wrap(dist.base_dist), dist.transforms, validate_args=validate
         )
-    names = _ARGUMENTS.get(name)
+    names = TORCH_ARGUMENTS.get(name)
     cls = _family(name)
     if names is None or cls is None or not _accepts(cls, names):
         return None
