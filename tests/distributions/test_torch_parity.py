@@ -79,10 +79,10 @@ def test_gamma_and_chi2_log_prob_accept_a_number(name, args, value, validate):
     ],
 )
 def test_log_prob_cdf_icdf_accept_a_number_where_torch_does(name, args):
-    """torch accepts numbers here without validation (Gamma.log_prob also with it);
-    reparam accepts them in every family, validated or not."""
+    """Without validation torch (and reparam) take a number; with it only Gamma.log_prob
+    does, the others raise ValueError as torch's."""
     params = [torch.tensor(a, dtype=F64) for a in args]
-    ours = getattr(reparam, name)(*params)
+    ours = getattr(reparam, name)(*params, validate_args=False)
     ref = getattr(td, name)(*params, validate_args=False)
     accepted = 0
     for method, value in (("log_prob", 0.4), ("cdf", 0.4), ("icdf", 0.3)):
@@ -95,6 +95,14 @@ def test_log_prob_cdf_icdf_accept_a_number_where_torch_does(name, args):
         accepted += 1
         torch.testing.assert_close(got, torch.as_tensor(want, dtype=F64))
     assert accepted > 0
+    validated = getattr(reparam, name)(*params, validate_args=True)
+    if name == "Gamma":
+        torch.testing.assert_close(validated.log_prob(0.4), ours.log_prob(0.4))
+    else:
+        with pytest.raises(ValueError, match="must be a Tensor"):
+            validated.log_prob(0.4)
+        with pytest.raises(ValueError, match="must be a Tensor"):
+            getattr(td, name)(*params).log_prob(0.4)
 
 
 def test_categorical_probs_are_normalized_as_torch_does():
@@ -163,3 +171,30 @@ def test_weibull_samples_and_gradients_stay_finite_beyond_the_representable_rang
     want = math.exp(-math.exp(1e-6 * math.log(top.item())))  # P(z ≥ top), λ = 1
     se = math.sqrt(want * (1 - want) / n)
     assert abs(frac - want) <= 5 * se, (frac, want)
+
+
+def test_uniform_arg_constraints_depend_on_the_other_bound_as_torch():
+    low, high = torch.tensor([0.0, 1.0]), torch.tensor([2.0, 1.5])
+    constraint = reparam.Uniform(low, high).arg_constraints
+    ref = td.Uniform(low, high).arg_constraints
+    for name in ("low", "high"):
+        assert type(constraint[name]) is type(ref[name])
+    assert constraint["low"].check(torch.tensor([1.9, 1.4])).all()
+    assert constraint["low"].check(torch.tensor([2.1, 1.4])).tolist() == [False, True]
+    with pytest.raises(ValueError, match=r"'low' and 'high'.*low < high"):
+        reparam.Uniform(low, torch.tensor([2.0, 0.5]))
+    with pytest.raises(ValueError, match=r"'high'.*finite"):
+        reparam.Uniform(low, torch.tensor([2.0, math.inf]))
+
+
+def test_mixture_support_checks_every_component_as_torch():
+    """Binomial components have a support per batch element and component; a value of
+    the batch shape is checked against each (torch's MixtureSameFamilyConstraint)."""
+    mix = td.Categorical(probs=torch.full((4, 3), 1 / 3))
+    comp = td.Binomial(torch.tensor([[5.0], [10.0], [20.0], [8.0]]), torch.full((4, 3), 0.4))
+    ours, ref = reparam.MixtureSameFamily(mix, comp), td.MixtureSameFamily(mix, comp)
+    x = ours.sample((6,))
+    assert x.shape == (6, 4)
+    torch.testing.assert_close(ours.log_prob(x), ref.log_prob(x))
+    value = torch.full((4,), 7.0)
+    torch.testing.assert_close(ours.support.check(value), ref.support.check(value))

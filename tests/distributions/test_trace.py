@@ -60,6 +60,15 @@ def test_trace_safe_closed_forms_agree_with_eager_on_other_inputs(name):
     torch.testing.assert_close(traced(*example), fn(*example), rtol=1e-12, atol=0)
 
 
+@pytest.mark.parametrize("name", ["VonMises.entropy", "VonMises.variance"])
+def test_von_mises_moments_trace_with_a_gradient_and_the_trace_check(name):
+    """check_trace re-traces under no_grad: the graph must not depend on grad mode."""
+    fn, example, other = TRACE_SAFE[name]
+    loc, kappa = example
+    traced = torch.jit.trace(fn, (loc, kappa.clone().requires_grad_()))  # check_trace on
+    torch.testing.assert_close(traced(*other), fn(*other), rtol=1e-12, atol=0)
+
+
 def _cdf_with_concentration_gradient(a, x):
     return reparam.Gamma(a.clone().requires_grad_(), 1.0).cdf(x)
 

@@ -48,10 +48,12 @@ def _as_value(q: Distribution, value: object) -> object:
     return torch.as_tensor(value, dtype=ref.dtype, device=ref.device)
 
 
-def _accepting_numbers(method: Callable[..., Tensor]) -> Callable[..., Tensor]:
+def _accepting_numbers(name: str, method: Callable[..., Tensor]) -> Callable[..., Tensor]:
     @functools.wraps(method)
     def accepting_numbers(self: Distribution, value: object, *args: object) -> Tensor:
-        return method(self, _as_value(self, value), *args)
+        if not self._validate_args or name in getattr(self, "_validated_numbers", ()):
+            value = _as_value(self, value)
+        return method(self, value, *args)
 
     accepting_numbers._accepts_numbers = True  # type: ignore[attr-defined]
     return accepting_numbers
@@ -108,13 +110,14 @@ class ReparamDistribution(Distribution):
     noise: NoiseBase = StandardNormal()
 
     def __init_subclass__(cls, **kwargs: object) -> None:
-        # ``log_prob``, ``cdf`` and ``icdf`` of every family accept a Python number as
-        # well as a tensor (torch accepts one in some families only, e.g. Gamma).
+        # As torch: ``log_prob``, ``cdf`` and ``icdf`` take a Python number where
+        # validation is off; with it on, only the methods a family names in
+        # ``_validated_numbers`` do (Gamma's log_prob), the others raise ValueError.
         super().__init_subclass__(**kwargs)
         for name in _VALUE_METHODS:
             method = cls.__dict__.get(name)
             if callable(method) and not getattr(method, "_accepts_numbers", False):
-                setattr(cls, name, _accepting_numbers(method))
+                setattr(cls, name, _accepting_numbers(name, method))
 
     def __init__(
         self,

@@ -143,7 +143,7 @@ def to_torch(d: Distribution) -> Distribution:
         if counterpart is None:
             continue
         if cls is Independent:
-            return td.Independent(d.base_dist, d.reinterpreted_batch_ndims, validate_args=False)
+            return counterpart(d.base_dist, d.reinterpreted_batch_ndims, validate_args=False)
         kwargs = {name: getattr(d, name) for name in TORCH_ARGUMENTS[cls.__name__]}
         return counterpart(**kwargs, validate_args=False)
     return d

@@ -399,7 +399,11 @@ class MixtureSameFamily(ReparamDistribution):
 
     @constraints.dependent_property
     def support(self) -> constraints.Constraint:
-        return self._component_distribution.support
+        """The components' support, checked against every component as torch does
+        (``MixtureSameFamilyConstraint``, where this torch has it)."""
+        base = self._component_distribution.support
+        mixture_constraint = getattr(constraints, "MixtureSameFamilyConstraint", None)
+        return base if mixture_constraint is None else mixture_constraint(base)
 
     def _reference(self) -> Tensor:
         return self._mixture_distribution.logits
