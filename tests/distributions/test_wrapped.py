@@ -258,7 +258,7 @@ def test_gamma_concentration_gradient_is_unbiased(moment):
     alpha = torch.tensor([0.7, 2.0, 5.0], dtype=F64)
     beta = torch.tensor([1.0, 0.5, 3.0], dtype=F64)
     groups = alpha.expand(400, 3).clone().requires_grad_()
-    z = wrap(td.Gamma(groups, beta)).rsample((50,))
+    z = WrappedRSample(td.Gamma(groups, beta)).rsample((50,))
     f = z if moment == "z" else z * z
     (grad,) = torch.autograd.grad(f.mean(0).sum(), groups)
     exact = 1 / beta if moment == "z" else (1 + 2 * alpha) / beta**2

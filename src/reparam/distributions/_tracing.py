@@ -3,7 +3,7 @@
 A trace records the operations one example input runs. Numerics that choose a method,
 an iteration count or a set of elements from tensor values (``if bool(mask.any())``)
 would replay the example's choices for every later input and silently give wrong values,
-so they raise under tracing instead. ``torch.compile`` handles them (graph breaks).
+so they raise under tracing instead.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def refuse_tracing(what: str) -> None:
         raise RuntimeError(
             f"reparam: {what} cannot be traced with torch.jit.trace: its numerics branch on "
             "tensor values, so a trace would replay the example input's branches for every "
-            "input; call it eagerly, or use torch.compile"
+            "input; call it eagerly"
         )
 
 
