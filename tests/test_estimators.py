@@ -432,8 +432,8 @@ def test_antithetic_needs_even_num_samples():
 
 
 def test_noise_on_opaque_seed_noise_is_refused():
-    from reparam import wrap
+    from reparam import WrappedRSample
 
-    q = wrap(torch.distributions.Gamma(torch.ones(2), torch.ones(2)))
+    q = WrappedRSample(torch.distributions.Gamma(torch.ones(2), torch.ones(2)))
     with pytest.raises(ValueError, match=r"noise='qmc'.*WrappedRSample"):
         expectation(lambda z: z, q, 4, noise="qmc")

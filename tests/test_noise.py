@@ -311,7 +311,7 @@ def test_qmc_dimension_too_large():
 
 @pytest.mark.parametrize("strategy", ["antithetic", "qmc"])
 def test_opaque_seed_noise_is_refused(strategy):
-    q = reparam.wrap(torch.distributions.Gamma(torch.ones(2), torch.ones(2)))
+    q = reparam.WrappedRSample(torch.distributions.Gamma(torch.ones(2), torch.ones(2)))
     assert isinstance(q, reparam.WrappedRSample)
     with pytest.raises(ValueError, match=rf"noise='{strategy}'.*WrappedRSample.*SeedNoise"):
         q.rsample((4,), noise=strategy)

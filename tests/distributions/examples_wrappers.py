@@ -183,8 +183,8 @@ EXAMPLES = [
     # (test_from_noise_gradcheck) cannot check it: only the rate (z = x / rate) is listed.
     # test_wrapped.py checks the concentration's gradient for unbiasedness instead.
     dict(
-        name="WrappedRSample-torch-Gamma",
-        make=lambda concentration, rate, **kw: reparam.wrap(
+        name="WrappedRSample-torch-Gamma",  # wrap() would give reparam's own Gamma
+        make=lambda concentration, rate, **kw: reparam.WrappedRSample(
             torch.distributions.Gamma(concentration, rate, **kw)
         ),
         params={"concentration": [0.7, 2.0, 5.0], "rate": [1.0, 0.5, 3.0]},

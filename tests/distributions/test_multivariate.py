@@ -196,8 +196,43 @@ def test_independent_argument_errors():
     base = reparam.Normal(t(LOC), t(SCALE))
     with pytest.raises(ValueError, match="reinterpreted_batch_ndims"):
         reparam.Independent(base, 3)
-    with pytest.raises(TypeError, match="ReparamDistribution"):
-        reparam.Independent(td.Normal(t(LOC), t(SCALE)), 1)
+    with pytest.raises(TypeError, match="base_distribution must be a torch"):
+        reparam.Independent(t(LOC), 1)
+
+
+def test_independent_of_a_discrete_base_works_as_torch_and_refuses_rsample():
+    probs = t([[0.2, 0.7, 0.5], [0.9, 0.1, 0.4]])
+    q = reparam.Independent(reparam.Bernoulli(probs=probs), 1)
+    ref = td.Independent(td.Bernoulli(probs=probs), 1)
+    assert (q.batch_shape, q.event_shape) == (ref.batch_shape, ref.event_shape)
+    assert not q.has_rsample
+    x = q.sample((6,))
+    assert x.shape == (6, 2, 3)
+    _assert_close(q.log_prob(x), ref.log_prob(x))
+    _assert_close(q.entropy(), ref.entropy())
+    _assert_close(q.mean, ref.mean)
+    assert q.expand((4, 2)).sample().shape == (4, 2, 3)
+    with pytest.raises(TypeError, match="Bernoulli has no rsample.*score-function"):
+        q.rsample()
+    with pytest.raises(TypeError, match="Bernoulli is not a ReparamDistribution.*no noise"):
+        q.sample_noise((2,))
+    with pytest.raises(TypeError, match="no noise"):
+        q.rsample_and_log_prob((2,))
+
+
+def test_independent_of_a_torch_base_with_rsample_delegates_rsample():
+    loc = t(LOC).requires_grad_()
+    q = reparam.Independent(td.Normal(loc, t(SCALE)), 1)
+    assert q.has_rsample
+    z = q.rsample((5,))
+    assert z.shape == (5, 2, 3)
+    z.sum().backward()
+    _assert_close(loc.grad, torch.full_like(loc, 5.0))
+    _assert_close(q.log_prob(z), td.Normal(t(LOC), t(SCALE)).log_prob(z).sum(-1))
+    with pytest.raises(TypeError, match=r"reparam\.wrap\(base\)"):
+        q.from_noise(torch.zeros(2, 3))
+    with pytest.raises(TypeError, match="no noise"):
+        q.rsample((2,), noise="antithetic")
 
 
 # --------------------------------------------------------------------------- sampling

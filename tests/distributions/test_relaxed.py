@@ -523,10 +523,11 @@ _BAD_RELAXED = [
     (
         RelaxedOneHotCategorical,
         (1.0,),
-        {"probs": torch.tensor([0.5, 0.6])},
-        r"'probs' must sum to 1.*1\.1",
+        {"probs": torch.tensor([0.0, 0.0])},
+        r"'probs' must have a positive sum.*row of zeros",
     ),
-    (RelaxedOneHotCategorical, (1.0,), {"probs": torch.tensor([1.5, -0.5])}, r"'probs'.*1\.5"),
+    (RelaxedOneHotCategorical, (1.0,), {"probs": torch.tensor([1.5, -0.5])}, r"'probs'.*-0\.5"),
+    (RelaxedOneHotCategorical, (1.0,), {"probs": torch.tensor([1.5, math.inf])}, r"'probs'.*inf"),
     (RelaxedOneHotCategorical, (1.0,), {"logits": torch.tensor([0.0, math.nan])}, r"'logits'"),
 ]
 
@@ -624,8 +625,9 @@ _BAD_DISCRETE = [
     (Bernoulli, {"logits": torch.tensor([0.0, math.nan])}, r"'logits' must not be NaN.*nan"),
     (Categorical, {}, r"got neither"),
     (Categorical, {"probs": torch.ones(3) / 3, "logits": torch.zeros(3)}, r"got both"),
-    (Categorical, {"probs": torch.tensor([0.2, 0.3])}, r"'probs' must sum to 1.*0\.5"),
-    (Categorical, {"probs": torch.tensor([1.2, -0.2])}, r"'probs' must lie in \[0, 1\]"),
+    (Categorical, {"probs": torch.zeros(2, 3)}, r"'probs' must have a positive sum.*\(0,\)"),
+    (Categorical, {"probs": torch.tensor([1.2, -0.2])}, r"'probs' must be finite and >= 0"),
+    (Categorical, {"probs": torch.tensor([1.0, math.nan])}, r"'probs' must be finite.*nan"),
     (Categorical, {"probs": torch.tensor(1.0)}, r"'probs'.*at least one dimension"),
     (Categorical, {"logits": torch.tensor([0.0, math.nan])}, r"'logits'.*NaN.*nan"),
     (Categorical, {"logits": torch.tensor([0.0, math.inf])}, r"'logits'.*\+inf.*inf"),

@@ -99,7 +99,7 @@ def test_non_bijective_transform_is_rejected():
 
 
 def test_non_transform_is_rejected():
-    with pytest.raises(TypeError, match="Transform"):
+    with pytest.raises(ValueError, match="Transform"):
         TransformedDistribution(reparam.Normal(0.0, 1.0), [torch.exp])
 
 
@@ -112,11 +112,13 @@ def test_torch_base_is_wrapped():
     q = TransformedDistribution(td.Normal(torch.zeros(2), 1.0), ExpTransform())
     assert isinstance(q.base_dist, reparam.Normal)
     q = TransformedDistribution(td.Gamma(torch.ones(2), 1.0), ExpTransform())
+    assert isinstance(q.base_dist, reparam.Gamma)
+    q = TransformedDistribution(td.HalfCauchy(torch.ones(2)), ExpTransform())
     assert isinstance(q.base_dist, WrappedRSample)
     eps = q.sample_noise((3,))
     torch.testing.assert_close(q.from_noise(eps), q.from_noise(eps))
     z, log_q = q.from_noise_and_log_prob(eps)
-    ref = td.TransformedDistribution(td.Gamma(torch.ones(2), 1.0), ExpTransform())
+    ref = td.TransformedDistribution(td.HalfCauchy(torch.ones(2)), ExpTransform())
     torch.testing.assert_close(log_q, ref.log_prob(z))
 
 

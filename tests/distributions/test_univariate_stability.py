@@ -187,10 +187,11 @@ def test_half_normal_fold_density_counts_both_branches():
     torch.testing.assert_close(log_q, q.log_prob(z))
 
 
-def test_cauchy_moments_are_nan_and_mode_is_loc():
+def test_cauchy_mean_is_nan_variance_inf_and_mode_is_loc():
     q = reparam.Cauchy(torch.tensor([0.5, 1.0]), torch.tensor([1.0, 2.0]))
     assert torch.isnan(q.mean).all()
-    assert torch.isnan(q.variance).all()
+    assert torch.isposinf(q.variance).all()
+    assert torch.isposinf(q.stddev).all()
     torch.testing.assert_close(q.mode, q.loc)
 
 

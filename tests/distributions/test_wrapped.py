@@ -53,7 +53,29 @@ TORCH_FAMILIES = {
         lambda: [leaf(0.3, -1.0), leaf(0.5, 2.0)],
         lambda loc, scale: td.Independent(td.Normal(loc, scale), 1),
     ),
+    "Gamma": (lambda: [leaf(0.7, 2.0), leaf(1.0, 0.5)], td.Gamma),
+    "Chi2": (lambda: [leaf(0.7, 5.0)], td.Chi2),
+    "Beta": (lambda: [leaf(0.7, 2.0), leaf(1.5, 0.5)], td.Beta),
+    "Dirichlet": (lambda: [leaf(0.7, 2.0, 5.0)], td.Dirichlet),
+    "StudentT": (lambda: [leaf(3.0, 5.0), leaf(0.0, 1.0), leaf(1.0, 2.0)], td.StudentT),
+    "VonMises": (lambda: [leaf(0.3, -1.0), leaf(0.5, 4.0)], td.VonMises),
+    "RelaxedBernoulli": (
+        lambda: [leaf(0.5, 2.0), leaf(0.3, 0.8)],
+        lambda temperature, probs: td.RelaxedBernoulli(temperature, probs=probs),
+    ),
+    "RelaxedOneHotCategorical": (
+        lambda: [leaf(0.7), leaf(0.3, -1.0, 2.0)],
+        lambda temperature, logits: td.RelaxedOneHotCategorical(temperature[0], logits=logits),
+    ),
+    "MixtureSameFamily": (
+        lambda: [leaf(0.3, -1.0), leaf(-2.0, 3.0), leaf(0.5, 2.0)],
+        lambda logits, loc, scale: td.MixtureSameFamily(
+            td.Categorical(logits=logits), td.Normal(loc, scale)
+        ),
+    ),
 }
+# Same-named families that have no rsample in either library: wrap refuses them.
+NO_RSAMPLE = {"Bernoulli", "Categorical"}
 
 
 @pytest.mark.parametrize("name", sorted(TORCH_FAMILIES))
@@ -75,6 +97,34 @@ def test_wrap_converts_to_the_reparam_family(name):
     for p in ps:
         assert p.grad is not None, name
         assert torch.isfinite(p.grad).all(), name
+
+
+def test_every_torch_family_with_a_same_named_reparam_class_is_covered():
+    """Each same-named family converts (TORCH_FAMILIES), refuses (NO_RSAMPLE), or is
+    TransformedDistribution (rebuilt around its base; tested below)."""
+    same = {
+        n
+        for n in reparam.distributions.__all__
+        if isinstance(getattr(td, n, None), type) and issubclass(getattr(td, n), td.Distribution)
+    }
+    assert same - set(TORCH_FAMILIES) - NO_RSAMPLE == {"TransformedDistribution"}
+
+
+def test_wrap_converts_torch_families_without_rsample_where_reparam_has_one():
+    for dist in (
+        td.VonMises(torch.zeros(2), torch.ones(2)),
+        td.MixtureSameFamily(
+            td.Categorical(logits=torch.zeros(2)), td.Normal(torch.zeros(2), 1.0)
+        ),
+    ):
+        assert not dist.has_rsample
+        assert wrap(dist).has_rsample
+    full = td.MixtureSameFamily(
+        td.Categorical(logits=torch.zeros(2)),
+        td.MultivariateNormal(torch.zeros(2, 3), scale_tril=torch.eye(3).expand(2, 3, 3)),
+    )
+    with pytest.raises(TypeError, match="MixtureSameFamily has no rsample"):
+        wrap(full)
 
 
 def test_wrap_shares_the_parameter_tensors():
@@ -138,10 +188,7 @@ IMPLICIT = {
 def test_wrapped_rsample(name):
     cls, ps = IMPLICIT[name]()
     dist = cls(*ps)
-    q = wrap(dist)
-    if type(q).__name__ == name:
-        pytest.skip(f"reparam has its own {name}")
-    assert isinstance(q, WrappedRSample)
+    q = WrappedRSample(dist)  # wrap() would convert these to reparam's own families
     assert isinstance(q.noise, SeedNoise)
     assert q.batch_shape == dist.batch_shape
     assert q.event_shape == dist.event_shape
@@ -211,7 +258,7 @@ def test_gamma_concentration_gradient_is_unbiased(moment):
     alpha = torch.tensor([0.7, 2.0, 5.0], dtype=F64)
     beta = torch.tensor([1.0, 0.5, 3.0], dtype=F64)
     groups = alpha.expand(400, 3).clone().requires_grad_()
-    z = wrap(td.Gamma(groups, beta)).rsample((50,))
+    z = WrappedRSample(td.Gamma(groups, beta)).rsample((50,))
     f = z if moment == "z" else z * z
     (grad,) = torch.autograd.grad(f.mean(0).sum(), groups)
     exact = 1 / beta if moment == "z" else (1 + 2 * alpha) / beta**2

@@ -5,7 +5,8 @@ Three kinds of reparameterization (see DESIGN.md): explicit (closed-form g), imp
 discrete variables). All subclass :class:`torch.distributions.Distribution`.
 """
 
-from . import gaussian_kl  # noqa: F401  (registers the Gaussian KLs)
+# Importing gaussian_kl, then kl, registers the KL divergences (the Gaussian ones first).
+from . import gaussian_kl, kl  # noqa: F401
 from .base import ReparamDistribution
 from .beta import Beta
 from .cauchy import Cauchy

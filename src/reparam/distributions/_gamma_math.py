@@ -70,6 +70,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from ._tracing import untraceable
+
 __all__ = [
     "standard_gamma_cdf",
     "standard_gamma_cdf_and_dlogx_da",
@@ -90,6 +92,13 @@ _FAST = (1e-3, 12)
 _ACCURATE = (1e-9, 8)
 _POLISH_TOL = 1e-7  # a polishing step larger than this gets full accurate iterations
 _LOG_HALF = math.log(0.5)
+
+# Every public function here branches on tensor values (series or continued fraction,
+# Newton iterations until converged): torch.jit.trace would record one input's choices.
+_untraceable = untraceable(
+    "the Gamma-function numerics (sampling Gamma, Chi2, Beta, Dirichlet and StudentT; "
+    "the gradient of Gamma/Chi2 cdf in the concentration)"
+)
 
 Step = Callable[[int, list[Tensor], bool], tuple[list[Tensor], Tensor | None]]
 
@@ -457,6 +466,7 @@ def _prepare(u: Tensor, a: Tensor) -> tuple[torch.Size, Tensor, Tensor]:
     return u.shape, u.to(_F64).reshape(-1), a.to(_F64).reshape(-1)
 
 
+@_untraceable
 def standard_gamma_log_quantile(u: Tensor, a: Tensor) -> Tensor:
     """log x with P(a, x) = u, the log-quantile of Gamma(a, 1); float64, no gradient.
 
@@ -472,6 +482,7 @@ def standard_gamma_log_quantile(u: Tensor, a: Tensor) -> Tensor:
         return _quantile64(u64, a64, deriv=False)[0].reshape(shape)
 
 
+@_untraceable
 def standard_gamma_log_quantile_and_grad(u: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
     """(log x, ∂ log x/∂a) for x = F⁻¹(u; a) of Gamma(a, 1), both float64, no graph.
 
@@ -486,6 +497,7 @@ def standard_gamma_log_quantile_and_grad(u: Tensor, a: Tensor) -> tuple[Tensor, 
         return t.reshape(shape), dlogx.reshape(shape)
 
 
+@_untraceable
 def standard_gamma_quantile(u: Tensor, a: Tensor) -> Tensor:
     """x with P(a, x) = u, in the floating dtype of ``u``/``a`` (computed in float64).
 
@@ -504,6 +516,7 @@ def standard_gamma_quantile(u: Tensor, a: Tensor) -> Tensor:
     return torch.exp(t).to(dtype).clamp(min=torch.finfo(dtype).tiny)
 
 
+@_untraceable
 def standard_gamma_cdf(log_x: Tensor, a: Tensor) -> Tensor:
     """P(a, x) at x = exp(log x), float64, no gradient (torch's ``gammainc``; the series'
     leading terms where x < 1e-10, so that it stays exact for x far below the float range).
@@ -522,6 +535,7 @@ def standard_gamma_cdf(log_x: Tensor, a: Tensor) -> Tensor:
         return torch.exp(log_p).reshape(shape)
 
 
+@_untraceable
 def standard_gamma_cdf_and_dlogx_da(log_x: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
     """(P(a, x), ∂ log x/∂a) at x = exp(log x) from one pass of the series / continued
     fraction (both as accurate as float64 allows; P as 1 − Q above the median's
@@ -547,6 +561,7 @@ def _dlogx_da64(t: Tensor, a: Tensor) -> Tensor:
     return dlogx
 
 
+@_untraceable
 def standard_gamma_dlogx_da(log_x: Tensor, a: Tensor) -> Tensor:
     """∂ log x/∂a for x = F⁻¹(u; a) of Gamma(a, 1) with u held fixed; float64.
 
@@ -562,6 +577,7 @@ def standard_gamma_dlogx_da(log_x: Tensor, a: Tensor) -> Tensor:
         return _dlogx_da64(t64, a64).reshape(shape)
 
 
+@_untraceable
 def standard_gamma_dx_da(x: Tensor, a: Tensor) -> Tensor:
     r"""∂x/∂a = −(∂P(a, x)/∂a)/p(x; a) for the standard Gamma, in the dtype of the inputs.
 

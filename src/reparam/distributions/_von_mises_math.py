@@ -58,6 +58,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._tracing import refuse_tracing
+
 __all__ = ["CentredVonMises", "bessel_ratios", "mean_resultant"]
 
 _TAIL_B = 6.0  # b = κ(1 − cos x) from which the tail representation is used
@@ -122,10 +124,14 @@ def mean_resultant(kappa: Tensor) -> tuple[Tensor, Tensor]:
     The backward recurrences of :func:`bessel_ratios` (only n = 1 is kept) for
     κ < 150, the asymptotic series above beyond (the recurrence's rounding grows like
     κ·ε, to 4e-14 at κ = 10³). ∂ρ₁/∂κ = 1 − ρ₁/κ − ρ₁² is O(1/κ²) for large κ and would
-    lose a factor κ² to cancellation if computed so.
+    lose a factor κ² to cancellation if computed so. Under ``torch.jit.trace`` it is
+    branch-free (the longest recurrence and both forms, selected elementwise), so a trace
+    holds for every κ.
     """
     small = kappa.clamp(max=_ASYMPTOTIC_KAPPA)
-    start = int(math.ceil(10.0 * math.sqrt(float(small.max()) if small.numel() else 1.0))) + 40
+    tracing = torch.jit.is_tracing()  # then branch-free: the longest recurrence, both forms
+    top = _ASYMPTOTIC_KAPPA if tracing else float(small.max()) if small.numel() else 1.0
+    start = int(math.ceil(10.0 * math.sqrt(top))) + 40
     r, s, p = torch.zeros_like(small), torch.ones_like(small), torch.zeros_like(small)
     for n in range(start, 0, -1):
         denom = 2 * n + small * r
@@ -133,7 +139,7 @@ def mean_resultant(kappa: Tensor) -> tuple[Tensor, Tensor]:
         p = (2 * n - small * small * p) / (denom * denom)
         r = small / denom
     large = kappa >= _ASYMPTOTIC_KAPPA
-    if bool(large.any()):
+    if tracing or bool(large.any()):
         s_large, p_large = _one_minus_rho1_asymptotic(kappa.clamp(min=_ASYMPTOTIC_KAPPA))
         s = torch.where(large, s_large, s)
         p = torch.where(large, p_large, p)
@@ -231,6 +237,7 @@ class CentredVonMises:
     """
 
     def __init__(self, kappa: Tensor) -> None:
+        refuse_tracing("the von Mises CDF numerics (VonMises cdf, icdf, rsample)")
         self.kappa = kappa
         self.large = kappa > _SERIES_MAX_KAPPA
         self.any_large = bool(self.large.any())

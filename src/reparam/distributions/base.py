@@ -8,6 +8,9 @@ inside ``rsample``; here both halves are public.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from numbers import Number
 from typing import TYPE_CHECKING
 
 import torch
@@ -28,6 +31,32 @@ _EMPTY = torch.Size()
 def sum_rightmost(value: Tensor, n: int) -> Tensor:
     """Sum over the ``n`` rightmost dimensions (all of them if ``value`` has fewer)."""
     return value.reshape(value.shape[: value.dim() - n] + (-1,)).sum(-1) if n > 0 else value
+
+
+_VALUE_METHODS = ("log_prob", "cdf", "icdf")
+
+
+def _as_value(q: Distribution, value: object) -> object:
+    """A Python number as a tensor of the parameters' dtype and device (as torch's
+    ``Gamma.log_prob`` does); anything else unchanged."""
+    if isinstance(value, Tensor) or not isinstance(value, Number):
+        return value
+    try:
+        ref = q._reference()  # type: ignore[attr-defined]
+    except NotImplementedError:
+        return torch.as_tensor(value, dtype=torch.get_default_dtype())
+    return torch.as_tensor(value, dtype=ref.dtype, device=ref.device)
+
+
+def _accepting_numbers(name: str, method: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    @functools.wraps(method)
+    def accepting_numbers(self: Distribution, value: object, *args: object) -> Tensor:
+        if not self._validate_args or name in getattr(self, "_validated_numbers", ()):
+            value = _as_value(self, value)
+        return method(self, value, *args)
+
+    accepting_numbers._accepts_numbers = True  # type: ignore[attr-defined]
+    return accepting_numbers
 
 
 def _draw_noise(
@@ -79,6 +108,16 @@ class ReparamDistribution(Distribution):
 
     has_rsample = True
     noise: NoiseBase = StandardNormal()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        # As torch: ``log_prob``, ``cdf`` and ``icdf`` take a Python number where
+        # validation is off; with it on, only the methods a family names in
+        # ``_validated_numbers`` do (Gamma's log_prob), the others raise ValueError.
+        super().__init_subclass__(**kwargs)
+        for name in _VALUE_METHODS:
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "_accepts_numbers", False):
+                setattr(cls, name, _accepting_numbers(name, method))
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ from torch.distributions import constraints
 
 from ._params import as_params
 from .base import ReparamDistribution
+from .dirichlet import dirichlet_mode
 from .gamma import LogSpaceNoiseCache, NativeGammaNoise, exp_clamped, log_standard_gamma
 from .standard import StandardUniform
 
@@ -142,10 +143,10 @@ class Beta(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
 
     @property
     def mode(self) -> Tensor:
-        """(α − 1)/(α + β − 2) for α, β > 1; NaN otherwise (as torch)."""
-        a, b = self.concentration1, self.concentration0
-        m = (a - 1) / (a + b - 2)
-        return torch.where((a > 1) & (b > 1), m, torch.full_like(m, float("nan")))
+        """(α − 1)/(α + β − 2) for α, β > 1; on the boundary otherwise, by torch's rules
+        (e.g. 1 for α > 1 ≥ β, NaN for α = β = 1; see
+        :func:`~reparam.distributions.dirichlet.dirichlet_mode`)."""
+        return dirichlet_mode(self._native_concentration())[..., 0]
 
     @property
     def variance(self) -> Tensor:

@@ -45,7 +45,8 @@ class Cauchy(LocationScale):
         u \sim \mathcal U(0, 1), \quad z = \mu + \gamma\tan\bigl(\pi(u - \tfrac12)\bigr), \quad
         \log q(z) = 2\log\sin(\pi\min(u, 1 - u)) - \log\pi\gamma
 
-    Mean and variance do not exist: ``mean`` and ``variance`` are NaN, as in torch.
+    Mean and variance do not exist: ``mean`` is NaN and ``variance`` (so ``stddev``)
+    +inf, as in torch.
 
     Args:
         loc: location μ, with shape (*).
@@ -107,4 +108,4 @@ class Cauchy(LocationScale):
 
     @property
     def variance(self) -> Tensor:
-        return torch.full_like(self.loc, math.nan)
+        return torch.full_like(self.loc, math.inf)

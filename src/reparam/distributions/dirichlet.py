@@ -26,9 +26,25 @@ from .base import ReparamDistribution
 from .gamma import LogSpaceNoiseCache, NativeGammaNoise, exp_clamped, log_standard_gamma
 from .standard import StandardUniform
 
-__all__ = ["Dirichlet"]
+__all__ = ["Dirichlet", "dirichlet_mode"]
 
 _F64 = torch.float64
+
+
+def dirichlet_mode(concentration: Tensor) -> Tensor:
+    r"""The Dirichlet mode with torch's rules for concentrations ≤ 1, branch-free.
+
+    .. math:: m_k = \frac{(\alpha_k - 1)_+}{\sum_j (\alpha_j - 1)_+}
+
+    so a component with α_k ≤ 1 sits on the boundary (0) while another exceeds 1; where
+    every α_k < 1 the mode is the first vertex (torch: the one-hot of the argmax of the
+    0/0 row), and where none exceeds 1 but not all are below 1 it is NaN.
+    """
+    excess = (concentration - 1).clamp(min=0)
+    mode = excess / excess.sum(-1, keepdim=True)
+    vertex = torch.nn.functional.one_hot(mode.argmax(-1), mode.shape[-1]).to(mode)
+    all_below = (concentration < 1).all(-1, keepdim=True)
+    return torch.where(all_below, vertex, mode)
 
 
 class Dirichlet(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
@@ -40,7 +56,9 @@ class Dirichlet(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
         \log q(z) = \sum_k (\alpha_k - 1)\log z_k + \log\Gamma(\alpha_0)
         - \sum_k \log\Gamma(\alpha_k)
 
-    with α₀ = Σ α_k. Components are clamped to [tiny, 1 − eps/2] of the dtype (as
+    with α₀ = Σ α_k. ``log_prob`` of a value off the simplex is an error with
+    ``validate_args``; without it, it is the formula's value, as torch's (not −inf).
+    Components are clamped to [tiny, 1 − eps/2] of the dtype (as
     torch does); ``rsample_and_log_prob`` evaluates the density at the unclamped sample.
 
     Args:
@@ -48,7 +66,7 @@ class Dirichlet(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
         validate_args: check that α is positive and finite.
 
     Raises:
-        ValueError: α is a scalar, NaN/inf or ≤ 0.
+        ValueError: α is a scalar, has an empty last dimension, is NaN/inf or ≤ 0.
 
     References:
         Figurnov, Mohamed & Mnih, "Implicit Reparameterization Gradients", NeurIPS 2018,
@@ -74,6 +92,11 @@ class Dirichlet(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
             raise ValueError(
                 "Dirichlet: parameter 'concentration' must have at least one dimension "
                 f"(the event dimension K), got a scalar {concentration.item():g}"
+            )
+        if concentration.shape[-1] == 0:
+            raise ValueError(
+                "Dirichlet: parameter 'concentration' must have K >= 1 categories in its last "
+                f"dimension (the event dimension), got shape {tuple(concentration.shape)}"
             )
         self.concentration = concentration
         super().__init__(
@@ -126,11 +149,8 @@ class Dirichlet(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
 
     @property
     def mode(self) -> Tensor:
-        """(α − 1)/(α₀ − K) where every α_k > 1; NaN otherwise."""
-        a = self.concentration
-        m = (a - 1) / (a.sum(-1, keepdim=True) - a.shape[-1])
-        ok = (a > 1).all(-1, keepdim=True)
-        return torch.where(ok, m, torch.full_like(m, float("nan")))
+        """The mode by torch's rules (see :func:`dirichlet_mode`)."""
+        return dirichlet_mode(self.concentration)
 
     @property
     def variance(self) -> Tensor:

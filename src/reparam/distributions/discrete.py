@@ -65,8 +65,9 @@ def _first_index(mask: Tensor) -> tuple[int, ...]:
 
 
 def check_probs(owner: str, probs: Tensor, *, simplex: bool) -> None:
-    """Raise ValueError unless every probability is in [0, 1] (and, for ``simplex``,
-    the last dimension sums to 1 within max(1e-6, K · machine epsilon)).
+    """Raise ValueError unless every probability is in [0, 1] or, for ``simplex`` (the
+    weights of K categories, normalized afterwards as torch does), finite and ≥ 0 with a
+    positive sum over the last dimension.
 
     The message names ``probs``, one offending value and its index.
     """
@@ -76,22 +77,24 @@ def check_probs(owner: str, probs: Tensor, *, simplex: bool) -> None:
             f"{owner}: parameter 'probs' must have at least one dimension (the categories), "
             f"got a scalar {p.item()}"
         )
-    bad = ~((p >= 0) & (p <= 1))  # also catches NaN
+    if simplex:
+        bad, need = ~((p >= 0) & (p < torch.inf)), "be finite and >= 0"  # also catches NaN
+    else:
+        bad, need = ~((p >= 0) & (p <= 1)), "lie in [0, 1]"
     if bool(bad.any()):
         idx = _first_index(bad)
         raise ValueError(
-            f"{owner}: parameter 'probs' must lie in [0, 1]; found {p[idx].item()} at index "
+            f"{owner}: parameter 'probs' must {need}; found {p[idx].item()} at index "
             f"{idx} ({int(bad.sum())} invalid value(s) in a tensor of shape {tuple(p.shape)})"
         )
     if simplex:
-        total = p.sum(-1)
-        tol = max(1e-6, p.shape[-1] * torch.finfo(p.dtype).eps)
-        off = (total - 1).abs() > tol
-        if bool(off.any()):
-            idx = _first_index(off)
+        empty = p.sum(-1) <= 0
+        if bool(empty.any()):
+            idx = _first_index(empty)
             raise ValueError(
-                f"{owner}: parameter 'probs' must sum to 1 over its last dimension (the "
-                f"categories); found a sum of {total[idx].item()} at batch index {idx}"
+                f"{owner}: parameter 'probs' must have a positive sum over its last "
+                f"dimension (the categories; it is normalized to sum to 1); found a row of "
+                f"zeros at batch index {idx}"
             )
 
 
@@ -178,20 +181,20 @@ class Categorical(torch.distributions.Categorical):
     estimator, for comparison with its relaxation
     :class:`~reparam.distributions.relaxed.RelaxedOneHotCategorical`, and as the mixing
     distribution of a ``MixtureSameFamily``. Behaves exactly like
-    :class:`torch.distributions.Categorical`, except that ``probs`` must already sum to 1
-    (torch silently renormalizes them) and errors name the bad parameter.
+    :class:`torch.distributions.Categorical` (``probs`` are normalized over the last
+    dimension, as torch does), except that errors name the bad parameter.
 
     Args:
-        probs: probabilities with shape (*, K), each in [0, 1], summing to 1 over the
-            last dimension (give this or ``logits``).
+        probs: nonnegative weights with shape (*, K), not all 0 in a row, normalized to
+            sum to 1 over the last dimension (give this or ``logits``).
         logits: unnormalized log-probabilities with shape (*, K), not NaN or +inf
             (−inf means probability 0).
         validate_args: check the parameter (and the values given to ``log_prob``).
 
     Raises:
         ValueError: both or neither of ``probs`` and ``logits`` are given; the parameter
-            is a scalar; a probability is outside [0, 1] or NaN, or a row does not sum
-            to 1; a logit is NaN or +inf. The message names the parameter and a bad value.
+            is a scalar; a weight is negative, NaN or inf, or a row is all 0; a logit is
+            NaN or +inf. The message names the parameter and a bad value.
 
     Example:
         >>> q = Categorical(probs=torch.tensor([0.2, 0.5, 0.3]))

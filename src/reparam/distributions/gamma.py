@@ -275,6 +275,7 @@ class Gamma(NativeGammaNoise, LogSpaceNoiseCache, ImplicitReparamDistribution):
 
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
+    _validated_numbers = ("log_prob",)  # a number is accepted also with validation (as torch)
 
     def __init__(
         self,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
-from torch.distributions import constraints
+from torch.distributions import Distribution, constraints
 
 from .base import ReparamDistribution, sum_rightmost
 from .standard import NoiseBase
@@ -29,14 +29,20 @@ class Independent(ReparamDistribution):
     Noise passes straight through: ε has the base's noise shape, and ``sample_noise``,
     ``from_noise`` and ``log_prob_from_noise`` delegate to the base (the latter summed).
 
+    As in torch, the base may be any distribution (e.g. ``Bernoulli``, or a torch
+    family): ``has_rsample`` is the base's, ``sample``/``log_prob``/moments always
+    delegate, ``rsample`` needs a base with ``rsample``, and the noise methods need a
+    :class:`ReparamDistribution` base (``reparam.wrap`` turns a torch family into one);
+    otherwise they raise a ``TypeError`` that says so.
+
     Args:
-        base_distribution: any :class:`ReparamDistribution`.
+        base_distribution: any ``torch.distributions.Distribution``.
         reinterpreted_batch_ndims: how many rightmost batch dimensions become event
             dimensions.
         validate_args: check the arguments and samples passed to ``log_prob``.
 
     Raises:
-        TypeError: the base is not a :class:`ReparamDistribution`.
+        TypeError: the base is not a distribution.
         ValueError: ``reinterpreted_batch_ndims`` is negative or exceeds the base's
             batch dimensions.
 
@@ -51,15 +57,15 @@ class Independent(ReparamDistribution):
 
     def __init__(
         self,
-        base_distribution: ReparamDistribution,
+        base_distribution: Distribution,
         reinterpreted_batch_ndims: int,
         *,
         validate_args: bool | None = None,
     ) -> None:
-        if not isinstance(base_distribution, ReparamDistribution):
+        if not isinstance(base_distribution, Distribution):
             raise TypeError(
-                "Independent: base_distribution must be a ReparamDistribution, got "
-                f"{type(base_distribution).__name__}"
+                "Independent: base_distribution must be a torch.distributions.Distribution, "
+                f"got {type(base_distribution).__name__}"
             )
         n = int(reinterpreted_batch_ndims)
         base_batch = base_distribution.batch_shape
@@ -70,7 +76,7 @@ class Independent(ReparamDistribution):
             )
         self.base_dist = base_distribution
         self.reinterpreted_batch_ndims = n
-        self.noise: NoiseBase = base_distribution.noise
+        self.noise: NoiseBase | None = getattr(base_distribution, "noise", None)
         cut = len(base_batch) - n
         super().__init__(
             base_batch[:cut],
@@ -94,33 +100,73 @@ class Independent(ReparamDistribution):
     def noise_event_shape(self) -> torch.Size:
         n = self.reinterpreted_batch_ndims
         base_batch = self.base_dist.batch_shape
-        return base_batch[len(base_batch) - n :] + self.base_dist.noise_event_shape
+        return base_batch[len(base_batch) - n :] + self._reparam_base().noise_event_shape
 
     def _reference(self) -> Tensor:
-        return self.base_dist._reference()
+        base = self.base_dist
+        if isinstance(base, ReparamDistribution):
+            return base._reference()
+        for name in base.arg_constraints:
+            value = getattr(base, name, None)
+            if isinstance(value, Tensor):
+                return value
+        raise NotImplementedError(f"{type(base).__name__} exposes no parameter tensor")
+
+    def _reparam_base(self) -> ReparamDistribution:
+        """The base, if it has an ε (a ReparamDistribution); a TypeError otherwise."""
+        base = self.base_dist
+        if isinstance(base, ReparamDistribution):
+            return base
+        how = (
+            "reparam.wrap(base) turns a torch family with rsample into one"
+            if base.has_rsample
+            else "it has no rsample either, so use sample() and the score-function estimator"
+        )
+        raise TypeError(
+            f"Independent: the base {type(base).__name__} is not a ReparamDistribution, so it "
+            f"has no noise ε for sample_noise/from_noise; {how}"
+        )
 
     # ----------------------------------------------------------------- the map g
     def sample_noise(
         self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
     ) -> Tensor:
-        return self.base_dist.sample_noise(sample_shape, noise=noise)
+        return self._reparam_base().sample_noise(sample_shape, noise=noise)
 
     def from_noise(self, eps: Tensor) -> Tensor:
-        return self.base_dist.from_noise(eps)
+        return self._reparam_base().from_noise(eps)
 
     def log_abs_det_jacobian(self, eps: Tensor, z: Tensor) -> Tensor:
-        lad = self.base_dist.log_abs_det_jacobian(eps, z)
+        lad = self._reparam_base().log_abs_det_jacobian(eps, z)
         return sum_rightmost(lad, self.reinterpreted_batch_ndims)
 
     def log_prob_from_noise(self, eps: Tensor, z: Tensor) -> Tensor:
-        lp = self.base_dist.log_prob_from_noise(eps, z)
+        lp = self._reparam_base().log_prob_from_noise(eps, z)
         return sum_rightmost(lp, self.reinterpreted_batch_ndims)
 
     def rsample_and_log_prob(
         self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
     ) -> tuple[Tensor, Tensor]:
-        z, lp = self.base_dist.rsample_and_log_prob(sample_shape, noise=noise)
+        z, lp = self._reparam_base().rsample_and_log_prob(sample_shape, noise=noise)
         return z, sum_rightmost(lp, self.reinterpreted_batch_ndims)
+
+    def rsample(
+        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> Tensor:
+        base = self.base_dist
+        if isinstance(base, ReparamDistribution):
+            return base.rsample(sample_shape, noise=noise)
+        if not base.has_rsample:
+            raise TypeError(
+                f"Independent: the base {type(base).__name__} has no rsample (has_rsample is "
+                "False); use sample() and the score-function estimator"
+            )
+        if noise != "mc":
+            self._reparam_base()  # raises: noise strategies need ε
+        return base.rsample(sample_shape)
+
+    def sample(self, sample_shape: torch.Size = _EMPTY) -> Tensor:
+        return self.base_dist.sample(sample_shape)
 
     def log_prob(self, value: Tensor) -> Tensor:
         lp = self.base_dist.log_prob(value)

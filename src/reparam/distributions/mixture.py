@@ -32,6 +32,7 @@ mixture's log-density.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -49,6 +50,9 @@ from .implicit import (
 from .independent import Independent
 from .normal import Normal
 from .standard import StandardUniform
+
+if TYPE_CHECKING:
+    from ..noise import NoiseStrategy
 
 __all__ = ["MixtureSameFamily"]
 
@@ -263,7 +267,11 @@ class MixtureSameFamily(ReparamDistribution):
       ``(D,)``).
 
     Gradients flow to every tensor that built the mixing logits/probs and the
-    components. ``log_prob`` is logsumexp_k(log w_k + log q_k(z)) as in torch.
+    components. ``log_prob`` is logsumexp_k(log w_k + log q_k(z)) as in torch. Other
+    components (full covariance, e.g. ``MultivariateNormal``; no ``cdf``; more event
+    dimensions) are accepted as torch accepts them: ``log_prob``, ``sample``
+    (ancestral), ``mean`` and ``variance`` work, ``has_rsample`` is False, and
+    ``rsample`` and the noise methods raise a ``NotImplementedError`` that says why.
 
     Args:
         mixture_distribution: a :class:`torch.distributions.Categorical` (or subclass)
@@ -275,9 +283,7 @@ class MixtureSameFamily(ReparamDistribution):
     Raises:
         ValueError: the mixing distribution is not a Categorical; the components are not
             a Distribution or have no batch dimension; the number of components or the
-            batch shapes disagree; the event has more than one dimension; the components
-            (or their coordinates) have no ``cdf``; multivariate components lack a
-            diagonal structure (e.g. a full-covariance MultivariateNormal).
+            batch shapes disagree.
 
     References:
         Figurnov, Mohamed & Mnih, "Implicit Reparameterization Gradients", NeurIPS 2018,
@@ -300,7 +306,6 @@ class MixtureSameFamily(ReparamDistribution):
 
     arg_constraints: dict[str, constraints.Constraint] = {}
     noise = StandardUniform()
-    has_rsample = True
 
     def __init__(
         self,
@@ -346,20 +351,24 @@ class MixtureSameFamily(ReparamDistribution):
                 f"{tuple(comp_batch)} = (*B, K))"
             )
         event = comp.event_shape
+        self._marginals: Distribution | None = None
+        self._no_rsample: str | None = None  # why rsample is refused, if it is
         if len(event) > 1:
-            raise ValueError(
-                "MixtureSameFamily: component_distribution event_shape must be () or (D,); "
-                f"got {tuple(event)}"
+            self._no_rsample = (
+                "component_distribution event_shape must be () or (D,) for rsample; got "
+                f"{tuple(event)}"
             )
-        if len(event) == 0:
+        elif len(event) == 0:
             if not _has(comp, "cdf"):
-                raise ValueError(
-                    f"MixtureSameFamily: component_distribution {type(comp).__name__} has "
-                    "no cdf, which the implicit reparameterization gradients need"
+                self._no_rsample = (
+                    f"component_distribution {type(comp).__name__} has no cdf, which the "
+                    "implicit reparameterization gradients need"
                 )
-            self._marginals: Distribution | None = None
         else:
-            self._marginals = _coordinate_marginals(comp)
+            try:
+                self._marginals = _coordinate_marginals(comp)
+            except ValueError as err:
+                self._no_rsample = str(err).removeprefix("MixtureSameFamily: ")
         self._mixture_distribution = mix
         self._component_distribution = comp
         self._num_component = k_comp
@@ -367,6 +376,19 @@ class MixtureSameFamily(ReparamDistribution):
         super().__init__(batch, event, validate_args=validate_args)
 
     # ----------------------------------------------------------------- properties
+    @property
+    def has_rsample(self) -> bool:
+        """False where the components allow no implicit reparameterization (see
+        ``rsample``); ``log_prob`` and ``sample`` work for every component family."""
+        return self._no_rsample is None
+
+    def _require_rsample(self) -> None:
+        if self._no_rsample is not None:
+            raise NotImplementedError(
+                f"MixtureSameFamily: no rsample or noise (sample_noise, from_noise) for "
+                f"these components: {self._no_rsample}; log_prob and sample still work"
+            )
+
     @property
     def mixture_distribution(self) -> Categorical:
         return self._mixture_distribution
@@ -377,7 +399,11 @@ class MixtureSameFamily(ReparamDistribution):
 
     @constraints.dependent_property
     def support(self) -> constraints.Constraint:
-        return self._component_distribution.support
+        """The components' support, checked against every component as torch does
+        (``MixtureSameFamilyConstraint``, where this torch has it)."""
+        base = self._component_distribution.support
+        mixture_constraint = getattr(constraints, "MixtureSameFamilyConstraint", None)
+        return base if mixture_constraint is None else mixture_constraint(base)
 
     def _reference(self) -> Tensor:
         return self._mixture_distribution.logits
@@ -385,7 +411,7 @@ class MixtureSameFamily(ReparamDistribution):
     def _weights(self) -> Tensor:
         """Mixing probabilities padded to broadcast against component moments."""
         probs = self._mixture_distribution.probs
-        return probs.unsqueeze(-1) if self.event_shape else probs
+        return probs.reshape(probs.shape + (1,) * len(self.event_shape))
 
     # ----------------------------------------------------------------- the map g
     def _coordinates(self) -> list:
@@ -400,7 +426,30 @@ class MixtureSameFamily(ReparamDistribution):
             return [_slice(base, d) for d in range(n)]
         return [_Selected(base, d) for d in range(n)]
 
+    def sample_noise(
+        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> Tensor:
+        self._require_rsample()
+        return super().sample_noise(sample_shape, noise=noise)
+
+    def sample(self, sample_shape: torch.Size = _EMPTY) -> Tensor:
+        """A sample with no gradient: through the mixture CDF where ``has_rsample``,
+        otherwise ancestrally (a component index, then that component's sample)."""
+        if self._no_rsample is None:
+            return super().sample(sample_shape)
+        shape, batch, event = torch.Size(sample_shape), self.batch_shape, self.event_shape
+        mix = self._mixture_distribution
+        with torch.no_grad():
+            index = mix.sample(shape)  # (*S, *mixing batch), broadcast to (*S, *B)
+            pad = (1,) * (len(batch) - len(mix.batch_shape))
+            index = index.reshape(shape + pad + mix.batch_shape).expand(shape + batch)
+            index = index.reshape(shape + batch + (1,) * (1 + len(event)))
+            draws = self._component_distribution.sample(shape)  # (*S, *B, K, *E)
+            dim = len(shape) + len(batch)
+            return draws.gather(dim, index.expand(shape + batch + (1,) + event)).squeeze(dim)
+
     def from_noise(self, eps: Tensor) -> Tensor:
+        self._require_rsample()
         univariate = not self.event_shape
         u = eps.unsqueeze(-1) if univariate else eps
         coords = self._coordinates()

@@ -136,7 +136,11 @@ class RelaxedBernoulli(_Relaxed):
         True
     """
 
-    arg_constraints = {"temperature": constraints.positive, "logits": constraints.real}
+    arg_constraints = {
+        "temperature": constraints.positive,
+        "logits": constraints.real,
+        "probs": constraints.unit_interval,
+    }
     support = constraints.unit_interval
 
     def __init__(
@@ -239,8 +243,9 @@ class RelaxedOneHotCategorical(_Relaxed):
     Args:
         temperature: λ > 0, with shape broadcastable with the batch shape of the
             parameter.
-        probs: probabilities with shape (*, K), K ≥ 2, in [0, 1] and summing to 1
-            (give this or ``logits``); clamped to [eps, 1 − eps] to get finite logits.
+        probs: nonnegative weights with shape (*, K), K ≥ 2, not all 0 in a row (give
+            this or ``logits``); normalized to sum to 1 (as torch does), then clamped to
+            [eps, 1 − eps] to get finite logits.
         logits: finite unnormalized log-probabilities with shape (*, K); stored
             normalized (ℓ − logsumexp ℓ), as torch does.
         hard: straight-through: the forward value is the one-hot vector of
@@ -250,7 +255,7 @@ class RelaxedOneHotCategorical(_Relaxed):
 
     Raises:
         ValueError: both or neither of ``probs`` and ``logits``; λ ≤ 0 or not finite; a
-            scalar parameter or K < 2; probabilities outside [0, 1] or not summing to 1;
+            scalar parameter or K < 2; a weight negative, NaN or inf, or a row all 0;
             a non-finite logit; a temperature shape that does not broadcast with the
             batch shape.
 
@@ -269,6 +274,7 @@ class RelaxedOneHotCategorical(_Relaxed):
     arg_constraints = {
         "temperature": constraints.positive,
         "logits": constraints.independent(constraints.real, 1),
+        "probs": constraints.simplex,
     }
     support = constraints.simplex
 
@@ -303,7 +309,8 @@ class RelaxedOneHotCategorical(_Relaxed):
         temperature = temperature.expand(batch)
         param = param.expand(batch + param.shape[-1:])
         if probs is not None:
-            probs, logits = param, torch.log(_clamp_probs(param))
+            probs = param / param.sum(-1, keepdim=True)  # normalized, as torch does
+            logits = torch.log(_clamp_probs(probs))
         else:
             logits = param
         self.temperature = temperature

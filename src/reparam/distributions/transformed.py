@@ -44,9 +44,9 @@ class TransformedDistribution(_TorchTransformed, ReparamDistribution):
         validate_args: check samples passed to ``log_prob`` against the support.
 
     Raises:
-        TypeError: the base has no ``rsample``, or a transform is not a ``Transform``.
-        ValueError: a transform is not bijective (e.g. ``AbsTransform``), or the base's
-            shape is too small for the transforms' domain.
+        TypeError: the base has no ``rsample``.
+        ValueError: a transform is not a ``Transform`` (as torch) or not bijective (e.g.
+            ``AbsTransform``), or the base's shape is too small for the transforms' domain.
 
     Example:
         >>> from torch.distributions.transforms import AffineTransform, ExpTransform
@@ -74,7 +74,7 @@ class TransformedDistribution(_TorchTransformed, ReparamDistribution):
         if not isinstance(transforms, (list, tuple)) or not all(
             isinstance(t, Transform) for t in transforms
         ):
-            raise TypeError(
+            raise ValueError(
                 "TransformedDistribution: transforms must be a Transform or a list of "
                 f"Transforms, got {transforms!r}"
             )

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch.distributions import constraints
 
-from ._params import as_params
+from ._params import as_params, check_params
 from .base import ReparamDistribution
 from .standard import StandardUniform
 
@@ -44,8 +44,8 @@ class Uniform(ReparamDistribution):
         (torch.Size([5, 3]), True)
     """
 
-    arg_constraints = {"low": constraints.real, "high": constraints.real}
     noise = StandardUniform()
+    _finite = {"low": constraints.real, "high": constraints.real}
 
     def __init__(
         self, low: Tensor | float, high: Tensor | float, *, validate_args: bool | None = None
@@ -53,8 +53,19 @@ class Uniform(ReparamDistribution):
         self.low, self.high = as_params("Uniform", low=low, high=high)
         super().__init__(self.low.shape, validate_args=validate_args)
 
+    @property
+    def arg_constraints(self) -> dict[str, constraints.Constraint]:
+        """low < high and high > low, depending on the other parameter (as torch)."""
+        return {
+            "low": constraints.less_than(self.high),
+            "high": constraints.greater_than(self.low),
+        }
+
+    def _param_items(self) -> dict[str, Tensor]:
+        return {"low": self.low, "high": self.high}
+
     def _check_params(self) -> None:
-        super()._check_params()
+        check_params("Uniform", self._param_items(), self._finite)
         ok = self.low < self.high
         if not bool(ok.all()):
             bad = ~ok
@@ -94,6 +105,11 @@ class Uniform(ReparamDistribution):
     @property
     def mean(self) -> Tensor:
         return 0.5 * (self.low + self.high)
+
+    @property
+    def mode(self) -> Tensor:
+        """NaN: every point of [low, high) is a mode (as torch)."""
+        return torch.full_like(self.high, math.nan)
 
     @property
     def variance(self) -> Tensor:

@@ -39,7 +39,7 @@ from ._params import as_params
 from ._von_mises_math import CentredVonMises, mean_resultant
 from .implicit import ImplicitReparamDistribution, attach_gradients
 
-__all__ = ["VonMises"]
+__all__ = ["VonMises", "one_minus_rho1"]
 
 _TWO_PI = 2 * math.pi
 _F64 = torch.float64
@@ -49,6 +49,16 @@ def _wrap(angle: Tensor) -> Tensor:
     """angle wrapped into [−π, π)."""
     out = torch.remainder(angle + math.pi, _TWO_PI) - math.pi
     return torch.where(out >= math.pi, out - _TWO_PI, out)
+
+
+def one_minus_rho1(kappa: Tensor) -> Tensor:
+    """1 − I₁(κ)/I₀(κ) with its κ-derivative attached (accurate for every κ)."""
+    with torch.no_grad():
+        value, d_rho1 = mean_resultant(kappa.detach().to(_F64))
+    value, d_rho1 = value.to(kappa.dtype), d_rho1.to(kappa.dtype)
+    if torch.jit.is_tracing():  # one graph with and without grad (check_trace: no_grad)
+        return value - (kappa - kappa.detach()) * d_rho1
+    return attach_gradients(value, [(kappa, -d_rho1)])
 
 
 class VonMises(ImplicitReparamDistribution):
@@ -218,11 +228,7 @@ class VonMises(ImplicitReparamDistribution):
 
     # ------------------------------------------------------------------ moments
     def _one_minus_rho1(self) -> Tensor:
-        """1 − I₁(κ)/I₀(κ) with its κ-derivative attached (accurate for every κ)."""
-        kappa = self.concentration
-        with torch.no_grad():
-            value, d_rho1 = mean_resultant(kappa.detach().to(_F64))
-        return attach_gradients(value.to(kappa.dtype), [(kappa, -d_rho1.to(kappa.dtype))])
+        return one_minus_rho1(self.concentration)
 
     @property
     def mean(self) -> Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 from torch import Tensor
@@ -23,6 +24,15 @@ def _log1m(u: Tensor) -> Tensor:
     return torch.where(u < torch.finfo(u.dtype).eps, -u, torch.log1p(-u))
 
 
+@lru_cache(maxsize=8)
+def _log_max(dtype: torch.dtype) -> float:
+    """The largest t of ``dtype`` with exp(t) finite in ``dtype``."""
+    t = torch.tensor(math.log(torch.finfo(dtype).max), dtype=dtype)
+    while torch.isinf(torch.exp(t)):
+        t = torch.nextafter(t, torch.zeros_like(t))
+    return float(t)
+
+
 class Weibull(ReparamDistribution):
     r"""Weibull distribution with scale λ and shape (concentration) k.
 
@@ -31,6 +41,12 @@ class Weibull(ReparamDistribution):
     .. math::
         u \sim \mathcal U(0, 1), \quad z = \lambda e^{1/k}, \quad
         \log q(z) = \log\frac{k}{\lambda} + \frac{k - 1}{k}\log e - e
+
+    Samples are clamped to [tiny, max] of the dtype (log z clamped before the
+    exponential), as Gamma's are at tiny: a clamped sample has zero gradient, so samples
+    and gradients stay finite. Only small shapes k reach the upper clamp: P(z > max) =
+    exp(−(max/λ)^k), e.g. 37 % for λ = 1, k = 1e-6 in float64 (the law is not
+    representable there); ``log_prob_from_noise`` is the density of the unclamped sample.
 
     Args:
         scale: scale λ > 0, with shape (*).
@@ -70,7 +86,9 @@ class Weibull(ReparamDistribution):
 
     def from_noise(self, eps: Tensor) -> Tensor:
         log_e = torch.log(-_log1m(eps))
-        return self.scale * torch.exp(log_e / self.concentration)
+        log_z = torch.log(self.scale) + log_e / self.concentration
+        z = torch.exp(log_z.clamp(max=_log_max(log_z.dtype)))
+        return z.clamp(min=torch.finfo(z.dtype).tiny)
 
     def log_abs_det_jacobian(self, eps: Tensor, z: Tensor) -> Tensor:
         e = -_log1m(eps)
@@ -94,6 +112,7 @@ class Weibull(ReparamDistribution):
         return -torch.expm1(-x.pow(self.concentration))
 
     def icdf(self, value: Tensor) -> Tensor:
+        """λ (−log(1 − u))^{1/k}, unclamped (0 at u = 0, inf at u = 1, as torch)."""
         return self.scale * (-_log1m(value)).pow(self.concentration.reciprocal())
 
     def entropy(self) -> Tensor:

@@ -11,6 +11,7 @@ from torch.distributions import Distribution, constraints
 from torch.distributions import Independent as _TorchIndependent
 from torch.distributions import TransformedDistribution as _TorchTransformed
 
+from ._counterparts import TORCH_ARGUMENTS
 from .base import ReparamDistribution
 from .standard import NoiseBase
 
@@ -224,27 +225,6 @@ def _no_rsample(owner: str, dist: Distribution) -> TypeError:
     )
 
 
-# torch class name → the attributes holding the arguments of the reparam family of the
-# same name (an attribute may differ from what the user passed: MultivariateNormal built
-# from a covariance exposes its Cholesky factor as ``scale_tril``).
-_ARGUMENTS: dict[str, tuple[str, ...]] = {
-    "Normal": ("loc", "scale"),
-    "LogNormal": ("loc", "scale"),
-    "Laplace": ("loc", "scale"),
-    "Logistic": ("loc", "scale"),
-    "Cauchy": ("loc", "scale"),
-    "Gumbel": ("loc", "scale"),
-    "Exponential": ("rate",),
-    "Uniform": ("low", "high"),
-    "Weibull": ("scale", "concentration"),
-    "HalfNormal": ("scale",),
-    "HalfCauchy": ("scale",),
-    "Kumaraswamy": ("concentration1", "concentration0"),
-    "MultivariateNormal": ("loc", "scale_tril"),
-    "LowRankMultivariateNormal": ("loc", "cov_factor", "cov_diag"),
-}
-
-
 def _family(name: str) -> type | None:
     from reparam import distributions
 
@@ -284,7 +264,7 @@ def _convert(dist: Distribution) -> ReparamDistribution | None:
         return TransformedDistribution(
             wrap(dist.base_dist), dist.transforms, validate_args=validate
         )
-    names = _ARGUMENTS.get(name)
+    names = TORCH_ARGUMENTS.get(name)
     cls = _family(name)
     if names is None or cls is None or not _accepts(cls, names):
         return None
@@ -297,12 +277,15 @@ def wrap(dist: Distribution) -> ReparamDistribution:
     In order:
 
     1. a :class:`ReparamDistribution` is returned unchanged;
-    2. a torch family with a reparam counterpart of the same class name (Normal,
-       LogNormal, Laplace, Cauchy, Gumbel, Exponential, Uniform, Weibull, HalfNormal,
-       Kumaraswamy, MultivariateNormal, LowRankMultivariateNormal, … as they exist in
-       ``reparam.distributions``) becomes that family, built from the same parameter
-       tensors, so gradients reach the caller's tensors; ``Independent`` and
-       ``TransformedDistribution`` are rebuilt around ``wrap(dist.base_dist)``;
+    2. a torch family with a reparam counterpart of the same class name that has
+       ``rsample`` (Normal, LogNormal, Laplace, Cauchy, Gumbel, Exponential, Uniform,
+       Weibull, HalfNormal, Kumaraswamy, MultivariateNormal, LowRankMultivariateNormal,
+       Gamma, Chi2, Beta, Dirichlet, StudentT, VonMises, RelaxedBernoulli,
+       RelaxedOneHotCategorical, MixtureSameFamily) becomes that family, built from the
+       same parameter tensors, so gradients reach the caller's tensors — also where
+       torch's has no ``rsample`` (VonMises, MixtureSameFamily of components with a
+       ``cdf``); ``Independent`` and ``TransformedDistribution`` are rebuilt around
+       ``wrap(dist.base_dist)``;
     3. any other distribution with ``rsample`` becomes a :class:`WrappedRSample`, whose
        noise is an opaque seed (see there);
     4. anything else raises.
@@ -327,9 +310,9 @@ def wrap(dist: Distribution) -> ReparamDistribution:
         return dist
     if not isinstance(dist, Distribution):
         raise TypeError(f"wrap: expected a torch Distribution, got {type(dist).__name__}")
+    converted = _convert(dist)
+    if converted is not None and converted.has_rsample:
+        return converted
     if not dist.has_rsample:
         raise _no_rsample("wrap", dist)
-    converted = _convert(dist)
-    if converted is not None:
-        return converted
     return WrappedRSample(dist)

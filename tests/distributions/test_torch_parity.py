@@ -1,0 +1,200 @@
+"""Behaviours where reparam follows torch.distributions: modes and moments at the edges,
+Python numbers as values, normalized category weights, and the representable ranges."""
+
+import math
+
+import pytest
+import torch
+import torch.distributions as td
+
+import reparam
+
+F64 = torch.float64
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_beta_mode_follows_torch_on_the_boundary(dtype):
+    pairs = [(2, 1), (1, 2), (0.5, 0.5), (1, 1), (0.5, 2), (1, 0.5), (3, 4), (0.5, 1), (2, 0.3)]
+    a = torch.tensor([p[0] for p in pairs], dtype=dtype)
+    b = torch.tensor([p[1] for p in pairs], dtype=dtype)
+    ours, ref = reparam.Beta(a, b).mode, td.Beta(a, b).mode
+    torch.testing.assert_close(ours, ref, equal_nan=True)
+    assert ours[0] == 1
+    assert ours[1] == 0
+
+
+def test_dirichlet_mode_follows_torch_on_the_boundary():
+    alpha = torch.tensor(
+        [[0.5, 0.3, 0.2], [2.0, 0.5, 3.0], [1.0, 0.5, 0.5], [0.5, 1.0, 2.0], [2.0, 3.0, 4.0]],
+        dtype=F64,
+    )
+    ours = reparam.Dirichlet(alpha).mode
+    torch.testing.assert_close(ours, td.Dirichlet(alpha).mode, equal_nan=True)
+    assert torch.isnan(ours[2]).all()  # no α > 1, not all < 1
+
+
+def test_mode_is_differentiable_where_finite():
+    a = torch.tensor([2.0, 3.0], dtype=F64, requires_grad=True)
+    reparam.Beta(a, torch.tensor([3.0, 0.5], dtype=F64)).mode.sum().backward()
+    torch.testing.assert_close(a.grad, torch.tensor([2.0 / 9.0, 0.0], dtype=F64))
+
+
+def test_cauchy_variance_and_uniform_mode_follow_torch():
+    loc, scale = torch.zeros(2, 3), torch.ones(2, 3)
+    for name in ("variance", "stddev"):
+        ours, ref = getattr(reparam.Cauchy(loc, scale), name), getattr(td.Cauchy(loc, scale), name)
+        assert ours.shape == ref.shape
+        assert torch.isposinf(ours).all()
+        assert torch.isposinf(ref).all()
+    ours, ref = reparam.Uniform(loc, scale).mode, td.Uniform(loc, scale).mode
+    assert ours.shape == ref.shape
+    assert torch.isnan(ours).all()
+    assert torch.isnan(ref).all()
+
+
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.parametrize(
+    ("name", "args", "value"),
+    [("Gamma", (2.0, 1.5), 0), ("Gamma", (2.0, 1.5), 1.3), ("Chi2", (3.0,), 1.0)],
+)
+def test_gamma_and_chi2_log_prob_accept_a_number(name, args, value, validate):
+    ours = getattr(reparam, name)(*[torch.tensor(a, dtype=F64) for a in args])
+    ours._validate_args = validate
+    ref = getattr(td, name)(*[torch.tensor(a, dtype=F64) for a in args], validate_args=validate)
+    lp = ours.log_prob(value)
+    assert lp.dtype == F64
+    torch.testing.assert_close(lp, ref.log_prob(value))
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("Gamma", (2.0, 1.5)),
+        ("Exponential", (1.5,)),
+        ("Weibull", (1.5, 2.0)),
+        ("HalfNormal", (1.5,)),
+        ("Gumbel", (0.3, 1.5)),
+        ("Normal", (0.3, 1.5)),
+        ("Kumaraswamy", (2.0, 3.0)),
+    ],
+)
+def test_log_prob_cdf_icdf_accept_a_number_where_torch_does(name, args):
+    """Without validation torch (and reparam) take a number; with it only Gamma.log_prob
+    does, the others raise ValueError as torch's."""
+    params = [torch.tensor(a, dtype=F64) for a in args]
+    ours = getattr(reparam, name)(*params, validate_args=False)
+    ref = getattr(td, name)(*params, validate_args=False)
+    accepted = 0
+    for method, value in (("log_prob", 0.4), ("cdf", 0.4), ("icdf", 0.3)):
+        got = getattr(ours, method)(value)
+        torch.testing.assert_close(got, getattr(ours, method)(torch.tensor(value, dtype=F64)))
+        try:
+            want = getattr(ref, method)(value)
+        except (AttributeError, TypeError, NotImplementedError):
+            continue
+        accepted += 1
+        torch.testing.assert_close(got, torch.as_tensor(want, dtype=F64))
+    assert accepted > 0
+    validated = getattr(reparam, name)(*params, validate_args=True)
+    if name == "Gamma":
+        torch.testing.assert_close(validated.log_prob(0.4), ours.log_prob(0.4))
+    else:
+        with pytest.raises(ValueError, match="must be a Tensor"):
+            validated.log_prob(0.4)
+        with pytest.raises(ValueError, match="must be a Tensor"):
+            getattr(td, name)(*params).log_prob(0.4)
+
+
+def test_categorical_probs_are_normalized_as_torch_does():
+    weights = torch.tensor([[2.0, 3.0, 5.0], [0.1, 0.1, 0.2]], dtype=F64, requires_grad=True)
+    ours, ref = reparam.Categorical(probs=weights), td.Categorical(probs=weights)
+    torch.testing.assert_close(ours.probs, ref.probs)
+    torch.testing.assert_close(ours.probs.sum(-1), torch.ones(2, dtype=F64))
+    value = torch.tensor([2, 0])
+    torch.testing.assert_close(ours.log_prob(value), ref.log_prob(value))
+    ours.log_prob(value).sum().backward()
+    assert torch.isfinite(weights.grad).all()
+
+
+def test_relaxed_one_hot_categorical_probs_are_normalized_as_torch_does():
+    weights = torch.tensor([2.0, 3.0, 5.0], dtype=F64)
+    ours = reparam.RelaxedOneHotCategorical(torch.tensor(0.7, dtype=F64), probs=weights)
+    ref = td.RelaxedOneHotCategorical(torch.tensor(0.7, dtype=F64), probs=weights)
+    torch.testing.assert_close(ours.probs, ref.probs)
+    z = ref.sample((5,))
+    torch.testing.assert_close(ours.log_prob(z), ref.log_prob(z))
+
+
+@pytest.mark.parametrize("cls", ["RelaxedBernoulli", "RelaxedOneHotCategorical"])
+def test_relaxed_arg_constraints_have_probs_as_torch(cls):
+    ours, ref = getattr(reparam, cls), getattr(td, cls)
+    assert set(ref.arg_constraints) <= set(ours.arg_constraints)
+    for name, constraint in ref.arg_constraints.items():
+        assert type(ours.arg_constraints[name]) is type(constraint), name
+    q = ours(0.5, logits=torch.tensor([0.3, -0.2]))
+    for name, constraint in ours.arg_constraints.items():
+        assert constraint.check(getattr(q, name)).all(), name
+
+
+def test_dirichlet_refuses_an_empty_event_dimension():
+    with pytest.raises(ValueError, match=r"'concentration' must have K >= 1.*\(0,\)"):
+        reparam.Dirichlet(torch.tensor([]))
+    with pytest.raises(ValueError, match=r"'concentration'.*\(2, 0\)"):
+        reparam.Dirichlet(torch.ones(2, 0))
+
+
+def test_dirichlet_log_prob_off_the_simplex_is_torchs_formula_without_validation():
+    alpha = torch.tensor([[2.0, 3.0, 4.0], [1.0, 1.0, 1.0]], dtype=F64)
+    value = torch.tensor([[0.5, 0.7, 0.2], [-0.5, 0.7, 0.8]], dtype=F64)
+    ours = reparam.Dirichlet(alpha, validate_args=False).log_prob(value)
+    ref = td.Dirichlet(alpha, validate_args=False).log_prob(value)
+    torch.testing.assert_close(ours, ref, equal_nan=True)
+    with pytest.raises(ValueError, match="within the support"):
+        reparam.Dirichlet(alpha, validate_args=True).log_prob(value)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_weibull_samples_and_gradients_stay_finite_beyond_the_representable_range(dtype):
+    """Weibull(1, 1e-6) puts ~37 % of its mass beyond the largest float64: the samples are
+    clamped (zero gradient there), and the fraction at the clamp is P(z > clamp)."""
+    scale = torch.tensor(1.0, dtype=dtype, requires_grad=True)
+    k = torch.tensor(1e-6, dtype=dtype, requires_grad=True)
+    n = 20000
+    z = reparam.Weibull(scale, k).rsample((n,))
+    assert torch.isfinite(z).all()
+    assert (z >= torch.finfo(dtype).tiny).all()
+    z.sum().backward()
+    assert torch.isfinite(scale.grad)
+    assert torch.isfinite(k.grad)
+    top = z.detach().max()
+    frac = (z.detach() == top).double().mean().item()
+    want = math.exp(-math.exp(1e-6 * math.log(top.item())))  # P(z ≥ top), λ = 1
+    se = math.sqrt(want * (1 - want) / n)
+    assert abs(frac - want) <= 5 * se, (frac, want)
+
+
+def test_uniform_arg_constraints_depend_on_the_other_bound_as_torch():
+    low, high = torch.tensor([0.0, 1.0]), torch.tensor([2.0, 1.5])
+    constraint = reparam.Uniform(low, high).arg_constraints
+    ref = td.Uniform(low, high).arg_constraints
+    for name in ("low", "high"):
+        assert type(constraint[name]) is type(ref[name])
+    assert constraint["low"].check(torch.tensor([1.9, 1.4])).all()
+    assert constraint["low"].check(torch.tensor([2.1, 1.4])).tolist() == [False, True]
+    with pytest.raises(ValueError, match=r"'low' and 'high'.*low < high"):
+        reparam.Uniform(low, torch.tensor([2.0, 0.5]))
+    with pytest.raises(ValueError, match=r"'high'.*finite"):
+        reparam.Uniform(low, torch.tensor([2.0, math.inf]))
+
+
+def test_mixture_support_checks_every_component_as_torch():
+    """Binomial components have a support per batch element and component; a value of
+    the batch shape is checked against each (torch's MixtureSameFamilyConstraint)."""
+    mix = td.Categorical(probs=torch.full((4, 3), 1 / 3))
+    comp = td.Binomial(torch.tensor([[5.0], [10.0], [20.0], [8.0]]), torch.full((4, 3), 0.4))
+    ours, ref = reparam.MixtureSameFamily(mix, comp), td.MixtureSameFamily(mix, comp)
+    x = ours.sample((6,))
+    assert x.shape == (6, 4)
+    torch.testing.assert_close(ours.log_prob(x), ref.log_prob(x))
+    value = torch.full((4,), 7.0)
+    torch.testing.assert_close(ours.support.check(value), ref.support.check(value))
