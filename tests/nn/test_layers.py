@@ -81,15 +81,15 @@ def test_custom_autograd_functions_gradcheck():
     mu = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     rho = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
 
-    def sig(r):
-        return F.softplus(r.detach())
+    def sig(r):  # (σ, sigmoid ρ) as constants, as the layer passes them
+        return F.softplus(r.detach()), torch.sigmoid(r.detach())
 
-    assert torch.autograd.gradcheck(lambda r: _SquaredSoftplus.apply(r, sig(r)), (rho,))
-    assert torch.autograd.gradcheck(lambda m, r: _GaussianKL.apply(m, r, sig(r), 1.7), (mu, rho))
+    assert torch.autograd.gradcheck(lambda r: _SquaredSoftplus.apply(r, *sig(r)), (rho,))
+    assert torch.autograd.gradcheck(lambda m, r: _GaussianKL.apply(m, r, *sig(r), 1.7), (mu, rho))
 
     def noisy(m, r):
         torch.manual_seed(1)
-        return _ScaledNoise.apply(m, r, sig(r))
+        return _ScaledNoise.apply(m, r, *sig(r))
 
     assert torch.autograd.gradcheck(noisy, (mu, rho))
 
@@ -223,6 +223,38 @@ def test_sigma_follows_lbfgs():
     assert not torch.allclose(layer.weight_rho, rho0)
     assert _uses_current_sigma(layer, torch.randn(6, 3))
     assert torch.allclose(layer.kl(), _plain_gaussian_kl(layer), rtol=1e-5)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_cached_scales_give_the_plain_gradient_after_training(estimator):
+    """σ and sigmoid(ρ) are shared by forward and kl() while ρ is unchanged: after fused-Adam
+    training, the gradients of one step equal plain autograd through softplus(ρ) now."""
+    torch.manual_seed(0)
+    layer = BayesLinear(3, 2, estimator=estimator)
+    _train_steps(layer, OPTIMIZERS["default (fused Adam)"](layer.parameters()))
+    x = torch.randn(6, 3)
+    layer.zero_grad()
+    torch.manual_seed(7)
+    (layer(x).pow(2).sum() + layer.kl()).backward()
+    got = [p.grad.clone() for p in layer.parameters()]
+    layer.zero_grad()
+    torch.manual_seed(7)
+    (_plain_forward(layer, x).pow(2).sum() + _plain_gaussian_kl(layer)).backward()
+    for g, p in zip(got, layer.parameters(), strict=True):
+        assert torch.allclose(g, p.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_cached_scales_follow_dtype_and_reuse_only_equal_values():
+    layer = BayesLinear(3, 2, estimator="local")
+    first = layer._sigma(layer.weight_rho)
+    assert layer._sigma(layer.weight_rho) is first  # unchanged ρ: the same tensor
+    layer.double()
+    again = layer._sigma(layer.weight_rho)
+    assert again.dtype == torch.float64
+    assert torch.equal(again, F.softplus(layer.weight_rho.detach()))
+    with torch.no_grad():
+        layer.weight_rho[0, 0] += 1e-12  # a change far below float32 resolution still counts
+    assert torch.equal(layer._sigma(layer.weight_rho), F.softplus(layer.weight_rho.detach()))
 
 
 @pytest.mark.parametrize(

@@ -121,54 +121,52 @@ def _signs(shape: tuple[int, ...], like: Tensor) -> Tensor:
     return bits.view(-1)[:n].view(shape).to(like.dtype).mul_(2).sub_(1)
 
 
-def _sigmoid(rho: Tensor) -> Tensor:
-    """sigmoid(ρ) = 1 − 1/(1 + exp(ρ)) in one allocation (exp(ρ) = inf gives 1)."""
-    return rho.exp().add_(1).reciprocal_().neg_().add_(1)
-
-
 class _ScaledNoise(torch.autograd.Function):
-    """(μ + σ∘ε, ε) with σ = softplus(ρ) given, ε ~ N(0, I) drawn here; μ may be None.
+    """(μ + σ∘ε, ε) with σ = softplus(ρ) and its slope sigmoid(ρ) given, ε ~ N(0, I) drawn
+    here; μ may be None.
 
     Backward: ∂/∂μ = g, ∂/∂ρ = g∘ε∘sigmoid(ρ), with one allocation each.
     """
 
     @staticmethod
-    def forward(ctx: Any, mu: Tensor | None, rho: Tensor, sigma: Tensor) -> Tensor:
+    def forward(ctx: Any, mu: Tensor | None, rho: Tensor, sigma: Tensor, slope: Tensor) -> Tensor:
         eps = torch.randn_like(sigma)
-        ctx.save_for_backward(rho, eps)
+        ctx.save_for_backward(slope, eps)
         ctx.has_mu = mu is not None
         out = eps * sigma
         return out.add_(mu) if mu is not None else out
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor, None]:
-        rho, eps = ctx.saved_tensors
-        return (g if ctx.has_mu else None), _sigmoid(rho).mul_(eps).mul_(g), None
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor, None, None]:
+        slope, eps = ctx.saved_tensors
+        return (g if ctx.has_mu else None), (slope * eps).mul_(g), None, None
 
 
 class _SquaredSoftplus(torch.autograd.Function):
-    """σ² with σ = softplus(ρ) given; backward g·2σ·sigmoid(ρ)."""
+    """σ² with σ = softplus(ρ) and sigmoid(ρ) given; backward g·2σ·sigmoid(ρ)."""
 
     @staticmethod
-    def forward(ctx: Any, rho: Tensor, sigma: Tensor) -> Tensor:
-        ctx.save_for_backward(rho, sigma)
+    def forward(ctx: Any, rho: Tensor, sigma: Tensor, slope: Tensor) -> Tensor:
+        ctx.save_for_backward(sigma, slope)
         return sigma * sigma
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
-        rho, sigma = ctx.saved_tensors
-        return _sigmoid(rho).mul_(sigma).mul_(g).mul_(2.0), None
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:
+        sigma, slope = ctx.saved_tensors
+        return (slope * sigma).mul_(g).mul_(2.0), None, None
 
 
 class _GaussianKL(torch.autograd.Function):
-    r"""Σ KL(N(μ, σ²) ‖ N(0, s²)), σ = softplus(ρ) given, with a fused backward:
-    ∂/∂μ = μ/s², ∂/∂ρ = (σ/s² − 1/σ)·sigmoid(ρ)."""
+    r"""Σ KL(N(μ, σ²) ‖ N(0, s²)), σ = softplus(ρ) and sigmoid(ρ) given, with a fused
+    backward: ∂/∂μ = μ/s², ∂/∂ρ = (σ/s² − 1/σ)·sigmoid(ρ)."""
 
     @staticmethod
-    def forward(ctx: Any, mu: Tensor, rho: Tensor, sigma: Tensor, scale: float) -> Tensor:
-        ctx.save_for_backward(mu, rho, sigma)
+    def forward(
+        ctx: Any, mu: Tensor, rho: Tensor, sigma: Tensor, slope: Tensor, scale: float
+    ) -> Tensor:
+        ctx.save_for_backward(mu, sigma, slope)
         ctx.scale = scale
         s, m = sigma.reshape(-1), mu.reshape(-1)
         return (
@@ -179,12 +177,12 @@ class _GaussianKL(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, Tensor, None, None]:
-        mu, rho, sigma = ctx.saved_tensors
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, Tensor, None, None, None]:
+        mu, sigma, slope = ctx.saved_tensors
         inv_s2 = 1.0 / ctx.scale**2
         g_mu = mu * (g * inv_s2)
-        g_rho = sigma.reciprocal().sub_(sigma * inv_s2).neg_().mul_(_sigmoid(rho)).mul_(g)
-        return g_mu, g_rho, None, None
+        g_rho = sigma.reciprocal().sub_(sigma * inv_s2).neg_().mul_(slope).mul_(g)
+        return g_mu, g_rho, None, None, None
 
 
 class BayesLayer(nn.Module):
@@ -234,6 +232,7 @@ class BayesLayer(nn.Module):
         self.fan_in = fan_in
         #: use the posterior means (no sampling) in ``forward``.
         self.deterministic = False
+        self._scale_cache: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
         kw = {"device": device, "dtype": dtype}
         self.weight_mu = nn.Parameter(torch.empty(weight_shape, **kw))
         self.weight_rho = nn.Parameter(torch.empty(weight_shape, **kw))
@@ -269,54 +268,70 @@ class BayesLayer(nn.Module):
     def _op(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         raise NotImplementedError
 
-    @staticmethod
-    def _sigma(rho: Tensor) -> Tensor:
-        """softplus(ρ) without a graph, computed afresh on every call.
+    def _scales(self, rho: Tensor, name: str) -> tuple[Tensor, Tensor]:
+        """(σ, sigmoid(ρ)) = (softplus(ρ), ∂σ/∂ρ) without a graph.
 
-        The custom autograd functions take σ as a constant and carry ∂σ/∂ρ = sigmoid(ρ)
-        themselves. It is never cached: no key is changed by every update of ρ (fused
-        Adam does not bump ``_version``; neither do edits through ``.data``), and one
-        softplus costs far less than the layer's matmul or convolution.
+        The forward pass and ``kl()`` of one step share them; they are reused only while ρ
+        holds exactly the values they were computed from, compared by value against a
+        copy (no version counter or pointer sees every update: fused optimizers and
+        ``.data`` edits change neither). The comparison reads ρ once, several times
+        cheaper than the softplus and sigmoid it saves.
         """
+        entry = self._scale_cache.get(name)
         with torch.no_grad():
-            return F.softplus(rho)
+            if entry is not None:
+                saved, sigma, slope = entry
+                if (
+                    saved.shape == rho.shape
+                    and saved.dtype == rho.dtype
+                    and saved.device == rho.device
+                    and torch.equal(saved, rho)
+                ):
+                    return sigma, slope
+            sigma, slope = F.softplus(rho), torch.sigmoid(rho)
+            self._scale_cache[name] = (rho.detach().clone(), sigma, slope)
+        return sigma, slope
+
+    def _sigma(self, rho: Tensor, name: str = "weight") -> Tensor:
+        """σ = softplus(ρ) as the layer uses it (see :meth:`_scales`)."""
+        return self._scales(rho, name)[0]
 
     def forward(self, x: Tensor) -> Tensor:
         mu, b_mu = self.weight_mu, self.bias_mu
         if self.deterministic:
             return self._op(x, mu, b_mu)
         rho, b_rho = self.weight_rho, self.bias_rho
-        sigma = self._sigma(rho)
-        b_sigma = None if b_rho is None else self._sigma(b_rho)
+        sigma, slope = self._scales(rho, "weight")
+        b_sigma, b_slope = (None, None) if b_rho is None else self._scales(b_rho, "bias")
         estimator = self.estimator
         if estimator == "weight":
-            w = _ScaledNoise.apply(mu, rho, sigma)
-            b = None if b_mu is None else _ScaledNoise.apply(b_mu, b_rho, b_sigma)
+            w = _ScaledNoise.apply(mu, rho, sigma, slope)
+            b = None if b_mu is None else _ScaledNoise.apply(b_mu, b_rho, b_sigma, b_slope)
             return self._op(x, w, b)
         mean = self._op(x, mu, b_mu)
         if estimator == "local":
-            var_b = None if b_rho is None else _SquaredSoftplus.apply(b_rho, b_sigma)
-            var = self._op(x * x, _SquaredSoftplus.apply(rho, sigma), var_b)
+            var_b = None if b_rho is None else _SquaredSoftplus.apply(b_rho, b_sigma, b_slope)
+            var = self._op(x * x, _SquaredSoftplus.apply(rho, sigma, slope), var_b)
             return torch.addcmul(mean, var.clamp_min(_VAR_FLOOR).sqrt(), torch.randn_like(mean))
         # flipout: signs per example (and per channel, shared over positions)
         k = self._spatial_dims
         s = _signs(x.shape[: x.dim() - k] + (1,) * k, x)
-        delta = _ScaledNoise.apply(None, rho, sigma)
-        delta_b = None if b_rho is None else _ScaledNoise.apply(None, b_rho, b_sigma)
+        delta = _ScaledNoise.apply(None, rho, sigma, slope)
+        delta_b = None if b_rho is None else _ScaledNoise.apply(None, b_rho, b_sigma, b_slope)
         perturbation = self._op(x * s, delta, delta_b)
         r = _signs(perturbation.shape[: perturbation.dim() - k] + (1,) * k, perturbation)
         return torch.addcmul(mean, perturbation, r)
 
     def kl(self) -> Tensor:
         """KL(q ‖ p) of the layer's weights and biases, a scalar (see the module docstring)."""
-        terms = [(self.weight_mu, self.weight_rho)]
+        terms = [("weight", self.weight_mu, self.weight_rho)]
         if self.bias_mu is not None:
-            terms.append((self.bias_mu, self.bias_rho))
+            terms.append(("bias", self.bias_mu, self.bias_rho))
         prior = self.prior
         total: Tensor | None = None
-        for mu, rho in terms:
+        for name, mu, rho in terms:
             if isinstance(prior, GaussianPrior):
-                kl = _GaussianKL.apply(mu, rho, self._sigma(rho), prior.scale)
+                kl = _GaussianKL.apply(mu, rho, *self._scales(rho, name), prior.scale)
             else:
                 kl = self._mc_kl(mu, F.softplus(rho))
             total = kl if total is None else total + kl
