@@ -8,6 +8,10 @@ estimators turn an expectation into a surrogate whose gradient is the estimator.
 
 __version__ = "0.1.0"
 
+from . import _aliases  # noqa: E402
+
+_aliases.install()  # the old module paths (reparam.vae_cli, …), deprecated
+
 from .diagnostics import GradientStats, gradient_stats  # noqa: E402
 from .distributions import *  # noqa: E402, F403
 from .distributions import __all__ as _distributions_all  # noqa: E402

@@ -26,9 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._checkpoint import restore_state
-from ._resources import FLOAT, TRAINED, check_memory, mlp_params
-from ._run_cli import (
+from .._checkpoint import restore_state
+from ._common import (
     CommandError,
     check_resume,
     check_run_dir,
@@ -51,6 +50,7 @@ from ._run_cli import (
     resume_options,
     write_json,
 )
+from ._resources import FLOAT, TRAINED, check_memory, mlp_params
 
 __all__ = ["DATA_DEFAULTS", "DEFAULTS", "add_vae_parser"]
 
@@ -115,7 +115,7 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
     Returns:
         the ``vae`` parser.
     """
-    from .vae import ARCHS, LIKELIHOODS, POSTERIORS
+    from ..vae import ARCHS, LIKELIHOODS, POSTERIORS
 
     vae = sub.add_parser(
         "vae",
@@ -255,7 +255,7 @@ def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         )
     data = args.data or DEFAULTS["data"]
     if data != "digits" and args.data_dir is None:
-        from .data import default_data_dir
+        from ..data import default_data_dir
 
         try:
             found = default_data_dir(data)
@@ -301,7 +301,7 @@ def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
     options["data_dir"] = None
     options.update(given)
     if options["data_dir"] is None and data != "digits":
-        from .data import default_data_dir
+        from ..data import default_data_dir
 
         found = default_data_dir(data)
         options["data_dir"] = None if found is None else str(Path(found).resolve())
@@ -331,7 +331,7 @@ def _binarize_mode(options: dict[str, Any], binary: bool) -> str:
 
 
 def _load_data(options: dict[str, Any], data_dir: Any = None) -> Any:
-    from .data import load_images
+    from ..data import load_images
 
     directory = data_dir if data_dir is not None else options.get("data_dir")
     first = load_images(options["data"], directory, seed=options["seed"])
@@ -347,7 +347,7 @@ def _eval_set(x: Any, dynamic: bool, seed: int) -> Any:
 
     if not dynamic:
         return x
-    from .data import dynamic_binarize
+    from ..data import dynamic_binarize
 
     return dynamic_binarize(x, torch.Generator().manual_seed(seed + 12345))
 
@@ -363,8 +363,8 @@ def _read_config(d: Path) -> dict[str, Any]:
 
 
 def _load_model(d: Path) -> tuple[Any, dict[str, Any]]:
-    from .training import load_checkpoint
-    from .vae import VAE
+    from ..training import load_checkpoint
+    from ..vae import VAE
 
     doc = _read_config(d)
     model = VAE.from_config(doc["model"])
@@ -379,8 +379,8 @@ def write_plots(model: Any, data: Any, options: dict[str, Any], out: Path) -> li
     """Write loss.png, reconstructions.png, samples.png (and latent.png for d = 2)."""
     import torch
 
-    from .plots import save_figure
-    from .vae_plots import image_grid, latent_scatter, loss_curves, reconstructions
+    from ..plots import save_figure
+    from ..plots.vae import image_grid, latent_scatter, loss_curves, reconstructions
 
     written = []
     history = []
@@ -409,9 +409,9 @@ def write_plots(model: Any, data: Any, options: dict[str, Any], out: Path) -> li
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from . import __version__
-    from .training import TrainConfig, train
-    from .vae import VAE
+    from .. import __version__
+    from ..training import TrainConfig, train
+    from ..vae import VAE
 
     start = time.perf_counter()
     out: Path = args.out
@@ -455,7 +455,7 @@ def _train(args: argparse.Namespace) -> int:
         raise CommandError(
             f"--batch-size {config.batch_size} exceeds the {len(data.train)} training images"
         )
-    from .training import select_device
+    from ..training import select_device
 
     device = select_device(config.device)
     if config.amp and device.type != "cuda":
@@ -502,7 +502,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _device(options: dict[str, Any]) -> str:
-    from .training import select_device
+    from ..training import select_device
 
     return str(select_device(options.get("device") or "auto"))
 
@@ -538,7 +538,7 @@ def _set_threads(threads: int | None, data: str) -> None:
 
 
 def _beta(options: dict[str, Any]) -> Any:
-    from .objectives import BetaSchedule
+    from ..objectives import BetaSchedule
 
     return BetaSchedule(float(options["beta"]), int(options["warmup_steps"]))
 
@@ -568,7 +568,7 @@ def evaluate(
 def _eval(args: argparse.Namespace) -> int:
     import torch
 
-    from .training import select_device
+    from ..training import select_device
 
     start = time.perf_counter()
     check_writable(args.dir)
@@ -612,8 +612,8 @@ def _eval(args: argparse.Namespace) -> int:
 def _sample(args: argparse.Namespace) -> int:
     import torch
 
-    from .plots import save_figure
-    from .vae_plots import image_grid
+    from ..plots import save_figure
+    from ..plots.vae import image_grid
 
     check_writable(args.dir)
     model, _ = _load_model(args.dir)

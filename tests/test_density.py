@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from reparam.data.toy2d import log_normalizer_2d, sample_toy, target_bounds, target_log_prob
-from reparam.flows.fit import (
+from reparam.density import (
     DensityEstimator,
     VariationalFit,
     gaussian_fit,

@@ -31,9 +31,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._atomic import atomic_write_text
-from ._resources import check_memory
-from ._run_cli import (
+from .._atomic import atomic_write_text
+from .._signals import deferred
+from ._common import (
     CommandError,
     check_out,
     checker,
@@ -46,7 +46,7 @@ from ._run_cli import (
     reported,
     write_json,
 )
-from ._signals import deferred
+from ._resources import check_memory
 
 __all__ = ["DEFAULTS", "GUIDE_CHOICES", "MODEL_CHOICES", "add_vi_parser", "fit_vi"]
 
@@ -246,7 +246,7 @@ def memory_needed(options: dict[str, Any], model: Any) -> float:
 
 def make_guide_for(options: dict[str, Any], dim: int) -> Any:
     """The guide of a run's options for z ∈ R^dim (see :func:`reparam.vi.guides.make_guide`)."""
-    from .vi.guides import make_guide
+    from ..vi.guides import make_guide
 
     kw: dict[str, Any] = {"init_scale": options["init_scale"]}
     if options["guide"] == "lowrank":
@@ -270,7 +270,7 @@ SUMMARY_COLUMNS = ("mean", "sd", "5%", "50%", "95%")
 def summary_rows(layout: Any, samples: Any) -> dict[str, dict[str, float]]:
     """Per flat constrained parameter: mean, sd and the :data:`QUANTILES` of ``samples``
     ((N, n) flat constrained draws of q in ``layout.flatten`` order)."""
-    from .vi.diagnostics import summarize_draws
+    from ..vi.diagnostics import summarize_draws
 
     return summarize_draws(samples, layout.flat_names(), QUANTILES)
 
@@ -319,7 +319,7 @@ def _exact_errors(exact: dict[str, Any], rows: dict[str, dict[str, float]]) -> d
 def _diagnostics(model: Any, q: Any, num_samples: int, seed: int) -> dict[str, Any]:
     """PSIS k̂ with its verdict, the IS log p(x) ± se and the ESS
     (:func:`reparam.vi.diagnostics.importance_diagnostics`)."""
-    from .vi.diagnostics import importance_diagnostics
+    from ..vi.diagnostics import importance_diagnostics
 
     diag = importance_diagnostics(model.log_joint, q, num_samples=num_samples, seed=seed)
     return {
@@ -336,8 +336,8 @@ def fit_vi(args: argparse.Namespace) -> int:
     """Run ``reparam vi fit`` with parsed ``args``; return the exit status."""
     import torch
 
-    from .vi.fit import fit
-    from .vi.models import get_model
+    from ..vi.fit import fit
+    from ..vi.models import get_model
 
     start = time.perf_counter()
     out: Path = args.out
@@ -423,9 +423,9 @@ def _write_outputs(
     """config.json, summary.csv/json, elbo.png, marginals.png, then result.json."""
     import torch
 
-    from . import __version__
-    from .plots import save_figure
-    from .vi_plots import elbo_trace, marginal_histograms
+    from .. import __version__
+    from ..plots import save_figure
+    from ..plots.vi import elbo_trace, marginal_histograms
 
     write_json(
         out / CONFIG,

@@ -11,16 +11,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ._figure import figure
+
 __all__ = ["density_panels", "flow_loss_curves", "sample_panels"]
-
-
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def flow_loss_curves(
@@ -34,7 +29,7 @@ def flow_loss_curves(
         ylabel: the y-axis label (e.g. "NLL (nats / point)" or "−ELBO (nats)").
         title: the figure title.
     """
-    fig = _figure(5, 3.6)
+    fig = figure(5, 3.6)
     ax = fig.add_subplot()
     for key, label in (("loss", "train"), ("valid_loss", "validation")):
         pts = [
@@ -81,7 +76,7 @@ def sample_panels(
     s = np.asarray(samples, dtype=np.float64)
     r = None if reference is None else np.asarray(reference, dtype=np.float64)
     if s.shape[1] == 1:
-        fig = _figure(5, 3.6)
+        fig = figure(5, 3.6)
         ax = fig.add_subplot()
         bins = 60
         if r is not None:
@@ -93,7 +88,7 @@ def sample_panels(
         return fig
     panels = [(s, "flow samples")] if r is None else [(r, reference_title), (s, "flow samples")]
     xlim, ylim = _limits(*(p for p, _ in panels))
-    fig = _figure(4.2 * len(panels), 4.2)
+    fig = figure(4.2 * len(panels), 4.2)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (pts, name) in zip(axes, panels, strict=True):
         ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.4, linewidths=0)
@@ -144,7 +139,7 @@ def density_panels(
     lq = np.asarray(log_q, dtype=np.float64)
     panels.append((np.exp(lq - lq.max()), "flow density q"))
     width = 4.0 * len(panels)
-    fig = _figure(width, min(max(4.0 * aspect, 2.5), 8.0) + 0.4)
+    fig = figure(width, min(max(4.0 * aspect, 2.5), 8.0) + 0.4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (img, name) in zip(axes, panels, strict=True):
         ax.imshow(img, origin="lower", extent=extent, aspect="auto", cmap="viridis")

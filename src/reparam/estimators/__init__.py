@@ -61,8 +61,8 @@ from torch import Tensor
 from torch.distributions import Distribution
 from torch.distributions.transforms import Transform
 
-from .distributions import ReparamDistribution, wrap
-from .noise import Antithetic, MonteCarlo, NoiseStrategy, draw_noise, get_noise
+from ..distributions import ReparamDistribution, wrap
+from ..noise import Antithetic, MonteCarlo, NoiseStrategy, draw_noise, get_noise
 
 __all__ = [
     "ENTROPY_MODES",

@@ -293,8 +293,8 @@ def test_unwritable_out_fails_before_the_work(tmp_path, capsys, monkeypatch, arg
     monkeypatch.setenv("REPARAM_DATA_DIR", str(_uci_root(tmp_path).parent))
     (tmp_path / "file").write_text("x")
     out = tmp_path / "file" / "sub"
-    import reparam.bnn_cli
-    import reparam.cli
+    import reparam.cli.bnn
+    import reparam.cli.compare
     import reparam.training
     import reparam.vi.fit
 
@@ -303,9 +303,9 @@ def test_unwritable_out_fails_before_the_work(tmp_path, capsys, monkeypatch, arg
 
     for module, name in (
         (reparam.training, "_run"),
-        (reparam.cli, "compare"),
+        (reparam.cli.compare, "compare"),
         (reparam.vi.fit, "_step_loop"),
-        (reparam.bnn_cli, "run_split"),
+        (reparam.cli.bnn, "run_split"),
     ):
         if hasattr(module, name):
             monkeypatch.setattr(module, name, no_work)  # fmt: skip
@@ -581,7 +581,7 @@ def test_bnn_resume_equals_an_uninterrupted_run(tmp_path, capsys):
     a, b = (load_checkpoint(tmp_path / d / "checkpoint.pt") for d in ("run", "full"))
     _assert_same_training(a, b)
     # the KL of the saved weights (Gaussian prior: closed form) is the logged one's size
-    from reparam.bnn_cli import _model_from_config
+    from reparam.cli.bnn import _model_from_config
 
     doc = json.loads((tmp_path / "full" / "config.json").read_text())
     model = _model_from_config(doc)

@@ -11,16 +11,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ._figure import figure
+
 __all__ = ["image_grid", "latent_scatter", "loss_curves", "reconstructions"]
-
-
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def _tile(images: Any, ncol: int) -> np.ndarray:
@@ -51,7 +46,7 @@ def image_grid(images: Any, *, ncol: int | None = None, title: str | None = None
     x = np.asarray(images)
     ncol = ncol or max(math.ceil(math.sqrt(len(x))), 1)
     grid = _tile(x, ncol)
-    fig = _figure(6, 6 * grid.shape[0] / grid.shape[1] + (0.4 if title else 0))
+    fig = figure(6, 6 * grid.shape[0] / grid.shape[1] + (0.4 if title else 0))
     ax = fig.add_subplot()
     ax.imshow(grid, cmap="gray_r" if grid.ndim == 2 else None, vmin=0, vmax=1)
     ax.axis("off")
@@ -88,7 +83,7 @@ def loss_curves(history: Sequence[Mapping[str, Any]], *, title: str | None = Non
         title: the figure title.
     """
     panels = [k for k in ("loss", "kl") if any(k in h for h in history)] or ["loss"]
-    fig = _figure(4.2 * len(panels), 3.4)
+    fig = figure(4.2 * len(panels), 3.4)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, key in zip(axes, panels, strict=True):
         for prefix, label in (("", "train"), ("valid_", "validation")):
@@ -123,7 +118,7 @@ def latent_scatter(z: Any, labels: Any = None, *, title: str | None = None) -> F
     z = np.asarray(z, dtype=np.float64)
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(f"latent_scatter: z must have shape (N, 2); got {z.shape}")
-    fig = _figure(5, 4.4)
+    fig = figure(5, 4.4)
     ax = fig.add_subplot()
     lab = None if labels is None else np.asarray(labels)
     if lab is None or (lab < 0).all():

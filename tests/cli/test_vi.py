@@ -7,7 +7,7 @@ import math
 import pytest
 
 from reparam.cli import build_parser, main
-from reparam.vi_cli import OUTPUTS
+from reparam.cli.vi import OUTPUTS
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

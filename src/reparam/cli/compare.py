@@ -1,4 +1,4 @@
-"""The ``reparam`` command line: ``reparam compare`` measures gradient estimators.
+"""``reparam compare``: measure gradient estimators side by side.
 
 ``reparam compare`` runs every applicable estimator on a one-parameter-pair test
 problem, ∇ E_q[f(z)] with q = family(loc=μ, scale=σ): pathwise, pathwise with
@@ -18,17 +18,15 @@ import inspect
 import io
 import json
 import math
-import os
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._run_cli import check_out, claim_out, positive_float, random_seed, reported
+from ._common import check_out, claim_out, positive_float, random_seed, reported
 
-__all__ = ["build_parser", "main"]
+__all__ = ["add_compare_parser", "compare", "exact_gradient", "format_table"]
 
 #: the integrands, with E_{N(μ,σ²)}[f] in closed form (gradients by autograd).
 F_CHOICES = ("z", "z2", "exp", "sin")
@@ -88,7 +86,7 @@ def loc_scale_families() -> dict[str, type]:
     """Lower-case name → every univariate reparam family built as ``Family(loc, scale)``."""
     from torch.distributions import Distribution
 
-    from . import distributions
+    from .. import distributions
 
     found = {}
     for name in getattr(distributions, "__all__", ()):
@@ -110,17 +108,8 @@ def loc_scale_families() -> dict[str, type]:
     return dict(sorted(found.items()))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``reparam`` and its subcommands."""
-    from . import __version__
-
-    parser = argparse.ArgumentParser(
-        prog="reparam",
-        description="The reparameterization trick as a first-class, measurable tool.",
-    )
-    parser.add_argument("--version", action="version", version=f"reparam {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
+def add_compare_parser(sub: Any) -> None:
+    """Add ``reparam compare`` to the subcommands ``sub``."""
     families = loc_scale_families()
     d = DEFAULTS
     compare = sub.add_parser(
@@ -175,17 +164,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace another command's run in --out"
     )
     compare.set_defaults(run=reported("compare", _run_compare), check=_check_compare)
-
-    from .bnn_cli import add_bnn_parser
-    from .flow_cli import add_flow_parser
-    from .vae_cli import add_vae_parser
-    from .vi_cli import add_vi_parser
-
-    add_vae_parser(sub)
-    add_bnn_parser(sub)
-    add_flow_parser(sub)
-    add_vi_parser(sub)
-    return parser
 
 
 COMMAND = "compare"
@@ -259,7 +237,7 @@ def _has_moments(q: Any) -> bool:
 
 
 def _estimators(q: Any, num_samples: int) -> list[Any]:
-    from .estimators import Pathwise, RunningMean, ScoreFunction
+    from ..estimators import Pathwise, RunningMean, ScoreFunction
 
     ests: list[Any] = []
     if q.has_rsample:
@@ -298,7 +276,7 @@ def compare(args: argparse.Namespace) -> list[dict[str, Any]]:
     largest = max(args.num_samples)
     check_memory(largest * _TENSORS_PER_SAMPLE * 8, [f"--num-samples {largest}"])
 
-    from .diagnostics import gradient_stats
+    from ..diagnostics import gradient_stats
 
     torch.manual_seed(args.seed)
     family = loc_scale_families()[args.dist]
@@ -392,9 +370,10 @@ def _json_number(value: Any) -> Any:
 
 
 def _write_outputs(out: Path, config: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    from . import __version__
-    from ._atomic import atomic_write_bytes, atomic_write_text
-    from .plots import render_png, variance_vs_samples
+    from .. import __version__
+    from .._atomic import atomic_write_bytes, atomic_write_text
+    from ..plots import render_png
+    from ..plots.compare import variance_vs_samples
 
     title = (
         f"∇ E[{_F_TEXT[config['f']]}], "
@@ -417,7 +396,7 @@ def _write_outputs(out: Path, config: dict[str, Any], rows: list[dict[str, Any]]
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    from ._signals import deferred
+    from .._signals import deferred
 
     start = time.perf_counter()
     claim_out(args, COMMAND, OUTPUTS, replace_own=True)  # locked and writable before the work
@@ -451,50 +430,3 @@ def _run_compare(args: argparse.Namespace) -> int:
         f"({time.perf_counter() - start:.1f} s)"
     )
     return 0
-
-
-# --------------------------------------------------------------------------- entry point
-_NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
-
-
-def attach_negative_values(argv: Sequence[str]) -> list[str]:
-    """``--opt -1e-3`` → ``--opt=-1e-3``: argparse takes a value that starts with ``-`` and
-    is not a plain negative number (``-1e-3``, ``-inf``, ``-1,10``) for an option and says
-    "expected one argument"; attached, the option's own check names what is wrong."""
-    out: list[str] = []
-    for token in argv:
-        previous = out[-1] if out else ""
-        if (
-            _NEGATIVE_VALUE.match(token)
-            and previous.startswith("--")
-            and "=" not in previous
-            and previous != "--"
-        ):
-            out[-1] = f"{previous}={token}"
-        else:
-            out.append(token)
-    return out
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``reparam`` command line; return the exit status (bad input: exit 2)."""
-    from . import _signals
-
-    parser = build_parser()
-    args = parser.parse_args(attach_negative_values(sys.argv[1:] if argv is None else argv))
-    args.check(parser, args)
-    try:
-        with _signals.installed():  # SIGTERM is handled as Ctrl-C is
-            return args.run(args)
-    except BrokenPipeError:
-        # stdout closed early (e.g. piped into head): silence the flush at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
-    except KeyboardInterrupt as exc:  # a signal outside a command's own handling
-        print(f"reparam: interrupted by {_signals.signal_name(exc)}", file=sys.stderr)
-        return _signals.exit_code(exc)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

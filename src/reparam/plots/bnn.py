@@ -12,16 +12,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ._figure import figure
+
 __all__ = ["entropy_histogram", "reliability_plot"]
-
-
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def reliability_plot(stats: Mapping[str, Sequence[float]], *, title: str | None = None) -> Figure:
@@ -39,7 +34,7 @@ def reliability_plot(stats: Mapping[str, Sequence[float]], *, title: str | None 
     width = np.diff(edges)
     n = max(count.sum(), 1)
     ece = sum(c / n * abs(a - f) for c, a, f in zip(count, acc, conf, strict=True) if c > 0)
-    fig = _figure(4.4, 5.2)
+    fig = figure(4.4, 5.2)
     top, bottom = fig.subplots(2, 1, height_ratios=(3, 1), sharex=True)
     top.bar(edges[:-1], acc, width=width, align="edge", edgecolor="k", alpha=0.7,
             label="accuracy")  # fmt: skip
@@ -79,7 +74,7 @@ def entropy_histogram(
     b = None if entropy_out is None else np.asarray(entropy_out, dtype=float).reshape(-1)
     hi = max(a.max(initial=0.0), b.max(initial=0.0) if b is not None else 0.0, 1e-3)
     bins = np.linspace(0.0, hi, 31)
-    fig = _figure(5.0, 3.4)
+    fig = figure(5.0, 3.4)
     ax = fig.add_subplot()
     ax.hist(a, bins=bins, alpha=0.6, density=True, label=in_label)
     if b is not None:

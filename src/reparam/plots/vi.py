@@ -11,19 +11,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from ._figure import figure
 
 __all__ = ["MAX_MARGINALS", "elbo_trace", "marginal_histograms"]
 
 #: at most this many marginals are drawn (the first parameters in flat order).
 MAX_MARGINALS = 12
-
-
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def _running_mean(x: np.ndarray, window: int) -> np.ndarray:
@@ -49,7 +44,7 @@ def elbo_trace(elbo: Sequence[float], *, window: int = 100, title: str | None = 
     y = np.asarray(elbo, dtype=np.float64)
     steps = np.arange(1, len(y) + 1)
     ok = np.isfinite(y)
-    fig = _figure(6, 3.6)
+    fig = figure(6, 3.6)
     ax = fig.add_subplot()
     if ok.any():
         ys, xs = y[ok], steps[ok]
@@ -101,7 +96,7 @@ def marginal_histograms(
     k = min(len(names), MAX_MARGINALS)
     cols = min(k, 4)
     rows = math.ceil(k / cols)
-    fig = _figure(3.0 * cols, 2.4 * rows + (0.4 if title else 0))
+    fig = figure(3.0 * cols, 2.4 * rows + (0.4 if title else 0))
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     mean = None if exact_mean is None else np.asarray(exact_mean, dtype=np.float64)
     sd = None if exact_sd is None else np.asarray(exact_sd, dtype=np.float64)

@@ -14,10 +14,10 @@ from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
-from . import _rundir, _signals
-from ._atomic import atomic_write_text
-from ._checkpoint import CheckpointError
-from ._rundir import RunDirError
+from .. import _rundir, _signals
+from .._atomic import atomic_write_text
+from .._checkpoint import CheckpointError
+from .._rundir import RunDirError
 
 Check = Callable[[argparse.ArgumentParser, argparse.Namespace], None]
 
@@ -73,7 +73,7 @@ def claim_out(
 ) -> _rundir.RunDir:
     """Claim ``args.out`` for ``command`` until the running command ends (see
     :func:`reparam._rundir.claim`; ``args.resume`` and ``args.overwrite`` when present)."""
-    from . import __version__
+    from .. import __version__
 
     if not _STACKS:
         raise RuntimeError("claim_out is called from a command wrapped by reported()")
@@ -351,8 +351,8 @@ def check_resume(out: Path, checkpoint: str, epochs: int, model: Any = None) -> 
         CheckpointError: the checkpoint is damaged, not one, or does not fit ``model``.
         CommandError: ``epochs`` is below the completed epochs.
     """
-    from ._checkpoint import restore_state
-    from .training import load_checkpoint
+    from .._checkpoint import restore_state
+    from ..training import load_checkpoint
 
     ckpt = load_checkpoint(out / checkpoint)
     done = int(ckpt["epoch"])

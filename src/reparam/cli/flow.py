@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._run_cli import (
+from ._common import (
     CommandError,
     check_resume,
     check_train_out,
@@ -111,7 +111,7 @@ OPTION_KEYS = (
 
 
 def _data(text: str) -> str:
-    from .data.toy2d import TOY_DATA
+    from ..data.toy2d import TOY_DATA
 
     if text in TOY_DATA or Path(text).suffix.lower() in (".csv", ".npy"):
         return text
@@ -124,7 +124,7 @@ def _data(text: str) -> str:
 # --------------------------------------------------------------------------- parser
 def add_flow_parser(sub: Any) -> argparse.ArgumentParser:
     """Add ``flow`` with its ``fit`` subcommand to ``sub`` (the ``reparam`` subparsers)."""
-    from .data.toy2d import TARGETS, TOY_DATA
+    from ..data.toy2d import TARGETS, TOY_DATA
 
     flow = sub.add_parser(
         "flow",
@@ -240,7 +240,7 @@ def _check_fit(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 
 def _toys() -> tuple[str, ...]:
-    from .data.toy2d import TOY_DATA
+    from ..data.toy2d import TOY_DATA
 
     return TOY_DATA
 
@@ -367,7 +367,7 @@ def load_data(options: dict[str, Any]) -> dict[str, Any]:
     """The train / valid / test tensors of a density run (toy draws or a split file)."""
     import torch
 
-    from .data import load_tabular, sample_toy, split_tabular, standardize
+    from ..data import load_tabular, sample_toy, split_tabular, standardize
 
     name = options["data"]
     if name in _toys():
@@ -387,7 +387,7 @@ def load_data(options: dict[str, Any]) -> dict[str, Any]:
 
 def make_flow(options: dict[str, Any], features: int) -> Any:
     """The flow of a run's options (IAF form for maf / nsf in VI, see the module docstring)."""
-    from .flows.flow import FLOWS
+    from ..flows.flow import FLOWS
 
     name = options["flow"]
     vi = options["target"] is not None
@@ -403,7 +403,7 @@ def make_flow(options: dict[str, Any], features: int) -> Any:
 
 
 def _log_z(target: str) -> tuple[float, str]:
-    from .data.toy2d import (
+    from ..data.toy2d import (
         log_normalizer_2d,
         target_bounds,
         target_log_normalizer,
@@ -432,7 +432,7 @@ def _nll(model: Any, x: Any, chunk: int = 4096) -> tuple[float, float]:
 
 def density_result(model: Any, data: dict[str, Any]) -> dict[str, Any]:
     """Train / valid / test NLL per point (± s.e.) and the full-covariance Gaussian's."""
-    from .flows.fit import gaussian_nll
+    from ..density import gaussian_nll
 
     out: dict[str, Any] = {"features": int(data["train"].shape[1])}
     for part in ("train", "valid", "test"):
@@ -445,7 +445,7 @@ def density_result(model: Any, data: dict[str, Any]) -> dict[str, Any]:
 
 def vi_result(model: Any, target: str) -> dict[str, Any]:
     """ELBO, KL(q‖p) with its standard error, log Z and the ESS of the weights p̃/q."""
-    from .flows.fit import vi_diagnostics
+    from ..density import vi_diagnostics
 
     log_z, source = _log_z(target)
     out = vi_diagnostics(model.flow, model.log_target, VI_EVAL, log_z=log_z)
@@ -467,9 +467,9 @@ def write_plots(model: Any, options: dict[str, Any], out: Path, data: Any = None
     """Write loss.png, samples.png and, for 2-D problems, density.png; return the names."""
     import torch
 
-    from .data.toy2d import target_bounds, target_log_prob
-    from .flow_plots import density_panels, flow_loss_curves, sample_panels
-    from .plots import save_figure
+    from ..data.toy2d import target_bounds, target_log_prob
+    from ..plots import save_figure
+    from ..plots.density import density_panels, flow_loss_curves, sample_panels
 
     vi = options["target"] is not None
     name = options["target"] if vi else Path(options["data"]).name
@@ -524,9 +524,9 @@ def fit_flow(args: argparse.Namespace) -> int:
     """Run ``reparam flow fit`` with parsed ``args``; return the exit status."""
     import torch
 
-    from . import __version__
-    from .flows.fit import DensityEstimator, VariationalFit
-    from .training import TrainConfig, select_device, train
+    from .. import __version__
+    from ..density import DensityEstimator, VariationalFit
+    from ..training import TrainConfig, select_device, train
 
     start = time.perf_counter()
     out: Path = args.out
@@ -545,7 +545,7 @@ def fit_flow(args: argparse.Namespace) -> int:
     vi = options["target"] is not None
     # Everything that can fail on bad input happens before the first file is written.
     if vi:
-        from .data.toy2d import target_log_prob
+        from ..data.toy2d import target_log_prob
 
         data = None
         features = 2

@@ -28,9 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._checkpoint import restore_state
-from ._resources import FLOAT, TRAINED, check_memory, mlp_params
-from ._run_cli import (
+from .._checkpoint import restore_state
+from ._common import (
     CommandError,
     check_out,
     check_resume,
@@ -54,6 +53,7 @@ from ._run_cli import (
     resume_options,
     write_json,
 )
+from ._resources import FLOAT, TRAINED, check_memory, mlp_params
 
 __all__ = ["DATA_DEFAULTS", "DEFAULTS", "add_bnn_parser"]
 
@@ -107,7 +107,7 @@ OPTION_KEYS = (
 
 
 def _data_name(text: str) -> str:
-    from .data.uci import UCI_DATASETS
+    from ..data.uci import UCI_DATASETS
 
     if text in IMAGE_DATA:
         return text
@@ -157,7 +157,7 @@ def _model_options(p: argparse.ArgumentParser) -> None:
 
 def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
     """Add ``bnn`` with its ``train``, ``eval`` and ``uci`` subcommands to ``sub``."""
-    from .data.uci import UCI_DATASETS
+    from ..data.uci import UCI_DATASETS
 
     bnn = sub.add_parser(
         "bnn",
@@ -323,12 +323,12 @@ def _load(options: dict[str, Any], data_dir: Any = None) -> dict[str, Any]:
     directory = data_dir if data_dir is not None else options.get("data_dir")
     name = options["data"]
     if name.startswith("uci:"):
-        from .data.uci import load_uci
+        from ..data.uci import load_uci
 
         d = load_uci(name[4:], options["split"], directory)
         return {"kind": "regression", "uci": d, "x_train": d.x_train, "y_train": d.y_train,
                 "x_test": d.x_test, "y_test": d.y_test, "y_std": d.y_std}  # fmt: skip
-    from .data import default_data_dir, load_images
+    from ..data import default_data_dir, load_images
 
     if directory is None and name != "digits" and default_data_dir(name) is None:
         raise CommandError(
@@ -352,7 +352,7 @@ def _ood_images(name: str, data_dir: Any, seed: int) -> tuple[Any, Path | None]:
     """The OOD test images and where they were read: with the default data directories the
     OOD set's own default; with a custom --data-dir its sibling folder (``fashion_mnist``
     or ``mnist``) only, never another place. (None, None) with a note when absent."""
-    from .data import default_data_dir, load_images
+    from ..data import default_data_dir, load_images
 
     if data_dir is None:
         where = default_data_dir(name)
@@ -395,8 +395,8 @@ def _check_memory(
 
 
 def _build_model(options: dict[str, Any], data: dict[str, Any]) -> Any:
-    from .bnn import BNNClassifier, BNNRegressor, make_prior
-    from .objectives import BetaSchedule
+    from ..bnn import BNNClassifier, BNNRegressor, make_prior
+    from ..objectives import BetaSchedule
 
     prior = make_prior(options["prior"], float(options["prior_scale"]))
     beta = BetaSchedule(float(options["kl_weight"]), int(options["warmup_steps"]))
@@ -418,7 +418,7 @@ def _build_model(options: dict[str, Any], data: dict[str, Any]) -> Any:
 
 
 def _model_from_config(config: dict[str, Any]) -> Any:
-    from .bnn import BNNClassifier, BNNRegressor
+    from ..bnn import BNNClassifier, BNNRegressor
 
     kind = config.get("kind")
     cls = BNNRegressor if kind == "regression" else BNNClassifier
@@ -430,7 +430,7 @@ def evaluate_run(model: Any, data: dict[str, Any], samples: int) -> dict[str, An
     """Test metrics (and the arrays the plots need) of a trained model."""
     import torch
 
-    from .bnn import auroc, classification_metrics
+    from ..bnn import auroc, classification_metrics
 
     model = model.cpu().eval()
     if data["kind"] == "regression":
@@ -468,10 +468,10 @@ def _entropy(probs: Any) -> Any:
 def write_plots(data: dict[str, Any], evaluated: dict[str, Any], options: dict[str, Any],
                 out: Path) -> list[str]:  # fmt: skip
     """Write loss.png, and for classification reliability.png and entropy.png."""
-    from .bnn import reliability_diagram
-    from .bnn_plots import entropy_histogram, reliability_plot
-    from .plots import save_figure
-    from .vae_plots import loss_curves
+    from ..bnn import reliability_diagram
+    from ..plots import save_figure
+    from ..plots.bnn import entropy_histogram, reliability_plot
+    from ..plots.vae import loss_curves
 
     history = []
     metrics = out / "metrics.jsonl"
@@ -515,8 +515,8 @@ def _read_config(d: Path) -> dict[str, Any]:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from . import __version__
-    from .training import TrainConfig, select_device, train
+    from .. import __version__
+    from ..training import TrainConfig, select_device, train
 
     start = time.perf_counter()
     out: Path = args.out
@@ -573,7 +573,7 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     import torch
 
-    from .training import load_checkpoint
+    from ..training import load_checkpoint
 
     start = time.perf_counter()
     check_writable(args.dir)
@@ -620,8 +620,8 @@ def run_split(d: Any, options: dict[str, Any], split_dir: Path) -> dict[str, Any
     """
     import torch
 
-    from ._signals import Terminated
-    from .training import TrainConfig, train
+    from .._signals import Terminated
+    from ..training import TrainConfig, train
 
     done = split_dir / UCI_RESULT
     if done.is_file():
@@ -671,7 +671,7 @@ def load_splits(name: str, options: dict[str, Any], splits: int | None = None) -
     Raises:
         CommandError: more splits asked for than the data set has.
     """
-    from .data.uci import load_uci, uci_num_splits
+    from ..data.uci import load_uci, uci_num_splits
 
     directory = options.get("data_dir")
     available = uci_num_splits(name, directory)
@@ -712,8 +712,8 @@ def _clean(obj: Any) -> Any:
 
 
 def _uci(args: argparse.Namespace) -> int:
-    from . import __version__
-    from ._signals import exit_code, signal_name
+    from .. import __version__
+    from .._signals import exit_code, signal_name
 
     start = time.perf_counter()
     out: Path = args.out

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import math
-import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ._atomic import atomic_write_bytes
+from ._figure import figure
 
-__all__ = ["save_figure", "variance_vs_samples"]
+__all__ = ["variance_vs_samples"]
 
 #: variances below this fraction of a panel's largest are drawn as 0 (rounding noise).
 _ROUNDING_FLOOR = 1e-12
@@ -47,8 +44,7 @@ def variance_vs_samples(rows: Iterable[Mapping[str, Any]], *, title: str | None 
             (int(row["num_samples"]), float(row["variance"]))
         )
     n_panels = max(len(series), 1)
-    fig = Figure(figsize=(4.2 * n_panels, 3.6), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = figure(4.2 * n_panels, 3.6)
     axes = fig.subplots(1, n_panels, squeeze=False)[0]
     for ax, (param, per_est) in zip(axes, series.items(), strict=False):
         reference = None
@@ -83,15 +79,3 @@ def variance_vs_samples(rows: Iterable[Mapping[str, Any]], *, title: str | None 
     if title:
         fig.suptitle(title)
     return fig
-
-
-def render_png(fig: Figure, *, dpi: int = 120) -> bytes:
-    """``fig`` rendered as PNG bytes (drawing errors surface here, before any write)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
-
-def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 120) -> None:
-    """Render ``fig`` as PNG and write it to ``path`` atomically."""
-    atomic_write_bytes(path, render_png(fig, dpi=dpi))

@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from reparam import __version__
-from reparam.cli import exact_gradient, loc_scale_families, main
+from reparam.cli import main
+from reparam.cli.compare import exact_gradient, loc_scale_families
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ESTIMATORS_ODD_N = [
@@ -265,7 +266,7 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
 
 
 def test_plot_treats_rounding_noise_as_zero_variance():
-    from reparam.plots import variance_vs_samples
+    from reparam.plots.compare import variance_vs_samples
 
     rows = [
         {"estimator": e, "parameter": "loc", "num_samples": n, "variance": v}

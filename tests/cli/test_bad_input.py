@@ -159,7 +159,7 @@ def test_resource_sized_options_are_refused_before_allocating(tmp_path, capsys, 
 
 
 def test_memory_check_lets_ordinary_runs_through():
-    from reparam._resources import check_memory, format_bytes
+    from reparam.cli._resources import check_memory, format_bytes
 
     check_memory(1e6, ["--k 1"])  # 1 MB
     with pytest.raises(ValueError, match="--k 9: needs at least 2 GB .* than the 1 GB"):
