@@ -230,8 +230,6 @@ class Categorical(torch.distributions.Categorical):
                     )
         super().__init__(probs=probs, logits=logits, validate_args=validate_args)
 
-    def expand(
-        self, batch_shape: _size, _instance: Categorical | None = None
-    ) -> Categorical:
+    def expand(self, batch_shape: _size, _instance: Categorical | None = None) -> Categorical:
         new = self._get_checked_instance(Categorical, _instance)
         return super().expand(batch_shape, _instance=new)
