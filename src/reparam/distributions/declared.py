@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 from torch.distributions import constraints
 from torch.func import jvp
+from torch.types import _size
 
 from ._params import as_tensors, check_params
 from .base import ReparamDistribution
@@ -338,7 +339,7 @@ class Reparameterized(ReparamDistribution):
 
     # ------------------------------------------------------------------ shapes
     def expand(
-        self, batch_shape: torch.Size, _instance: Reparameterized | None = None
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
     ) -> Reparameterized:
         """A view with a larger batch shape; g broadcasts the parameters against ε."""
         batch_shape = torch.Size(batch_shape)

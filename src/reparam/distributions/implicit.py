@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 import torch
 from torch import Tensor
 from torch.distributions import constraints
+from torch.types import _size
 
 from ._params import as_tensors
 from .base import ReparamDistribution
@@ -447,7 +448,7 @@ class ImplicitReparameterized(ImplicitReparamDistribution):
         return invert_cdf(cdf, u.expand(shape), lo, hi, log_density=log_density)
 
     def expand(
-        self, batch_shape: torch.Size, _instance: ImplicitReparameterized | None = None
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
     ) -> ImplicitReparameterized:
         batch_shape = torch.Size(batch_shape)
         new = self._get_checked_instance(ImplicitReparameterized, _instance)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 from torch.distributions import Distribution, constraints
+from torch.types import _size
 
 from .base import ReparamDistribution, sum_rightmost
 from .standard import NoiseBase
@@ -189,7 +190,9 @@ class Independent(ReparamDistribution):
         return self.base_dist.variance
 
     # ----------------------------------------------------------------- shapes
-    def expand(self, batch_shape: torch.Size, _instance: Independent | None = None) -> Independent:
+    def expand(
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
+    ) -> Independent:
         batch_shape = torch.Size(batch_shape)
         new = self._get_checked_instance(Independent, _instance)
         n = self.reinterpreted_batch_ndims

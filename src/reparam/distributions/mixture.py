@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Categorical, Distribution, constraints
 from torch.distributions import Independent as TorchIndependent
+from torch.types import _size
 
 from .base import ReparamDistribution
 from .diagonal_normal import DiagonalNormal
@@ -527,7 +528,7 @@ class MixtureSameFamily(ReparamDistribution):
 
     # ----------------------------------------------------------------- shapes
     def expand(
-        self, batch_shape: torch.Size, _instance: MixtureSameFamily | None = None
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
     ) -> MixtureSameFamily:
         batch_shape = torch.Size(batch_shape)
         new = self._get_checked_instance(MixtureSameFamily, _instance)

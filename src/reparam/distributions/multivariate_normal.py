@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 from torch.distributions import constraints
 from torch.distributions.utils import lazy_property
+from torch.types import _size
 
 from ._gaussian import (
     HALF_LOG_2PI,
@@ -193,7 +194,7 @@ class MultivariateNormal(ReparamDistribution):
 
     # ----------------------------------------------------------------- shapes
     def expand(
-        self, batch_shape: torch.Size, _instance: MultivariateNormal | None = None
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
     ) -> MultivariateNormal:
         batch_shape = torch.Size(batch_shape)
         new = self._get_checked_instance(MultivariateNormal, _instance)

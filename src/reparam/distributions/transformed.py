@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.distributions import Distribution
 from torch.distributions import TransformedDistribution as _TorchTransformed
 from torch.distributions.transforms import ComposeTransform, Transform
+from torch.types import _size
 
 from .base import ReparamDistribution, sum_rightmost
 from .standard import NoiseBase
@@ -175,7 +176,7 @@ class TransformedDistribution(_TorchTransformed, ReparamDistribution):
 
     # ------------------------------------------------------------------ shapes
     def expand(
-        self, batch_shape: torch.Size, _instance: TransformedDistribution | None = None
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
     ) -> TransformedDistribution:
         new = self._get_checked_instance(TransformedDistribution, _instance)
         return super().expand(batch_shape, _instance=new)

@@ -10,6 +10,7 @@ from torch import Tensor
 from torch.distributions import Distribution, constraints
 from torch.distributions import Independent as _TorchIndependent
 from torch.distributions import TransformedDistribution as _TorchTransformed
+from torch.types import _size
 
 from ._counterparts import TORCH_ARGUMENTS
 from .base import ReparamDistribution
@@ -203,7 +204,7 @@ class WrappedRSample(ReparamDistribution):
         return self.base_dist.stddev
 
     def expand(
-        self, batch_shape: torch.Size, _instance: WrappedRSample | None = None
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
     ) -> WrappedRSample:
         new = self._get_checked_instance(WrappedRSample, _instance)
         new.base_dist = self.base_dist.expand(batch_shape)
