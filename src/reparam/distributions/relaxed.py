@@ -89,9 +89,7 @@ class _Relaxed(ReparamDistribution):
     def _probs_from_logits(self) -> Tensor:
         raise NotImplementedError
 
-    def expand(
-        self, batch_shape: _size, _instance: ReparamDistribution | None = None
-    ) -> _Relaxed:
+    def expand(self, batch_shape: _size, _instance: ReparamDistribution | None = None) -> _Relaxed:
         new = cast(_Relaxed, super().expand(torch.Size(batch_shape), _instance))  # type(self)
         new.hard = self.hard
         probs = self._probs
