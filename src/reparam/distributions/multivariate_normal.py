@@ -127,7 +127,8 @@ class MultivariateNormal(ReparamDistribution):
                 )
             return
         symmetric = torch.isclose(matrix, matrix.mT, rtol=1e-5, atol=1e-6).all()
-        if not bool(symmetric) or bool((self._cholesky_info != 0).any()):
+        info = self._cholesky_info  # set (not None) for covariance / precision matrices
+        if not bool(symmetric) or (info is not None and bool((info != 0).any())):
             raise param_error(owner, name, matrix, "be symmetric positive definite")
 
     # ----------------------------------------------------------------- the map g
