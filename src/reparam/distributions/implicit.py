@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -37,6 +38,9 @@ from torch.types import _size
 from ._params import as_tensors
 from .base import ReparamDistribution
 from .standard import StandardUniform
+
+if TYPE_CHECKING:
+    from ..noise import NoiseStrategy
 
 _EMPTY = torch.Size()
 
@@ -410,7 +414,9 @@ class ImplicitReparameterized(ImplicitReparamDistribution):
         with torch.no_grad():
             return self.log_prob(z)
 
-    def sample_noise(self, sample_shape: torch.Size = _EMPTY, *, noise: object = "mc") -> Tensor:
+    def sample_noise(
+        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> Tensor:
         shape = torch.Size(sample_shape) + self.batch_shape
         if self._sampler is None or noise != "mc" or shape.numel() == 0:
             self._drawn = None

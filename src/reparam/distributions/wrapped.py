@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import Tensor
@@ -113,7 +113,8 @@ class WrappedRSample(ReparamDistribution):
 
     @property
     def support(self) -> constraints.Constraint:
-        return self.base_dist.support
+        # torch types support as Optional; a distribution's support is a Constraint
+        return cast(constraints.Constraint, self.base_dist.support)
 
     def _check_params(self) -> None:
         """The wrapped distribution validated its parameters when it was built."""
