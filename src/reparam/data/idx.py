@@ -32,7 +32,7 @@ IDX_FORMAT = (
     "and 2049 for labels (n,), uint8"
 )
 
-_DTYPES = {
+_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype("u1"),
     0x09: np.dtype("i1"),
     0x0B: np.dtype(">i2"),

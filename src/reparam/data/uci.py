@@ -27,6 +27,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -121,7 +122,7 @@ def _dataset_dir(name: str, data_dir: str | os.PathLike[str] | None) -> Path:
     return data_dir / name
 
 
-def _read(path: Path, dtype: type, ndmin: int) -> np.ndarray:
+def _read(path: Path, dtype: type[int] | type[float], ndmin: Literal[1, 2]) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file ({DATA_DIR_HINT})")
     try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from numbers import Number
-from typing import NamedTuple
+from typing import NamedTuple, SupportsFloat, cast
 
 import torch
 from torch import Tensor
@@ -56,7 +56,8 @@ def as_tensors(owner: str, params: Mapping[str, object]) -> tuple[Tensor, ...]:
             if value.dtype != dtype:
                 value = value.to(dtype)
         elif isinstance(value, Number) and not isinstance(value, bool):
-            value = torch.tensor(float(value), dtype=dtype, device=device)
+            # a Number need not define __float__ (complex does not); float() says so
+            value = torch.tensor(float(cast(SupportsFloat, value)), dtype=dtype, device=device)
         else:
             raise TypeError(
                 f"{owner}: parameter {name!r} must be a number or a tensor, "
@@ -89,7 +90,7 @@ def as_params(owner: str, /, **params: object) -> tuple[Tensor, ...]:
             if not (isinstance(v, Tensor) and v.dtype == dtype and v.shape == shape):
                 break
         else:
-            return values
+            return cast(tuple[Tensor, ...], values)  # all checked to be tensors above
     tensors = as_tensors(owner, params)
     shapes = [t.shape for t in tensors]
     if all(s == shapes[0] for s in shapes):

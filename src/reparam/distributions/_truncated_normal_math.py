@@ -63,9 +63,9 @@ def _centred_variance(points: Tensor, log_weights: Tensor) -> Tensor:
 
 def _gauss_legendre(lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
     """Nodes on [lo, hi] (new last dim) and log-weights up to a common constant."""
-    x, w = _legendre(_NODES)
-    x = torch.as_tensor(x, dtype=lo.dtype, device=lo.device)
-    w = torch.as_tensor(w, dtype=lo.dtype, device=lo.device)
+    x_np, w_np = _legendre(_NODES)
+    x = torch.as_tensor(x_np, dtype=lo.dtype, device=lo.device)
+    w = torch.as_tensor(w_np, dtype=lo.dtype, device=lo.device)
     points = lo[..., None] + 0.5 * (hi - lo)[..., None] * (1 + x)
     return points, torch.log(w)
 

@@ -53,6 +53,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 from functools import lru_cache
+from typing import Literal, overload
 
 import numpy as np
 import torch
@@ -179,8 +180,8 @@ def bessel_ratios(kappa: Tensor) -> tuple[Tensor, Tensor]:
     log_derivs.reverse()
     rho = torch.cumprod(torch.stack(ratios), 0)
     d_rho = rho * torch.cumsum(torch.stack(log_derivs), 0)
-    n = torch.arange(1, start + 1, dtype=rho.dtype, device=rho.device)
-    big = (rho.reshape(start, -1) / n[:, None]).amax(1) > _RHO_CUTOFF
+    orders = torch.arange(1, start + 1, dtype=rho.dtype, device=rho.device)
+    big = (rho.reshape(start, -1) / orders[:, None]).amax(1) > _RHO_CUTOFF
     last = int(big.nonzero().max()) + 1 if bool(big.any()) else 1
     return rho[:last], d_rho[:last]
 
@@ -264,6 +265,10 @@ class CentredVonMises:
             b1, b2 = c + two_cos * b1 - b2, b1
         return b1 * torch.sin(x)
 
+    @overload
+    def _lower(self, y: Tensor, *, with_grad: Literal[True]) -> tuple[Tensor, Tensor, Tensor]: ...
+    @overload
+    def _lower(self, y: Tensor, *, with_grad: Literal[False]) -> tuple[Tensor, Tensor, None]: ...
     def _lower(self, y: Tensor, *, with_grad: bool) -> tuple[Tensor, Tensor, Tensor | None]:
         """For y ≤ 0: (log F(y), log q₀(y), ∂y/∂κ at fixed F or None)."""
         kappa = self.kappa.expand(y.shape)

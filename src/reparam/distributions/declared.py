@@ -6,18 +6,21 @@ import functools
 import inspect
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, cast
 
 import torch
 from torch import Tensor
 from torch.distributions import constraints
 from torch.func import jvp
+from torch.types import _size
 
 from ._params import as_tensors, check_params
 from .base import ReparamDistribution
 from .standard import NoiseBase, StandardNormal, StandardUniform
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..noise import NoiseStrategy
 
 _EMPTY = torch.Size()
@@ -45,7 +48,8 @@ def _jvp(fn: Callable[[Tensor], Tensor], eps: Tensor) -> tuple[Tensor, Tensor]:
     """``torch.func.jvp`` with a tangent of ones: (g(ε), ∂g/∂ε · 1)."""
     global _jvp_ready
     if _jvp_ready:
-        return jvp(fn, (eps,), (torch.ones_like(eps),))
+        # (primal, tangent): torch types jvp's result loosely (it has 3 items with has_aux)
+        return cast(tuple[Tensor, Tensor], jvp(fn, (eps,), (torch.ones_like(eps),)))
     # torch loads its forward-AD decompositions through torch.jit.script on first use,
     # which warns (a torch-internal DeprecationWarning); keep it out of users' logs.
     with warnings.catch_warnings():
@@ -54,7 +58,7 @@ def _jvp(fn: Callable[[Tensor], Tensor], eps: Tensor) -> tuple[Tensor, Tensor]:
         )
         out = jvp(fn, (eps,), (torch.ones_like(eps),))
     _jvp_ready = True
-    return out
+    return cast(tuple[Tensor, Tensor], out)
 
 
 @functools.lru_cache(maxsize=256)
@@ -254,8 +258,8 @@ class Reparameterized(ReparamDistribution):
         if not isinstance(z, Tensor):
             raise TypeError(f"Reparameterized: g must return a tensor, got {type(z).__name__}")
 
-    def _check_output(self, eps: Tensor, z: object) -> Tensor:
-        self._check_output_type(z)
+    def _check_output(self, eps: Tensor, z: Tensor) -> Tensor:
+        self._check_output_type(z)  # g is typed to return a tensor, but user code may not
         expected = eps.shape[: eps.dim() - len(self._noise_event_shape)] + self.event_shape
         if z.shape != expected:
             raise ValueError(
@@ -338,7 +342,7 @@ class Reparameterized(ReparamDistribution):
 
     # ------------------------------------------------------------------ shapes
     def expand(
-        self, batch_shape: torch.Size, _instance: Reparameterized | None = None
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
     ) -> Reparameterized:
         """A view with a larger batch shape; g broadcasts the parameters against ε."""
         batch_shape = torch.Size(batch_shape)
@@ -363,10 +367,24 @@ class Reparameterized(ReparamDistribution):
         return f"Reparameterized({name}, {{{shapes}}}, noise={self.noise!r})"
 
 
+class _Options(TypedDict, total=False):
+    """The keyword options of :class:`Reparameterized` that :func:`reparameterize` takes."""
+
+    noise: str | NoiseBase
+    event_shape: Sequence[int]
+    noise_event_shape: Sequence[int] | None
+    batch_shape: Sequence[int] | None
+    log_abs_det_jacobian: Callable[..., Tensor] | None
+    log_prob: Callable[..., Tensor] | None
+    inverse: Callable[..., Tensor] | None
+    support: constraints.Constraint
+    arg_constraints: Mapping[str, constraints.Constraint] | None
+
+
 def reparameterize(
     g: Callable[..., Tensor] | None = None,
     /,
-    **options: object,
+    **options: Unpack[_Options],
 ) -> (
     Callable[..., Reparameterized]
     | Callable[[Callable[..., Tensor]], Callable[..., Reparameterized]]

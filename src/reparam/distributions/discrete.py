@@ -20,10 +20,12 @@ The helpers :func:`select_parameter`, :func:`check_probs`, :func:`check_logits` 
 from __future__ import annotations
 
 from numbers import Number
+from typing import SupportsFloat, cast
 
 import torch
 from torch import Tensor
 from torch.distributions import Distribution
+from torch.types import _size
 
 __all__ = ["Bernoulli", "Categorical"]
 
@@ -37,7 +39,8 @@ def _as_tensor(owner: str, name: str, value: object) -> Tensor:
     if isinstance(value, Tensor):
         return value
     if isinstance(value, Number) and not isinstance(value, bool):
-        return torch.tensor(float(value), dtype=torch.get_default_dtype())
+        # a Number need not define __float__ (complex does not); float() says so
+        return torch.tensor(float(cast(SupportsFloat, value)), dtype=torch.get_default_dtype())
     raise TypeError(
         f"{owner}: parameter {name!r} must be a number or a tensor, got {type(value).__name__}"
     )
@@ -164,12 +167,13 @@ class Bernoulli(torch.distributions.Bernoulli):
             if probs is not None:
                 check_probs("Bernoulli", probs, simplex=False)
             else:
+                assert logits is not None  # select_parameter returned exactly one
                 check_logits(
                     "Bernoulli", logits, event_dim=0, allow_posinf=True, allow_neginf=True
                 )
         super().__init__(probs=probs, logits=logits, validate_args=validate_args)
 
-    def expand(self, batch_shape: torch.Size, _instance: Bernoulli | None = None) -> Bernoulli:
+    def expand(self, batch_shape: _size, _instance: Bernoulli | None = None) -> Bernoulli:
         new = self._get_checked_instance(Bernoulli, _instance)
         return super().expand(batch_shape, _instance=new)
 
@@ -215,6 +219,7 @@ class Categorical(torch.distributions.Categorical):
             if probs is not None:
                 check_probs("Categorical", probs, simplex=True)
             else:
+                assert logits is not None  # select_parameter returned exactly one
                 check_logits(
                     "Categorical", logits, event_dim=1, allow_posinf=False, allow_neginf=True
                 )
@@ -225,6 +230,6 @@ class Categorical(torch.distributions.Categorical):
                     )
         super().__init__(probs=probs, logits=logits, validate_args=validate_args)
 
-    def expand(self, batch_shape: torch.Size, _instance: Categorical | None = None) -> Categorical:
+    def expand(self, batch_shape: _size, _instance: Categorical | None = None) -> Categorical:
         new = self._get_checked_instance(Categorical, _instance)
         return super().expand(batch_shape, _instance=new)

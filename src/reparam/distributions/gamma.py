@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import torch
 from torch import Tensor
@@ -47,6 +48,11 @@ from ._params import as_params
 from .base import ReparamDistribution
 from .implicit import ImplicitReparamDistribution, attach_gradients
 from .standard import StandardUniform
+
+if TYPE_CHECKING:
+    from ..noise import NoiseStrategy
+
+_T = TypeVar("_T")
 
 __all__ = ["Chi2", "Gamma"]
 
@@ -70,6 +76,7 @@ def log_standard_gamma(
     ``native``, log X is taken as it is (no inversion), and so is its derivative if given.
     """
     grad = torch.is_grad_enabled() and a.requires_grad
+    dlogx: Tensor | None
     if drawn is None:
         if grad:
             log_x, dlogx = standard_gamma_log_quantile_and_grad(u, a)
@@ -174,7 +181,9 @@ class NativeGammaNoise:
             return drawn[3]
         return None
 
-    def _use_native(self, sample_shape: torch.Size, noise: object) -> torch.Size | None:
+    def _use_native(
+        self, sample_shape: torch.Size, noise: str | NoiseStrategy
+    ) -> torch.Size | None:
         """The noise shape if this draw goes through the native sampler, else None."""
         self._drawn = None
         if noise != "mc" or not self.native_sampler:
@@ -182,7 +191,9 @@ class NativeGammaNoise:
         shape = self.noise_shape(sample_shape)  # type: ignore[attr-defined]
         return shape if shape.numel() > 0 else None
 
-    def sample_noise(self, sample_shape: torch.Size = _EMPTY, *, noise: object = "mc") -> Tensor:
+    def sample_noise(
+        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> Tensor:
         shape = self._use_native(torch.Size(sample_shape), noise)
         if shape is None:
             return super().sample_noise(sample_shape, noise=noise)  # type: ignore[misc]
@@ -221,7 +232,7 @@ class LogSpaceNoiseCache:
     def _remember(self, eps: Tensor, z: Tensor, parts: object) -> None:
         self._last_noise = (weakref.ref(eps), weakref.ref(z), torch.is_grad_enabled(), parts)
 
-    def _recall(self, eps: Tensor, z: Tensor, compute: Callable[[Tensor], object]) -> object:
+    def _recall(self, eps: Tensor, z: Tensor, compute: Callable[[Tensor], _T]) -> _T:
         last, self._last_noise = self._last_noise, None
         if (
             last is not None
@@ -229,7 +240,7 @@ class LogSpaceNoiseCache:
             and last[1]() is z
             and last[2] == torch.is_grad_enabled()
         ):
-            return last[3]
+            return cast(_T, last[3])  # what _remember stored: compute's result for eps
         return compute(eps)
 
 

@@ -28,14 +28,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 from torch.distributions import constraints
+from torch.types import _size
 
 from ._params import as_tensors
 from .base import ReparamDistribution
 from .standard import StandardUniform
+
+if TYPE_CHECKING:
+    from ..noise import NoiseStrategy
 
 _EMPTY = torch.Size()
 
@@ -409,7 +414,9 @@ class ImplicitReparameterized(ImplicitReparamDistribution):
         with torch.no_grad():
             return self.log_prob(z)
 
-    def sample_noise(self, sample_shape: torch.Size = _EMPTY, *, noise: object = "mc") -> Tensor:
+    def sample_noise(
+        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> Tensor:
         shape = torch.Size(sample_shape) + self.batch_shape
         if self._sampler is None or noise != "mc" or shape.numel() == 0:
             self._drawn = None
@@ -447,7 +454,7 @@ class ImplicitReparameterized(ImplicitReparamDistribution):
         return invert_cdf(cdf, u.expand(shape), lo, hi, log_density=log_density)
 
     def expand(
-        self, batch_shape: torch.Size, _instance: ImplicitReparameterized | None = None
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
     ) -> ImplicitReparameterized:
         batch_shape = torch.Size(batch_shape)
         new = self._get_checked_instance(ImplicitReparameterized, _instance)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import Tensor
 from torch.distributions import Distribution, constraints
+from torch.types import _size
 
 from .base import ReparamDistribution, sum_rightmost
-from .standard import NoiseBase
 
 if TYPE_CHECKING:
     from ..noise import NoiseStrategy
@@ -76,7 +76,8 @@ class Independent(ReparamDistribution):
             )
         self.base_dist = base_distribution
         self.reinterpreted_batch_ndims = n
-        self.noise: NoiseBase | None = getattr(base_distribution, "noise", None)
+        # None when the base has no ε (not a ReparamDistribution); the noise methods raise
+        self.noise = getattr(base_distribution, "noise", None)  # type: ignore[assignment]
         cut = len(base_batch) - n
         super().__init__(
             base_batch[:cut],
@@ -87,13 +88,14 @@ class Independent(ReparamDistribution):
     # ----------------------------------------------------------------- properties
     @constraints.dependent_property
     def support(self) -> constraints.Constraint:
-        result = self.base_dist.support
+        # torch types support as Optional; a distribution's support is a Constraint
+        result = cast(constraints.Constraint, self.base_dist.support)
         if self.reinterpreted_batch_ndims:
             result = constraints.independent(result, self.reinterpreted_batch_ndims)
         return result
 
     @property
-    def has_rsample(self) -> bool:
+    def has_rsample(self) -> bool:  # type: ignore[override]  # as torch's Independent does
         return self.base_dist.has_rsample
 
     @property
@@ -151,11 +153,11 @@ class Independent(ReparamDistribution):
         return z, sum_rightmost(lp, self.reinterpreted_batch_ndims)
 
     def rsample(
-        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+        self, sample_shape: _size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
     ) -> Tensor:
         base = self.base_dist
         if isinstance(base, ReparamDistribution):
-            return base.rsample(sample_shape, noise=noise)
+            return base.rsample(torch.Size(sample_shape), noise=noise)
         if not base.has_rsample:
             raise TypeError(
                 f"Independent: the base {type(base).__name__} has no rsample (has_rsample is "
@@ -165,7 +167,7 @@ class Independent(ReparamDistribution):
             self._reparam_base()  # raises: noise strategies need ε
         return base.rsample(sample_shape)
 
-    def sample(self, sample_shape: torch.Size = _EMPTY) -> Tensor:
+    def sample(self, sample_shape: _size = _EMPTY) -> Tensor:
         return self.base_dist.sample(sample_shape)
 
     def log_prob(self, value: Tensor) -> Tensor:
@@ -189,7 +191,9 @@ class Independent(ReparamDistribution):
         return self.base_dist.variance
 
     # ----------------------------------------------------------------- shapes
-    def expand(self, batch_shape: torch.Size, _instance: Independent | None = None) -> Independent:
+    def expand(
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
+    ) -> Independent:
         batch_shape = torch.Size(batch_shape)
         new = self._get_checked_instance(Independent, _instance)
         n = self.reinterpreted_batch_ndims

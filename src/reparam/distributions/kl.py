@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.distributions as td
@@ -143,7 +144,8 @@ def to_torch(d: Distribution) -> Distribution:
         if counterpart is None:
             continue
         if cls is Independent:
-            return counterpart(d.base_dist, d.reinterpreted_batch_ndims, validate_args=False)
+            ind = cast(Independent, d)  # Independent is in d's MRO
+            return counterpart(ind.base_dist, ind.reinterpreted_batch_ndims, validate_args=False)
         kwargs = {name: getattr(d, name) for name in TORCH_ARGUMENTS[cls.__name__]}
         return counterpart(**kwargs, validate_args=False)
     return d

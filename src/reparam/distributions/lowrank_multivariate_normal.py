@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 from torch.distributions import constraints
 from torch.distributions.utils import lazy_property
+from torch.types import _size
 
 from ._gaussian import (
     HALF_LOG_2PI,
@@ -186,7 +187,7 @@ class LowRankMultivariateNormal(ReparamDistribution):
 
     # ----------------------------------------------------------------- shapes
     def expand(
-        self, batch_shape: torch.Size, _instance: LowRankMultivariateNormal | None = None
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
     ) -> LowRankMultivariateNormal:
         batch_shape = torch.Size(batch_shape)
         new = self._get_checked_instance(LowRankMultivariateNormal, _instance)

@@ -32,12 +32,14 @@ mixture's log-density.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import Tensor
 from torch.distributions import Categorical, Distribution, constraints
 from torch.distributions import Independent as TorchIndependent
+from torch.types import _size
 
 from .base import ReparamDistribution
 from .diagonal_normal import DiagonalNormal
@@ -117,7 +119,7 @@ def _quantile_bounds(comp: Distribution, log_w: Tensor, u: Tensor) -> tuple[Tens
     # widen them a little so that the root lies strictly inside for the Newton steps.
     pad = 1e-3 * (hi - lo).abs() + 16 * torch.finfo(u.dtype).eps * (1 + lo.abs() + hi.abs())
     pad = torch.where(torch.isfinite(pad), pad, 0.0)
-    support = comp.support
+    support = cast(constraints.Constraint, comp.support)  # torch types it as Optional
     lo = torch.where(support.check(lo - pad), lo - pad, lo)
     hi = torch.where(support.check(hi + pad), hi + pad, hi)
     return lo, hi
@@ -199,7 +201,9 @@ def _slice(base: Distribution, d: int) -> Distribution:
             kwargs[name] = value.expand(batch)[..., d]
     if not kwargs:
         raise ValueError("no parameter tensors")
-    return type(base)(**kwargs, validate_args=False)
+    # the constructor of base's own class, which takes its parameters by name
+    make = cast(Callable[..., Distribution], type(base))
+    return make(**kwargs, validate_args=False)
 
 
 def _sliceable(base: Distribution) -> bool:
@@ -377,7 +381,7 @@ class MixtureSameFamily(ReparamDistribution):
 
     # ----------------------------------------------------------------- properties
     @property
-    def has_rsample(self) -> bool:
+    def has_rsample(self) -> bool:  # type: ignore[override]  # per instance, as in torch
         """False where the components allow no implicit reparameterization (see
         ``rsample``); ``log_prob`` and ``sample`` work for every component family."""
         return self._no_rsample is None
@@ -401,7 +405,8 @@ class MixtureSameFamily(ReparamDistribution):
     def support(self) -> constraints.Constraint:
         """The components' support, checked against every component as torch does
         (``MixtureSameFamilyConstraint``, where this torch has it)."""
-        base = self._component_distribution.support
+        # torch types support as Optional; a distribution's support is a Constraint
+        base = cast(constraints.Constraint, self._component_distribution.support)
         mixture_constraint = getattr(constraints, "MixtureSameFamilyConstraint", None)
         return base if mixture_constraint is None else mixture_constraint(base)
 
@@ -432,12 +437,12 @@ class MixtureSameFamily(ReparamDistribution):
         self._require_rsample()
         return super().sample_noise(sample_shape, noise=noise)
 
-    def sample(self, sample_shape: torch.Size = _EMPTY) -> Tensor:
+    def sample(self, sample_shape: _size = _EMPTY) -> Tensor:
         """A sample with no gradient: through the mixture CDF where ``has_rsample``,
         otherwise ancestrally (a component index, then that component's sample)."""
-        if self._no_rsample is None:
-            return super().sample(sample_shape)
         shape, batch, event = torch.Size(sample_shape), self.batch_shape, self.event_shape
+        if self._no_rsample is None:
+            return super().sample(shape)
         mix = self._mixture_distribution
         with torch.no_grad():
             index = mix.sample(shape)  # (*S, *mixing batch), broadcast to (*S, *B)
@@ -527,7 +532,7 @@ class MixtureSameFamily(ReparamDistribution):
 
     # ----------------------------------------------------------------- shapes
     def expand(
-        self, batch_shape: torch.Size, _instance: MixtureSameFamily | None = None
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
     ) -> MixtureSameFamily:
         batch_shape = torch.Size(batch_shape)
         new = self._get_checked_instance(MixtureSameFamily, _instance)

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 from torch.distributions import constraints
 from torch.distributions.utils import lazy_property
+from torch.types import _size
 
 from ._gaussian import (
     HALF_LOG_2PI,
@@ -126,7 +127,8 @@ class MultivariateNormal(ReparamDistribution):
                 )
             return
         symmetric = torch.isclose(matrix, matrix.mT, rtol=1e-5, atol=1e-6).all()
-        if not bool(symmetric) or bool((self._cholesky_info != 0).any()):
+        info = self._cholesky_info  # set (not None) for covariance / precision matrices
+        if not bool(symmetric) or (info is not None and bool((info != 0).any())):
             raise param_error(owner, name, matrix, "be symmetric positive definite")
 
     # ----------------------------------------------------------------- the map g
@@ -193,7 +195,7 @@ class MultivariateNormal(ReparamDistribution):
 
     # ----------------------------------------------------------------- shapes
     def expand(
-        self, batch_shape: torch.Size, _instance: MultivariateNormal | None = None
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
     ) -> MultivariateNormal:
         batch_shape = torch.Size(batch_shape)
         new = self._get_checked_instance(MultivariateNormal, _instance)

@@ -41,11 +41,13 @@ References:
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import Tensor
 from torch.distributions import constraints
 from torch.nn.functional import logsigmoid, softplus
+from torch.types import _size
 
 from ._params import as_params, as_tensors
 from .base import ReparamDistribution
@@ -87,8 +89,8 @@ class _Relaxed(ReparamDistribution):
     def _probs_from_logits(self) -> Tensor:
         raise NotImplementedError
 
-    def expand(self, batch_shape: torch.Size, _instance: _Relaxed | None = None) -> _Relaxed:
-        new = super().expand(batch_shape, _instance)
+    def expand(self, batch_shape: _size, _instance: ReparamDistribution | None = None) -> _Relaxed:
+        new = cast(_Relaxed, super().expand(torch.Size(batch_shape), _instance))  # type(self)
         new.hard = self.hard
         probs = self._probs
         shape = torch.Size(batch_shape) + self.event_shape
@@ -289,7 +291,11 @@ class RelaxedOneHotCategorical(_Relaxed):
     ) -> None:
         owner = "RelaxedOneHotCategorical"
         probs, logits = select_parameter(owner, probs, logits)
-        name, param = ("probs", probs) if probs is not None else ("logits", logits)
+        if probs is not None:
+            name, param = "probs", probs
+        else:
+            assert logits is not None  # select_parameter returned exactly one
+            name, param = "logits", logits
         if param.dim() < 1 or param.shape[-1] < 2:
             raise ValueError(
                 f"{owner}: parameter {name!r} must have shape (*batch, K) with K >= 2 "

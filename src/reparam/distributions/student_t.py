@@ -18,6 +18,7 @@ X with torch's exact Gamma sampler and skips the inversion (see
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -27,6 +28,9 @@ from ._params import as_params
 from .base import ReparamDistribution
 from .gamma import NativeGammaNoise, draw_standard_gamma_noise, log_standard_gamma
 from .standard import StandardUniform
+
+if TYPE_CHECKING:
+    from ..noise import NoiseStrategy
 
 __all__ = ["StudentT"]
 
@@ -109,7 +113,9 @@ class StudentT(NativeGammaNoise, ReparamDistribution):
     def _native_concentration(self) -> Tensor:
         return 0.5 * self.df
 
-    def sample_noise(self, sample_shape: torch.Size = _EMPTY, *, noise: object = "mc") -> Tensor:
+    def sample_noise(
+        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> Tensor:
         shape = self._use_native(torch.Size(sample_shape), noise)
         if shape is None:
             return ReparamDistribution.sample_noise(self, sample_shape, noise=noise)

@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.distributions import Distribution
 from torch.distributions import TransformedDistribution as _TorchTransformed
 from torch.distributions.transforms import ComposeTransform, Transform
+from torch.types import _size
 
 from .base import ReparamDistribution, sum_rightmost
 from .standard import NoiseBase
@@ -21,7 +22,9 @@ _EMPTY = torch.Size()
 __all__ = ["TransformedDistribution"]
 
 
-class TransformedDistribution(_TorchTransformed, ReparamDistribution):
+# has_rsample: torch's read-only property (the base's) wins over ReparamDistribution's
+# class attribute True, as intended.
+class TransformedDistribution(_TorchTransformed, ReparamDistribution):  # type: ignore[override]
     r"""A reparameterized base distribution pushed through bijective transforms.
 
     .. math::
@@ -57,6 +60,8 @@ class TransformedDistribution(_TorchTransformed, ReparamDistribution):
         >>> bool((z > 1).all()), log_q.shape
         (True, torch.Size([4]))
     """
+
+    base_dist: ReparamDistribution  # wrapped in __init__ when it is not one
 
     def __init__(
         self,
@@ -112,7 +117,7 @@ class TransformedDistribution(_TorchTransformed, ReparamDistribution):
 
     # ------------------------------------------------------------------ noise
     @property
-    def noise(self) -> NoiseBase:
+    def noise(self) -> NoiseBase:  # type: ignore[override]  # read-only: the base's
         """The base's noise p(ε)."""
         return self.base_dist.noise
 
@@ -175,7 +180,7 @@ class TransformedDistribution(_TorchTransformed, ReparamDistribution):
 
     # ------------------------------------------------------------------ shapes
     def expand(
-        self, batch_shape: torch.Size, _instance: TransformedDistribution | None = None
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
     ) -> TransformedDistribution:
         new = self._get_checked_instance(TransformedDistribution, _instance)
         return super().expand(batch_shape, _instance=new)

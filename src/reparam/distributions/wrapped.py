@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import Tensor
 from torch.distributions import Distribution, constraints
 from torch.distributions import Independent as _TorchIndependent
 from torch.distributions import TransformedDistribution as _TorchTransformed
+from torch.types import _size
 
 from ._counterparts import TORCH_ARGUMENTS
 from .base import ReparamDistribution
@@ -112,7 +113,8 @@ class WrappedRSample(ReparamDistribution):
 
     @property
     def support(self) -> constraints.Constraint:
-        return self.base_dist.support
+        # torch types support as Optional; a distribution's support is a Constraint
+        return cast(constraints.Constraint, self.base_dist.support)
 
     def _check_params(self) -> None:
         """The wrapped distribution validated its parameters when it was built."""
@@ -203,7 +205,7 @@ class WrappedRSample(ReparamDistribution):
         return self.base_dist.stddev
 
     def expand(
-        self, batch_shape: torch.Size, _instance: WrappedRSample | None = None
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
     ) -> WrappedRSample:
         new = self._get_checked_instance(WrappedRSample, _instance)
         new.base_dist = self.base_dist.expand(batch_shape)

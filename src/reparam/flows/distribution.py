@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 from torch.distributions import constraints
 from torch.func import functional_call
+from torch.types import _size
 
 from ..distributions.base import ReparamDistribution
 from .base import Transform
@@ -225,7 +226,7 @@ class FlowDistribution(ReparamDistribution):
 
     # ----------------------------------------------------------------- shapes
     def expand(
-        self, batch_shape: torch.Size, _instance: FlowDistribution | None = None
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
     ) -> FlowDistribution:
         """The same flow with a larger batch shape (base and context expanded, not copied)."""
         batch_shape = torch.Size(batch_shape)

@@ -62,6 +62,8 @@ class ActNorm(ElementwiseAffine):
         2018, arXiv:1807.03039.
     """
 
+    initialized: Tensor  # buffer
+
     def __init__(self, features: int) -> None:
         super().__init__(features)
         self.register_buffer("initialized", torch.tensor(False))

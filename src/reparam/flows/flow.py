@@ -15,6 +15,7 @@ follow zuko's signatures:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -55,6 +56,9 @@ class Flow(nn.Module):
         ValueError: a transform is not a Transform, has the wrong features or
             context_features.
     """
+
+    base_loc: Tensor  # buffers
+    base_scale: Tensor
 
     def __init__(
         self, transforms: Sequence[Transform], features: int, context_features: int = 0
@@ -106,7 +110,8 @@ class Flow(nn.Module):
         else:
             loc, scale = self.base_loc, self.base_scale
         base = DiagonalNormal(loc, scale, validate_args=False)
-        return FlowDistribution(base, self.transforms, context)
+        # a ModuleList is a sequence of its Transforms at run time
+        return FlowDistribution(base, cast(Sequence[Transform], self.transforms), context)
 
     def extra_repr(self) -> str:
         ctx = f", context_features={self.context_features}" if self.context_features else ""
@@ -279,7 +284,8 @@ class RadialFlow(PlanarFlow):
     layer = Radial
 
 
-FLOWS: dict[str, type[Flow]] = {
+# Callable, not type[Flow]: the builders' constructors differ from Flow's own.
+FLOWS: dict[str, Callable[..., Flow]] = {
     "maf": MAF,
     "iaf": IAF,
     "nsf": NSF,

@@ -36,6 +36,11 @@ class LULinear(Transform):
 
     fast = "both"
 
+    permutation: Tensor  # buffers
+    inverse_permutation: Tensor
+    _lower_index: Tensor
+    _upper_index: Tensor
+
     def __init__(self, features: int, seed: int | None = None) -> None:
         super().__init__(features)
         d = features

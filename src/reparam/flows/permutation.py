@@ -36,6 +36,9 @@ class Permutation(Transform):
 
     fast = "both"
 
+    permutation: Tensor  # buffers
+    inverse_permutation: Tensor
+
     def __init__(
         self,
         features: int,

@@ -18,6 +18,8 @@ flatten) are kept.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import TypedDict, cast
 
 import torch
 from torch import nn
@@ -35,21 +37,31 @@ SUPPORTED: dict[type[nn.Module], type[BayesLayer]] = {
 }
 
 
+class _Options(TypedDict):
+    prior: Prior | None
+    estimator: str
+    init_scale: float
+    device: torch.device
+    dtype: torch.dtype
+
+
 def _convert_layer(
     m: nn.Module, prior: Prior | None, estimator: str, init_scale: float
 ) -> BayesLayer:
-    kw = {
-        "prior": prior,
-        "estimator": estimator,
-        "init_scale": init_scale,
-        "device": m.weight.device,
-        "dtype": m.weight.dtype,
-    }
+    assert isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))
+    kw = _Options(
+        prior=prior,
+        estimator=estimator,
+        init_scale=init_scale,
+        device=m.weight.device,
+        dtype=m.weight.dtype,
+    )
     if isinstance(m, nn.Linear):
         new: BayesLayer = BayesLinear(m.in_features, m.out_features, m.bias is not None, **kw)
     else:
-        assert isinstance(m, (nn.Conv1d, nn.Conv2d))
-        new = SUPPORTED[type(m)](
+        # a BayesConvNd, which takes nn.ConvNd's arguments (not BayesLayer's own)
+        make = cast(Callable[..., BayesLayer], SUPPORTED[type(m)])
+        new = make(
             m.in_channels,
             m.out_channels,
             m.kernel_size,
