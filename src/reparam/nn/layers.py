@@ -156,12 +156,13 @@ class BayesLayer(nn.Module):
         #: use the posterior means (no sampling) in ``forward``.
         self.deterministic = False
         self._scale_cache: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
-        kw = {"device": device, "dtype": dtype}
-        self.weight_mu = nn.Parameter(torch.empty(weight_shape, **kw))
-        self.weight_rho = nn.Parameter(torch.empty(weight_shape, **kw))
+
+        def empty(*shape: int) -> nn.Parameter:
+            return nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
+
+        self.weight_mu, self.weight_rho = empty(*weight_shape), empty(*weight_shape)
         if bias_size is not None:
-            self.bias_mu = nn.Parameter(torch.empty(bias_size, **kw))
-            self.bias_rho = nn.Parameter(torch.empty(bias_size, **kw))
+            self.bias_mu, self.bias_rho = empty(bias_size), empty(bias_size)
         else:
             self.register_parameter("bias_mu", None)
             self.register_parameter("bias_rho", None)
@@ -405,7 +406,16 @@ class _BayesConvNd(BayesLayer):
             padding: tuple[int, ...] | str | int = 0
         else:
             padding = self.padding
-        return self._conv(x, weight, bias, self.stride, padding, self.dilation, self.groups)
+        # F.conv*d take padding as ints or "same"/"valid"; torch's stubs list the ints only
+        return self._conv(
+            x,
+            weight,
+            bias,
+            self.stride,
+            padding,
+            self.dilation,
+            self.groups,  # type: ignore[arg-type]
+        )
 
     def _shape_repr(self) -> str:
         s = (
