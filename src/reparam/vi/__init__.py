@@ -19,12 +19,15 @@ from .models import (
     get_model,
     linear_regression,
     logistic_regression,
+    target,
 )
+from .targets import TARGETS
 
 __all__ = [
     "CONSTRAINTS",
     "GUIDES",
     "MODELS",
+    "TARGETS",
     "FlowGuide",
     "FullRankGuide",
     "Layout",
@@ -42,4 +45,5 @@ __all__ = [
     "make_guide",
     "psis",
     "summarize",
+    "target",
 ]
