@@ -9,6 +9,7 @@ reparameterized ELBO (:func:`fit`), and checked with Pareto-smoothed importance 
 
 from .diagnostics import importance_diagnostics, psis, summarize
 from .fit import VIResult, fit
+from .flow_fit import FlowFit, fit_flow_to_target, target_diagnostics
 from .guides import GUIDES, FlowGuide, FullRankGuide, LowRankGuide, MeanFieldGuide, make_guide
 from .layout import CONSTRAINTS, Layout
 from .models import (
@@ -28,6 +29,7 @@ __all__ = [
     "GUIDES",
     "MODELS",
     "TARGETS",
+    "FlowFit",
     "FlowGuide",
     "FullRankGuide",
     "Layout",
@@ -37,6 +39,7 @@ __all__ = [
     "VIResult",
     "eight_schools",
     "fit",
+    "fit_flow_to_target",
     "funnel",
     "get_model",
     "importance_diagnostics",
@@ -46,4 +49,5 @@ __all__ = [
     "psis",
     "summarize",
     "target",
+    "target_diagnostics",
 ]
