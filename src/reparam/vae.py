@@ -53,6 +53,7 @@ from .distributions import DiagonalNormal, LowRankMultivariateNormal, Multivaria
 from .flows.autoregressive import MaskedAffineAutoregressive
 from .flows.distribution import FlowDistribution
 from .flows.planar import Planar
+from .importance import log_mean_exp, log_weights
 from .objectives import BetaSchedule, elbo_terms, get_objective
 
 __all__ = ["ARCHS", "FLOW_POSTERIORS", "LIKELIHOODS", "POSTERIORS", "VAE"]
@@ -509,9 +510,10 @@ class VAE(nn.Module):
     def log_likelihood(self, x: Tensor, k: int = 5000, chunk: int = 500) -> Tensor:
         r"""Importance-sampled log p(x) with k samples from q(z|x), per data point.
 
-        log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x), accumulated over chunks of ``chunk``
-        samples with a running log-sum-exp, so memory is O(chunk · B · pixels). The noise
-        is drawn one sample at a time, so the result for a given seed does not depend on
+        log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x), by
+        :func:`reparam.importance.log_weights` in chunks of ``chunk`` samples, so memory is
+        O(chunk · B · pixels), and :func:`~reparam.importance.log_mean_exp`. The noise is
+        drawn one sample at a time, so the result for a given seed does not depend on
         ``chunk``. As k grows the estimate increases on average towards log p(x).
 
         Args:
@@ -531,17 +533,15 @@ class VAE(nn.Module):
             raise ValueError(f"log_likelihood: chunk must be >= 1; got {chunk}")
         q = self.encode(x)
         prior = self.prior
-        total = None
-        done = 0
-        while done < k:
-            c = min(int(chunk), k - done)
-            eps = torch.stack([q.sample_noise() for _ in range(c)])
-            z, log_q = q.from_noise_and_log_prob(eps)
-            log_w = self.log_px_given_z(x, z) + prior.log_prob(z) - log_q
-            part = torch.logsumexp(log_w, 0)
-            total = part if total is None else torch.logaddexp(total, part)
-            done += c
-        return total - math.log(k)
+
+        def draw(c: int) -> tuple[Tensor, Tensor]:
+            return q.from_noise_and_log_prob(torch.stack([q.sample_noise() for _ in range(c)]))
+
+        def log_joint(z: Tensor) -> Tensor:
+            return self.log_px_given_z(x, z) + prior.log_prob(z)
+
+        log_w = log_weights(log_joint, draw, int(k), chunk=int(chunk), dtype=None)  # (k, B)
+        return log_mean_exp(log_w, 0)
 
     @torch.no_grad()
     def active_units(self, x: Tensor, threshold: float = 0.01) -> int:

@@ -445,11 +445,11 @@ def density_result(model: Any, data: dict[str, Any]) -> dict[str, Any]:
 
 def vi_result(model: Any, target: str) -> dict[str, Any]:
     """ELBO, KL(q‖p) with its standard error, log Z and the ESS of the weights p̃/q."""
-    from ..density import vi_diagnostics
+    from ..vi import target_diagnostics
 
     log_z, source = _log_z(target)
-    out = vi_diagnostics(model.flow, model.log_target, VI_EVAL, log_z=log_z)
-    out["log_z_source"] = source
+    out = target_diagnostics(model.flow, model.log_target, VI_EVAL, log_z=log_z)
+    out.update(n=out["num_samples"], log_z_is=out["log_evidence"], log_z_source=source)
     return out
 
 
@@ -525,7 +525,7 @@ def fit_flow(args: argparse.Namespace) -> int:
     import torch
 
     from .. import __version__
-    from ..density import DensityEstimator, VariationalFit
+    from ..density import DensityEstimator
     from ..training import TrainConfig, select_device, train
 
     start = time.perf_counter()
@@ -545,12 +545,11 @@ def fit_flow(args: argparse.Namespace) -> int:
     vi = options["target"] is not None
     # Everything that can fail on bad input happens before the first file is written.
     if vi:
-        from ..data.toy2d import target_log_prob
+        from ..vi.targets import target_log_prob
 
-        data = None
+        data = train_data = None
         features = 2
-        train_data = VariationalFit.dummy_data(options["steps_per_epoch"])
-        batch_size = 1
+        batch_size = 1  # unused: every VI step draws its own samples
     else:
         data = load_data(options)
         features = int(data["train"].shape[1])
@@ -568,12 +567,8 @@ def fit_flow(args: argparse.Namespace) -> int:
         torch.manual_seed(options["seed"])
         flow = make_flow(options, features)
     if vi:
-        model: Any = VariationalFit(
-            flow,
-            target_log_prob(options["target"]),
-            samples=options["samples"],
-            anneal_steps=options.get("anneal_steps") or 0,
-        )
+        model: Any = torch.nn.ModuleDict({"flow": flow})
+        model.log_target = target_log_prob(options["target"])
     else:
         model = DensityEstimator(flow)
     if args.resume:  # before anything is written: intact, enough epochs, fits the model
@@ -602,15 +597,13 @@ def fit_flow(args: argparse.Namespace) -> int:
         f"{options['epochs']} epochs, device {device}",
         file=sys.stderr,
     )
-    result = train(
-        model,
-        train_data,
-        config,
-        out,
-        valid_data=None if vi else data["valid"],
-        resume=args.resume,
-        resume_hint="--resume",
-    )
+    if vi:
+        from ._flow_target import fit_target
+
+        result = fit_target(model.to(device), options, out, args.resume, args.progress)
+    else:
+        result = train(model, train_data, config, out, valid_data=data["valid"],
+                       resume=args.resume, resume_hint="--resume")  # fmt: skip
     code = finish_run(run, result, args.resume)
     if code == 1 or not result.checkpoint.is_file():  # failed, or nothing was kept
         return code

@@ -9,6 +9,7 @@ reparameterized ELBO (:func:`fit`), and checked with Pareto-smoothed importance 
 
 from .diagnostics import importance_diagnostics, psis, summarize
 from .fit import VIResult, fit
+from .flow_fit import FlowFit, fit_flow_to_target, target_diagnostics
 from .guides import GUIDES, FlowGuide, FullRankGuide, LowRankGuide, MeanFieldGuide, make_guide
 from .layout import CONSTRAINTS, Layout
 from .models import (
@@ -19,12 +20,16 @@ from .models import (
     get_model,
     linear_regression,
     logistic_regression,
+    target,
 )
+from .targets import TARGETS
 
 __all__ = [
     "CONSTRAINTS",
     "GUIDES",
     "MODELS",
+    "TARGETS",
+    "FlowFit",
     "FlowGuide",
     "FullRankGuide",
     "Layout",
@@ -34,6 +39,7 @@ __all__ = [
     "VIResult",
     "eight_schools",
     "fit",
+    "fit_flow_to_target",
     "funnel",
     "get_model",
     "importance_diagnostics",
@@ -42,4 +48,6 @@ __all__ = [
     "make_guide",
     "psis",
     "summarize",
+    "target",
+    "target_diagnostics",
 ]

@@ -15,6 +15,8 @@ of tensors with a leading sample dimension S), without the Jacobian.
   Sköld 2007).
 - :func:`funnel`: Neal's funnel (Neal 2003, "Slice sampling", §8), a normalized density
   with known moments and log p(x) = 0.
+- :func:`target`: the unnormalized 2-D targets of :mod:`reparam.vi.targets` (banana,
+  rings, u1–u4 of Rezende & Mohamed 2015; the funnel is ``funnel(d=2)``), with log Z.
 
 ``exact`` (when known) holds ``"mean"`` (n,) and ``"cov"`` (n, n) of the posterior of the
 flat constrained parameters (``layout.flat_names()`` order), ``"gaussian"`` (whether the
@@ -34,6 +36,14 @@ import torch
 from torch import Tensor
 
 from .layout import Layout
+from .targets import (
+    TARGETS,
+    funnel_log_prob,
+    moments_2d,
+    target_bounds,
+    target_log_normalizer,
+    target_log_prob,
+)
 
 __all__ = [
     "EIGHT_SCHOOLS_SIGMA",
@@ -45,6 +55,7 @@ __all__ = [
     "get_model",
     "linear_regression",
     "logistic_regression",
+    "target",
 ]
 
 LogDensity = Callable[[dict[str, Tensor]], Tensor]
@@ -290,9 +301,7 @@ def funnel(d: int = 10) -> Model:
     _check_count("d", d, least=2)
 
     def log_density(params: dict[str, Tensor]) -> Tensor:
-        v, x = params["v"], params["x"]  # (S,), (S, d − 1)
-        lp_x = (-0.5 * x**2 * torch.exp(-v).unsqueeze(-1) - 0.5 * v.unsqueeze(-1)).sum(-1)
-        return _normal_log_prob(v, 0.0, 3.0) + lp_x - (d - 1) * _HALF_LOG_2PI
+        return funnel_log_prob(params["v"], params["x"])  # (S,), (S, d − 1) → (S,)
 
     var = torch.full((d,), math.exp(4.5), dtype=torch.float64)
     var[0] = 9.0
@@ -307,6 +316,35 @@ def funnel(d: int = 10) -> Model:
     return _model("funnel", layout, log_density, description, exact, {"d": d})
 
 
+# --------------------------------------------------------------------------- 2-D targets
+def target(name: str, n: int = 1000) -> Model:
+    r"""The 2-D target ``name`` of :data:`reparam.vi.targets.TARGETS` as a model on z ∈ R².
+
+    Layout: one real block ``z`` of 2 entries (no Jacobian). ``exact`` holds
+    ``"log_evidence"`` = log Z (closed form for banana, quadrature on an n × n grid over
+    :func:`~reparam.vi.targets.target_bounds` otherwise) and the ``"mean"`` / ``"cov"`` by
+    the same quadrature. The funnel is :func:`funnel` with d = 2 (exact moments).
+
+    Args:
+        name: ``banana``, ``funnel``, ``rings``, ``u1``, ``u2``, ``u3`` or ``u4``.
+        n: quadrature points per axis (>= 2).
+    """
+    if name == "funnel":
+        return funnel(d=2)
+    log_p, box = target_log_prob(name), target_bounds(name)
+    log_z = target_log_normalizer(name)
+    quadrature, mean, cov = moments_2d(log_p, box, n)
+    exact = {
+        "mean": mean,
+        "cov": cov,
+        "gaussian": False,
+        "log_evidence": quadrature if log_z is None else log_z,
+    }
+    description = f"2-D target {name!r} (unnormalized; log Z = {exact['log_evidence']:.4f})"
+    layout = Layout({"z": (2, "real")})
+    return _model(name, layout, lambda params: log_p(params["z"]), description, exact, {})
+
+
 #: the shipped models by name (builders called with their defaults by :func:`get_model`).
 MODELS: dict[str, Callable[..., Model]] = {
     "linear": linear_regression,
@@ -314,6 +352,7 @@ MODELS: dict[str, Callable[..., Model]] = {
     "eight-schools": lambda: eight_schools(centered=True),
     "eight-schools-nc": lambda: eight_schools(centered=False),
     "funnel": funnel,
+    **{name: (lambda name=name, **kw: target(name, **kw)) for name in TARGETS if name != "funnel"},
 }
 
 
