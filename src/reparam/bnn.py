@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._checks import check_int
 from .nn import BayesConv2d, BayesLinear, GaussianPrior, ScaleMixturePrior, kl_divergence
 from .objectives import BetaSchedule
 
@@ -140,12 +141,6 @@ def _beta(kl_weight: BetaSchedule | float | None) -> BetaSchedule:
     return BetaSchedule(1.0 if kl_weight is None else float(kl_weight))
 
 
-def _positive_int(owner: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{owner}: {name} must be an integer >= 1; got {value!r}")
-    return int(value)
-
-
 def _hidden(owner: str, hidden: Sequence[int]) -> tuple[int, ...]:
     sizes = tuple(int(h) for h in hidden)
     if not sizes or min(sizes) < 1:
@@ -196,14 +191,18 @@ class BNNClassifier(nn.Module):
         self.in_shape = tuple(int(s) for s in in_shape)
         if not self.in_shape or min(self.in_shape) < 1:
             raise ValueError(f"{owner}: in_shape must be positive sizes; got {tuple(in_shape)}")
-        self.num_classes = _positive_int(owner, "num_classes", num_classes)
+        self.num_classes = check_int(
+            "num_classes", num_classes, owner=owner, sep="; ", integral=True
+        )
         if self.num_classes < 2:
             raise ValueError(f"{owner}: num_classes must be >= 2; got {num_classes}")
         self.hidden = _hidden(owner, hidden)
         self.estimator = _choice(owner, "estimator", estimator, ESTIMATORS)
         self.arch = _choice(owner, "arch", arch, ARCHS)
         self.prior = _resolve_prior(prior)
-        self.dataset_size = _positive_int(owner, "dataset_size", dataset_size)
+        self.dataset_size = check_int(
+            "dataset_size", dataset_size, owner=owner, sep="; ", integral=True
+        )
         self.kl_weight = _beta(kl_weight)
         self.init_scale = float(init_scale)
         kw = {"prior": self.prior, "estimator": self.estimator, "init_scale": self.init_scale}
@@ -304,7 +303,7 @@ class BNNClassifier(nn.Module):
         """The Monte Carlo predictive p(y|x) ≈ (1/S) Σ_s softmax(f_{w_s}(x)), shape (N, C)."""
         from .nn import predictive
 
-        _positive_int("predict_proba", "num_samples", num_samples)
+        check_int("num_samples", num_samples, owner="predict_proba", sep="; ", integral=True)
         was_training = self.training
         self.eval()
         try:
@@ -363,11 +362,15 @@ class BNNRegressor(nn.Module):
     ) -> None:
         super().__init__()
         owner = "BNNRegressor"
-        self.in_features = _positive_int(owner, "in_features", in_features)
+        self.in_features = check_int(
+            "in_features", in_features, owner=owner, sep="; ", integral=True
+        )
         self.hidden = _hidden(owner, hidden)
         self.estimator = _choice(owner, "estimator", estimator, ESTIMATORS)
         self.prior = _resolve_prior(prior)
-        self.dataset_size = _positive_int(owner, "dataset_size", dataset_size)
+        self.dataset_size = check_int(
+            "dataset_size", dataset_size, owner=owner, sep="; ", integral=True
+        )
         self.kl_weight = _beta(kl_weight)
         self.init_scale = float(init_scale)
         if not (math.isfinite(noise_init) and noise_init > 0):
@@ -474,7 +477,7 @@ class BNNRegressor(nn.Module):
     @torch.no_grad()
     def predict_samples(self, x: Tensor, num_samples: int = 100) -> Tensor:
         """f_{w_s}(x) for S weight draws, shape (S, N)."""
-        _positive_int("predict_samples", "num_samples", num_samples)
+        check_int("num_samples", num_samples, owner="predict_samples", sep="; ", integral=True)
         was_training = self.training
         self.eval()
         try:
@@ -543,7 +546,9 @@ def reliability_diagram(
         ([0, 2], [nan, 0.5], [nan, 0.85])
     """
     _check_probs(probs, labels)
-    num_bins = _positive_int("reliability_diagram", "num_bins", num_bins)
+    num_bins = check_int(
+        "num_bins", num_bins, owner="reliability_diagram", sep="; ", integral=True
+    )
     conf, pred = probs.double().max(-1)
     correct = (pred == labels).double()
     idx = (torch.ceil(conf * num_bins).long() - 1).clamp(0, num_bins - 1)

@@ -63,6 +63,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, kl_divergence
 
+from ._checks import check_int
 from .distributions import ReparamDistribution, wrap
 from .estimators import detach_params
 from .noise import NoiseStrategy, get_noise
@@ -85,12 +86,6 @@ KL_MODES = ("auto", "analytic", "mc")
 
 
 # --------------------------------------------------------------------------- validation
-def _check_count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
-
-
 def _check_beta(beta: object) -> float:
     if isinstance(beta, Tensor) and beta.numel() == 1:
         beta = beta.item()
@@ -250,7 +245,7 @@ def elbo(
         torch.Size([1])
     """
     _check_inputs(log_likelihood, q, prior)
-    n = _check_count(num_samples, "num_samples")
+    n = check_int("num_samples", num_samples, noun="an int")
     beta = _check_beta(beta)
     _check_kl_mode(kl, prior, stl)
     if prior is None and beta != 1.0:
@@ -289,7 +284,7 @@ def elbo_terms(
         (torch.Size([3]), torch.Size([3]), True)
     """
     _check_inputs(log_likelihood, q, prior)
-    n = _check_count(num_samples, "num_samples")
+    n = check_int("num_samples", num_samples, noun="an int")
     _check_kl_mode(kl, prior, stl)
     return _elbo_terms(log_likelihood, q, prior, n, kl, stl, noise)
 
@@ -376,7 +371,7 @@ def iwae(
         tensor([0., 0., 0.])
     """
     _check_inputs(log_likelihood, q, prior)
-    k = _check_count(k, "k")
+    k = check_int("k", k, noun="an int")
     z, log_q = _draw(q, k, noise, with_log_q=True)
     log_w = _log_weights(log_likelihood, q, prior, z, log_q)
     return torch.logsumexp(log_w, dim=0) - math.log(k)
@@ -423,7 +418,7 @@ def dreg(
         tensor([0., 0.])
     """
     _check_inputs(log_likelihood, q, prior)
-    k = _check_count(k, "k")
+    k = check_int("k", k, noun="an int")
     z, _ = _draw(q, k, noise, with_log_q=False)
     q_stopped = detach_params(q)
     z_in = z.view_as(z) if z.requires_grad else z  # its own node, for the gradient hook
@@ -492,14 +487,11 @@ class BetaSchedule:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "beta", _check_beta(self.beta))
-        steps = self.warmup_steps
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"warmup_steps must be an int >= 0, got {steps!r}")
+        check_int("warmup_steps", self.warmup_steps, 0, noun="an int")
 
     def __call__(self, step: int) -> float:
         """β at the given (0-based) optimization step."""
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"step must be an int >= 0, got {step!r}")
+        check_int("step", step, 0, noun="an int")
         if self.warmup_steps == 0 or step >= self.warmup_steps:
             return self.beta
         return self.beta * step / self.warmup_steps

@@ -49,6 +49,7 @@ import torch.distributions as td
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._checks import check_int
 from .distributions import DiagonalNormal, LowRankMultivariateNormal, MultivariateNormal
 from .flows.autoregressive import MaskedAffineAutoregressive
 from .flows.distribution import FlowDistribution
@@ -88,9 +89,7 @@ def _flow_length(posterior: str, flow_length: int | None) -> int | None:
         return None
     if flow_length is None:
         return FLOW_POSTERIORS[posterior]
-    if isinstance(flow_length, bool) or not isinstance(flow_length, int) or flow_length < 1:
-        raise ValueError(f"VAE: flow_length must be an integer >= 1; got {flow_length!r}")
-    return flow_length
+    return check_int("flow_length", flow_length, owner="VAE", sep="; ")
 
 
 def _flow_steps(posterior: str, latent_dim: int, context: int, length: int) -> nn.ModuleList:

@@ -61,6 +61,7 @@ from torch import Tensor
 from torch.distributions import Distribution
 from torch.distributions.transforms import Transform
 
+from .._checks import check_int
 from ..distributions import ReparamDistribution, wrap
 from ..noise import Antithetic, MonteCarlo, NoiseStrategy, draw_noise, get_noise
 
@@ -87,12 +88,6 @@ Function = Callable[[Tensor], Tensor]
 
 
 # --------------------------------------------------------------------------- validation
-def _check_num_samples(num_samples: object) -> int:
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples must be an int >= 1, got {num_samples!r}")
-    return num_samples
-
-
 def _check_f(f: object) -> None:
     if not callable(f):
         raise TypeError(f"f must be callable (samples → values), got {type(f).__name__}")
@@ -594,7 +589,7 @@ class Estimator(ABC):
         """
         _check_f(f)
         _check_q(q)
-        num_samples = _check_num_samples(num_samples)
+        num_samples = check_int("num_samples", num_samples, noun="an int")
         self.check(q)
         return self._surrogate(f, q, num_samples)
 

@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from .._checks import check_int
 from .fit import _seeded
 
 if TYPE_CHECKING:
@@ -205,12 +206,6 @@ def _as_distribution(q: Distribution | nn.Module | Callable[[], Distribution]) -
     return q
 
 
-def _check_num_samples(num_samples: object, least: int = 2) -> int:
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < least:
-        raise ValueError(f"num_samples must be an int >= {least}, got {num_samples!r}")
-    return num_samples
-
-
 def _sample_with_log_q(q: Distribution, n: int) -> tuple[Tensor, Tensor]:
     shape = torch.Size((n,))
     if hasattr(q, "rsample_and_log_prob"):
@@ -250,7 +245,7 @@ def importance_diagnostics(
             +inf; log q not finite.
     """
     q = _as_distribution(q)
-    n = _check_num_samples(num_samples, 25)
+    n = check_int("num_samples", num_samples, 25, noun="an int")
     with _seeded(seed), torch.no_grad():
         z, log_q = _sample_with_log_q(q, n)
         log_p = log_joint(z)
@@ -312,7 +307,7 @@ def summarize(
         ValueError: bad q, num_samples or quantiles; a layout whose dim differs from d.
     """
     q = _as_distribution(q)
-    n = _check_num_samples(num_samples)
+    n = check_int("num_samples", num_samples, 2, noun="an int")
     probs = [float(p) for p in quantiles]
     if any(not 0.0 <= p <= 1.0 for p in probs):
         raise ValueError(f"quantiles must lie in [0, 1], got {list(quantiles)}")
