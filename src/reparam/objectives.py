@@ -64,8 +64,7 @@ from torch import Tensor
 from torch.distributions import Distribution, kl_divergence
 
 from ._checks import check_int
-from .distributions import ReparamDistribution, wrap
-from .estimators import detach_params
+from .distributions import ReparamDistribution, detach_params, wrap
 from .noise import NoiseStrategy, get_noise
 
 __all__ = [
@@ -397,7 +396,7 @@ def dreg(
     Args:
         log_likelihood: as in :func:`elbo` (with k samples).
         q: the reparameterized approximate posterior; its parameters must be reachable
-            from the instance (as for :func:`~reparam.estimators.detach_params`).
+            from the instance (as for :func:`~reparam.distributions.detach_params`).
         prior: p(z), or None when ``log_likelihood`` is the log joint.
         k: the number of importance samples per data point.
         noise: how ε is drawn (as in :func:`elbo`).
