@@ -365,3 +365,37 @@ def test_scrambled_sobol_is_uniform_and_reproducible():
     draws = torch.stack([scrambled_sobol(16, 3)[5] for _ in range(2000)])  # one point
     for j in range(3):
         assert st.kstest(draws[:, j].numpy(), "uniform").pvalue > 1e-4
+
+
+def test_noise_imports_no_distribution_module():
+    """noise sits below the distributions: it imports none of reparam (a Protocol stands in)."""
+    import ast
+    import pathlib
+
+    import reparam.noise
+
+    tree = ast.parse(pathlib.Path(reparam.noise.__file__).read_text())
+    modules = [
+        node.module or ""
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.level or "reparam" in (node.module or ""))
+    ]
+    assert modules == []
+
+
+def test_a_strategy_needs_only_the_has_noise_protocol():
+    """Any object with ``noise``, ``noise_shape`` and ``sample_noise`` can be drawn for."""
+
+    class Bare:
+        noise = reparam.distributions.StandardNormal()
+
+        def noise_shape(self, sample_shape=()):
+            return torch.Size(sample_shape) + (3,)
+
+        def sample_noise(self, sample_shape=(), *, noise="mc"):
+            return torch.randn(self.noise_shape(sample_shape), dtype=torch.float64)
+
+    for name in ("mc", "antithetic", "qmc"):
+        eps = draw_noise(Bare(), (8,), name)
+        assert eps.shape == (8, 3)
+        assert eps.dtype == torch.float64

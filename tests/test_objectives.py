@@ -437,3 +437,66 @@ def test_elbo_terms_recombine_into_the_elbo_for_the_same_samples():
         torch.manual_seed(5)
         value = elbo(log_lik, q, prior, num_samples=3, kl=kl, beta=0.4)
         torch.testing.assert_close(value, recon - 0.4 * kl_value, rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- one signature
+def _standard(batch=3):
+    loc = torch.zeros(batch, D, dtype=torch.float64, requires_grad=True)
+    return reparam.DiagonalNormal(loc, torch.ones(batch, D, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("name", list(OBJECTIVES))
+@pytest.mark.parametrize("noise", ["mc", "antithetic", "qmc"])
+def test_every_objective_takes_num_samples_and_noise(name, noise):
+    q, prior = _standard(), prior_for()
+    torch.manual_seed(0)
+    bound = get_objective(name)(log_likelihood_fn(X), q, prior, num_samples=4, noise=noise)
+    assert bound.shape == (3,)
+    assert torch.isfinite(bound).all()
+
+
+@pytest.mark.parametrize("fn", [iwae, dreg])
+def test_k_is_an_alias_of_num_samples(fn):
+    q, prior, ll = _standard(), prior_for(), log_likelihood_fn(X)
+    torch.manual_seed(1)
+    by_k = fn(ll, q, prior, k=4)
+    torch.manual_seed(1)
+    by_n = fn(ll, q, prior, num_samples=4)
+    torch.manual_seed(1)
+    both = fn(ll, q, prior, num_samples=4, k=4)
+    torch.testing.assert_close(by_k, by_n)
+    torch.testing.assert_close(both, by_n)
+    with pytest.raises(ValueError, match=r"num_samples=1 and k=4 differ.*alias"):
+        fn(ll, q, prior, num_samples=1, k=4)
+    with pytest.raises(ValueError, match=r"k must be an int >= 1, got 0"):
+        fn(ll, q, prior, k=0)
+    with pytest.raises(ValueError, match=r"num_samples must be an int >= 1, got 0"):
+        fn(ll, q, prior, num_samples=0)
+
+
+@pytest.mark.parametrize("entropy", ["analytic", "mc", "stl"])
+@pytest.mark.parametrize("noise", ["mc", "qmc"])
+def test_log_joint_elbo_is_the_pathwise_entropy_estimate(entropy, noise):
+    loc = torch.tensor([0.3, -0.2], dtype=torch.float64, requires_grad=True)
+    q = reparam.Normal(loc, torch.tensor([0.7, 1.2], dtype=torch.float64))
+
+    def log_joint(z):
+        return -0.5 * ((z - 1.0) ** 2).sum(-1)
+
+    torch.manual_seed(2)
+    value = reparam.objectives.log_joint_elbo(
+        log_joint, q, num_samples=8, noise=noise, entropy=entropy, control_variate="linear"
+    )
+    (grad,) = torch.autograd.grad(value, loc)
+    torch.manual_seed(2)
+    est = reparam.Pathwise(noise=noise, control_variate="linear", entropy=entropy)
+    expected = est(log_joint, q, 8)
+    (expected_grad,) = torch.autograd.grad(expected, loc)
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_log_joint_elbo_bad_entropy():
+    q = reparam.Normal(torch.zeros(2), 1.0)
+    with pytest.raises(ValueError, match=r"unknown entropy None; use one of analytic, mc, stl"):
+        reparam.objectives.log_joint_elbo(lambda z: z.sum(-1), q, entropy=None)

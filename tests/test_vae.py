@@ -318,3 +318,51 @@ def test_kl_option_mc_is_unbiased_for_the_analytic_bound():
 def test_kl_option_rejects_unknown_modes():
     with pytest.raises(ValueError, match="kl must be one of auto, mc"):
         VAE((1, 8, 8), latent_dim=2, hidden=(8,), kl="analytic-ish")
+
+
+@pytest.mark.parametrize("objective", ["elbo", "iwae", "dreg"])
+@pytest.mark.parametrize("noise", ["mc", "antithetic", "qmc"])
+def test_configured_noise_reaches_the_objective(monkeypatch, objective, noise):
+    """The VAE's noise is what the objective draws with (dreg used to drop it)."""
+    import reparam.objectives as objectives
+
+    seen = []
+    draw = objectives.pathwise_draw
+
+    def spy(q, n, strategy="mc", **kwargs):
+        seen.append(strategy)
+        return draw(q, n, strategy, **kwargs)
+
+    monkeypatch.setattr(objectives, "pathwise_draw", spy)
+    vae = VAE((1, 8, 8), latent_dim=2, hidden=(16,), objective=objective, k=4, noise=noise)
+    vae.training_step(torch.rand(3, 1, 8, 8).round(), 0)
+    assert seen
+    assert set(seen) == {noise}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"noise": "bogus"}, r"VAE: noise must be one of antithetic, mc, qmc; got 'bogus'"),
+        ({"noise": "antithetic", "k": 3}, r"VAE: noise='antithetic'.*k must be even; got 3"),
+        ({"k": 2.5}, r"VAE: k must be an integer >= 1; got 2.5"),
+        ({"k": True}, r"VAE: k must be an integer >= 1; got True"),
+        ({"latent_dim": "2"}, r"VAE: latent_dim must be an integer >= 1; got '2'"),
+        ({"objective": 3}, r"VAE: objective must be one of elbo, iwae, dreg; got 3"),
+        ({"beta": -1.0}, r"VAE: beta must be a finite number >= 0, got -1.0"),
+        ({"beta": "big"}, r"VAE: beta must be a finite number >= 0, got 'big'"),
+        ({"dynamic_binarize": "yes"}, r"VAE: dynamic_binarize must be True or False; got 'yes'"),
+        ({"data_shape": (1, 8)}, r"VAE: data_shape must be \(C, H, W\) > 0; got \(1, 8\)"),
+        ({"data_shape": "abc"}, r"VAE: data_shape must be"),
+        ({"hidden": (16, 0)}, r"VAE: hidden must be positive layer widths; got \(16, 0\)"),
+        ({"kl": "exact"}, r"VAE: kl must be one of auto, mc; got 'exact'"),
+        ({"arch": "rnn"}, r"VAE: arch must be one of"),
+        ({"posterior": "flow"}, r"VAE: posterior must be one of"),
+        ({"likelihood": "poisson"}, r"VAE: likelihood must be one of"),
+        ({"flow_length": 3}, r"flow_length applies"),
+    ],
+)
+def test_every_bad_option_fails_at_construction(kwargs, match):
+    kwargs = {"data_shape": (1, 8, 8), "latent_dim": 2, "hidden": (8,), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        VAE(**kwargs)

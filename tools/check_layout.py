@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("_atomic", "_checks", "_signals", "_aliases", "noise"),
     ("distributions",),
     ("estimators",),
-    ("diagnostics", "objectives", "importance", "metrics"),
+    ("diagnostics", "objectives", "_objective_args", "schedules", "importance", "metrics"),
     ("flows", "nn", "data"),
     ("_checkpoint", "_rundir", "training"),
     ("vae", "bnn", "density", "vi"),

@@ -35,9 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._checks import check_int
 from .metrics import (
     ECE_BINS,
-    _positive_int,
     accuracy,
     auroc,
     classification_metrics,
@@ -188,14 +188,18 @@ class BNNClassifier(nn.Module):
         self.in_shape = tuple(int(s) for s in in_shape)
         if not self.in_shape or min(self.in_shape) < 1:
             raise ValueError(f"{owner}: in_shape must be positive sizes; got {tuple(in_shape)}")
-        self.num_classes = _positive_int(owner, "num_classes", num_classes)
+        self.num_classes = check_int(
+            "num_classes", num_classes, owner=owner, sep="; ", integral=True
+        )
         if self.num_classes < 2:
             raise ValueError(f"{owner}: num_classes must be >= 2; got {num_classes}")
         self.hidden = _hidden(owner, hidden)
         self.estimator = _choice(owner, "estimator", estimator, ESTIMATORS)
         self.arch = _choice(owner, "arch", arch, ARCHS)
         self.prior = _resolve_prior(prior)
-        self.dataset_size = _positive_int(owner, "dataset_size", dataset_size)
+        self.dataset_size = check_int(
+            "dataset_size", dataset_size, owner=owner, sep="; ", integral=True
+        )
         self.kl_weight = _beta(kl_weight)
         self.init_scale = float(init_scale)
         kw = {"prior": self.prior, "estimator": self.estimator, "init_scale": self.init_scale}
@@ -296,7 +300,7 @@ class BNNClassifier(nn.Module):
         """The Monte Carlo predictive p(y|x) ≈ (1/S) Σ_s softmax(f_{w_s}(x)), shape (N, C)."""
         from .nn import predictive
 
-        _positive_int("predict_proba", "num_samples", num_samples)
+        check_int("num_samples", num_samples, owner="predict_proba", sep="; ", integral=True)
         was_training = self.training
         self.eval()
         try:
@@ -355,11 +359,15 @@ class BNNRegressor(nn.Module):
     ) -> None:
         super().__init__()
         owner = "BNNRegressor"
-        self.in_features = _positive_int(owner, "in_features", in_features)
+        self.in_features = check_int(
+            "in_features", in_features, owner=owner, sep="; ", integral=True
+        )
         self.hidden = _hidden(owner, hidden)
         self.estimator = _choice(owner, "estimator", estimator, ESTIMATORS)
         self.prior = _resolve_prior(prior)
-        self.dataset_size = _positive_int(owner, "dataset_size", dataset_size)
+        self.dataset_size = check_int(
+            "dataset_size", dataset_size, owner=owner, sep="; ", integral=True
+        )
         self.kl_weight = _beta(kl_weight)
         self.init_scale = float(init_scale)
         if not (math.isfinite(noise_init) and noise_init > 0):
@@ -466,7 +474,7 @@ class BNNRegressor(nn.Module):
     @torch.no_grad()
     def predict_samples(self, x: Tensor, num_samples: int = 100) -> Tensor:
         """f_{w_s}(x) for S weight draws, shape (S, N)."""
-        _positive_int("predict_samples", "num_samples", num_samples)
+        check_int("num_samples", num_samples, owner="predict_samples", sep="; ", integral=True)
         was_training = self.training
         self.eval()
         try:

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
+from ._checks import check_int
 from .estimators import Baseline, Estimator, Function, get_estimator
 
 __all__ = ["GradientStats", "gradient_stats"]
@@ -151,8 +152,7 @@ def gradient_stats(
         >>> stats.mean["0"], stats.variance["0"]
         (tensor(1.), tensor(0.))
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 2:
-        raise ValueError(f"repeats must be an int >= 2, got {repeats!r}")
+    check_int("repeats", repeats, 2, noun="an int")
     named = _named_params(params)
     est = get_estimator(estimator, baseline=baseline)
     if isinstance(q, Distribution):

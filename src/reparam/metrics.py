@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._checks import check_int
+
 __all__ = [
     "ECE_BINS",
     "accuracy",
@@ -42,12 +44,6 @@ __all__ = [
 ECE_BINS = 15
 
 _TINY = 1e-12
-
-
-def _positive_int(owner: str, name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{owner}: {name} must be an integer >= 1; got {value!r}")
-    return int(value)
 
 
 def _check_probs(probs: Tensor, labels: Tensor) -> None:
@@ -101,7 +97,9 @@ def reliability_diagram(
         ([0, 2], [nan, 0.5], [nan, 0.85])
     """
     _check_probs(probs, labels)
-    num_bins = _positive_int("reliability_diagram", "num_bins", num_bins)
+    num_bins = check_int(
+        "num_bins", num_bins, owner="reliability_diagram", sep="; ", integral=True
+    )
     conf, pred = probs.double().max(-1)
     correct = (pred == labels).double()
     idx = (torch.ceil(conf * num_bins).long() - 1).clamp(0, num_bins - 1)

@@ -40,17 +40,15 @@ from __future__ import annotations
 import functools
 import math
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor
 from torch.quasirandom import SobolEngine
 
-if TYPE_CHECKING:
-    from .distributions.base import ReparamDistribution
-
 __all__ = [
     "Antithetic",
+    "HasNoise",
     "MonteCarlo",
     "NoiseStrategy",
     "SobolQMC",
@@ -119,13 +117,34 @@ def scrambled_sobol(n: int, d: int) -> Tensor:
     return ((cells + torch.rand(d, n, dtype=torch.float64)) * 2.0**-digits).T
 
 
+class HasNoise(Protocol):
+    """What a strategy needs of q: the base, the shape of ε and plain draws of it.
+
+    Every :class:`~reparam.distributions.ReparamDistribution` is one; the protocol keeps
+    this module below the distributions (it imports none of them). ``noise`` is the
+    elementwise base (a :class:`~reparam.distributions.standard.NoiseBase`: ``support``,
+    ``icdf``, ``reflect``, optionally ``clamp``); ``sample_noise(shape)`` draws
+    independent ε with the parameters' dtype and device (an empty draw gives them).
+    """
+
+    noise: Any
+
+    def noise_shape(self, sample_shape: torch.Size = ...) -> torch.Size:
+        """``sample_shape + batch_shape + noise_event_shape``."""
+        ...
+
+    def sample_noise(self, sample_shape: torch.Size = ..., *, noise: Any = ...) -> Tensor:
+        """Independent ε ~ p(ε) with shape ``noise_shape(sample_shape)``."""
+        ...
+
+
 def _shape(sample_shape: torch.Size | tuple[int, ...] | int) -> torch.Size:
     if isinstance(sample_shape, int) and not isinstance(sample_shape, bool):
         return torch.Size((sample_shape,))
     return torch.Size(sample_shape)
 
 
-def _elementwise_base(q: ReparamDistribution, strategy: str) -> None:
+def _elementwise_base(q: HasNoise, strategy: str) -> None:
     """Raise ValueError unless q's noise is a continuous elementwise base."""
     noise = getattr(q, "noise", None)
     support = getattr(noise, "support", None)
@@ -159,12 +178,10 @@ class NoiseStrategy(ABC):
     name: ClassVar[str] = "noise"
 
     @abstractmethod
-    def draw(self, q: ReparamDistribution, sample_shape: torch.Size) -> Tensor:
+    def draw(self, q: HasNoise, sample_shape: torch.Size) -> Tensor:
         """ε with shape ``q.noise_shape(sample_shape)``, each element ~ ``q.noise``."""
 
-    def __call__(
-        self, q: ReparamDistribution, sample_shape: torch.Size | tuple[int, ...] = ()
-    ) -> Tensor:
+    def __call__(self, q: HasNoise, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
         """Draw, then check the shape (a strategy's contract)."""
         shape = _shape(sample_shape)
         eps = self.draw(q, shape)
@@ -217,7 +234,7 @@ class MonteCarlo(NoiseStrategy):
 
     name = "mc"
 
-    def draw(self, q: ReparamDistribution, sample_shape: torch.Size) -> Tensor:
+    def draw(self, q: HasNoise, sample_shape: torch.Size) -> Tensor:
         return q.sample_noise(sample_shape)
 
 
@@ -250,7 +267,7 @@ class Antithetic(NoiseStrategy):
 
     name = "antithetic"
 
-    def draw(self, q: ReparamDistribution, sample_shape: torch.Size) -> Tensor:
+    def draw(self, q: HasNoise, sample_shape: torch.Size) -> Tensor:
         _elementwise_base(q, self.name)
         if len(sample_shape) == 0 or sample_shape[0] % 2:
             first = sample_shape[0] if len(sample_shape) else "none (sample_shape=())"
@@ -307,7 +324,7 @@ class SobolQMC(NoiseStrategy):
 
     name = "qmc"
 
-    def draw(self, q: ReparamDistribution, sample_shape: torch.Size) -> Tensor:
+    def draw(self, q: HasNoise, sample_shape: torch.Size) -> Tensor:
         _elementwise_base(q, self.name)
         shape = q.noise_shape(sample_shape)
         n = math.prod(sample_shape)
@@ -336,7 +353,7 @@ class SobolQMC(NoiseStrategy):
 
 
 def draw_noise(
-    q: ReparamDistribution,
+    q: HasNoise,
     sample_shape: torch.Size | tuple[int, ...] = (),
     noise: str | NoiseStrategy = "mc",
 ) -> Tensor:

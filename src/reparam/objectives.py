@@ -36,8 +36,17 @@ log weights log w_i = log p(x, z_i) − log q(z_i):
   with log q's parameters stopped in log w_i. Its encoder gradient is unbiased for the
   IWAE one and its signal-to-noise ratio does not decay with k.
 
-:class:`BetaSchedule` gives β(step) with a linear warm-up (KL annealing, Bowman et al.
-2016). :data:`OBJECTIVES` maps names to the three functions.
+- **log-joint ELBO** (black-box VI, Ranganath et al. 2014; :func:`log_joint_elbo`):
+  E_q[log p(x, z)] + H[q] with the entropy in closed form, from the noise, or with φ
+  stopped (STL), and an optional Taylor control variate (Miller et al. 2017).
+
+All take ``(log_likelihood, q, prior=None, *, num_samples=1, noise="mc", …)`` (IWAE's
+and DReG's ``k`` is an alias of ``num_samples``), and all draw z through
+:func:`~reparam.estimators.pathwise.pathwise_draw`, the draw of the pathwise estimator.
+:data:`OBJECTIVES` maps names to elbo, iwae and dreg. Split off to keep this module to
+the bounds: the argument checks of that signature (:mod:`reparam._objective_args`) and
+:class:`BetaSchedule`, β(step) with a linear warm-up (KL annealing, Bowman et al. 2016;
+:mod:`reparam.schedules`, re-exported here).
 
 References:
     Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014, arXiv:1312.6114.
@@ -51,21 +60,33 @@ References:
     Estimators for Variational Inference", NeurIPS 2017, arXiv:1703.09194.
     Tucker, Lawson, Gu & Maddison, "Doubly Reparameterized Gradient Estimators for
     Monte Carlo Objectives", ICLR 2019, arXiv:1810.04152.
+    Ranganath, Gerrish & Blei, "Black Box Variational Inference", AISTATS 2014.
+    Miller, Foti, D'Amour & Adams, "Reducing Reparameterization Gradient Variance",
+    NeurIPS 2017, arXiv:1705.07880.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from torch.distributions import Distribution, kl_divergence
 
-from .distributions import ReparamDistribution, wrap
-from .estimators import detach_params
-from .noise import NoiseStrategy, get_noise
+from ._objective_args import (
+    DEFAULT_NUM_SAMPLES,
+    KL_MODES,
+    check_inputs,
+    check_kl_mode,
+    check_values,
+    num_samples_or_k,
+)
+from .distributions import detach_params
+from .estimators.control_variates import ControlVariate
+from .estimators.pathwise import ENTROPY_MODES, Pathwise, pathwise_draw
+from .noise import NoiseStrategy
+from .schedules import BetaSchedule, check_beta
 
 __all__ = [
     "KL_MODES",
@@ -76,90 +97,10 @@ __all__ = [
     "elbo_terms",
     "get_objective",
     "iwae",
+    "log_joint_elbo",
 ]
 
 LogLikelihood = Callable[[Tensor], Tensor]
-
-#: the values ``elbo(kl=...)`` accepts.
-KL_MODES = ("auto", "analytic", "mc")
-
-
-# --------------------------------------------------------------------------- validation
-def _check_count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
-
-
-def _check_beta(beta: object) -> float:
-    if isinstance(beta, Tensor) and beta.numel() == 1:
-        beta = beta.item()
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)):
-        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
-    if not math.isfinite(beta) or beta < 0:
-        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
-    return float(beta)
-
-
-def _check_inputs(log_likelihood: object, q: object, prior: object) -> None:
-    if not callable(log_likelihood):
-        raise TypeError(
-            f"log_likelihood must be callable (z → log p(x | z)), got "
-            f"{type(log_likelihood).__name__}"
-        )
-    if not isinstance(q, Distribution):
-        raise TypeError(f"q must be a torch.distributions.Distribution, got {type(q).__name__}")
-    if not q.has_rsample:
-        raise ValueError(
-            f"q must be reparameterized (has_rsample); {type(q).__name__} is not "
-            "(use a relaxed family, or a score-function estimator from reparam.estimators)"
-        )
-    if prior is None:
-        return
-    if not isinstance(prior, Distribution):
-        raise TypeError(
-            f"prior must be a torch.distributions.Distribution or None, got {type(prior).__name__}"
-        )
-    if prior.event_shape != q.event_shape:
-        raise ValueError(
-            f"prior.event_shape must equal q.event_shape = {tuple(q.event_shape)}; got "
-            f"{tuple(prior.event_shape)}"
-        )
-    try:
-        broadcast = torch.broadcast_shapes(prior.batch_shape, q.batch_shape)
-    except RuntimeError:
-        broadcast = None
-    if broadcast != q.batch_shape:
-        raise ValueError(
-            f"prior.batch_shape {tuple(prior.batch_shape)} must broadcast to q.batch_shape "
-            f"{tuple(q.batch_shape)}"
-        )
-
-
-def _check_values(values: object, expected: torch.Size, what: str, z: Tensor) -> Tensor:
-    if not isinstance(values, Tensor) or not values.dtype.is_floating_point:
-        got = values.dtype if isinstance(values, Tensor) else type(values).__name__
-        raise ValueError(f"{what} must return a floating tensor, got {got}")
-    if values.shape != expected:
-        raise ValueError(
-            f"{what} must return shape (num_samples, *q.batch_shape) = {tuple(expected)} "
-            f"for z of shape {tuple(z.shape)}; got shape {tuple(values.shape)}"
-        )
-    return values
-
-
-# --------------------------------------------------------------------------- sampling
-def _draw(q: Distribution, n: int, noise: str | NoiseStrategy, with_log_q: bool) -> tuple:
-    """z with shape (n, *batch, *event), and log q(z) from the noise when asked."""
-    get_noise(noise)  # an unknown name fails here, naming the valid ones
-    shape = torch.Size((n,))
-    if noise == "mc" and not isinstance(q, ReparamDistribution):
-        z = q.rsample(shape)
-        return z, (q.log_prob(z) if with_log_q else None)
-    rq = q if isinstance(q, ReparamDistribution) else wrap(q)
-    if with_log_q:
-        return rq.rsample_and_log_prob(shape, noise=noise)
-    return rq.rsample(shape, noise=noise), None
 
 
 def _log_terms(
@@ -167,10 +108,10 @@ def _log_terms(
 ) -> tuple[Tensor, Tensor | None]:
     """log_likelihood(z) and prior.log_prob(z), both checked to be (n, *q.batch_shape)."""
     expected = z.shape[:1] + q.batch_shape
-    ll = _check_values(log_likelihood(z), expected, "log_likelihood", z)
+    ll = check_values(log_likelihood(z), expected, "log_likelihood", z)
     if prior is None:
         return ll, None
-    log_p = _check_values(prior.log_prob(z), expected, "prior.log_prob", z)
+    log_p = check_values(prior.log_prob(z), expected, "prior.log_prob", z)
     return ll, log_p
 
 
@@ -249,10 +190,10 @@ def elbo(
         >>> elbo(ll, q, prior, num_samples=4).shape
         torch.Size([1])
     """
-    _check_inputs(log_likelihood, q, prior)
-    n = _check_count(num_samples, "num_samples")
-    beta = _check_beta(beta)
-    _check_kl_mode(kl, prior, stl)
+    check_inputs(log_likelihood, q, prior)
+    n = num_samples_or_k(num_samples)
+    beta = check_beta(beta)
+    check_kl_mode(kl, prior, stl)
     if prior is None and beta != 1.0:
         raise ValueError(
             f"beta={beta} needs a prior: without one, log_likelihood is the log joint "
@@ -288,22 +229,10 @@ def elbo_terms(
         >>> recon.shape, kl.shape, bool((kl == 0).all())
         (torch.Size([3]), torch.Size([3]), True)
     """
-    _check_inputs(log_likelihood, q, prior)
-    n = _check_count(num_samples, "num_samples")
-    _check_kl_mode(kl, prior, stl)
+    check_inputs(log_likelihood, q, prior)
+    n = num_samples_or_k(num_samples)
+    check_kl_mode(kl, prior, stl)
     return _elbo_terms(log_likelihood, q, prior, n, kl, stl, noise)
-
-
-def _check_kl_mode(kl: str, prior: Distribution | None, stl: bool) -> None:
-    if kl not in KL_MODES:
-        raise ValueError(f"unknown kl mode {kl!r}; valid: {', '.join(KL_MODES)}")
-    if prior is None and kl == "analytic":
-        raise ValueError("kl='analytic' needs a prior (log_likelihood is then log p(x|z))")
-    if stl and kl == "analytic":
-        raise ValueError(
-            "stl=True uses the Monte Carlo KL; it cannot be combined with "
-            "kl='analytic' (use kl='auto' or 'mc')"
-        )
 
 
 def _elbo_terms(
@@ -325,14 +254,14 @@ def _elbo_terms(
                 f"({type(q).__name__}, {type(prior).__name__}); use kl='mc' or 'auto'"
             )
     if kl_value is not None:
-        z, _ = _draw(q, n, noise, with_log_q=False)
+        z, _ = pathwise_draw(q, n, noise)
         ll, _ = _log_terms(log_likelihood, q, None, z)
         return ll.mean(0), kl_value
     if stl:
-        z, _ = _draw(q, n, noise, with_log_q=False)
+        z, _ = pathwise_draw(q, n, noise)
         log_q = detach_params(q).log_prob(z)
     else:
-        z, log_q = _draw(q, n, noise, with_log_q=True)
+        z, log_q = pathwise_draw(q, n, noise, with_log_prob=True)
     ll, log_p = _log_terms(log_likelihood, q, prior, z)
     kl_terms = log_q if log_p is None else log_q - log_p
     return ll.mean(0), kl_terms.mean(0)
@@ -343,8 +272,9 @@ def iwae(
     q: Distribution,
     prior: Distribution | None = None,
     *,
-    k: int = 1,
+    num_samples: int = DEFAULT_NUM_SAMPLES,
     noise: str | NoiseStrategy = "mc",
+    k: int | None = None,
 ) -> Tensor:
     r"""The importance-weighted bound IWAE(k) per data point (Burda et al. 2016).
 
@@ -358,26 +288,28 @@ def iwae(
         log_likelihood: as in :func:`elbo` (with k samples).
         q: the reparameterized approximate posterior.
         prior: p(z), or None when ``log_likelihood`` is the log joint.
-        k: the number of importance samples per data point.
+        num_samples: k, the number of importance samples per data point.
         noise: how ε is drawn (as in :func:`elbo`).
+        k: an alias of ``num_samples`` (the name of Burda et al.).
 
     Returns:
         the bound with shape ``q.batch_shape``.
 
     Raises:
-        ValueError: k < 1, an unknown noise, mismatched prior shapes, or
-            ``log_likelihood`` returning a shape other than ``(k, *q.batch_shape)``.
+        ValueError: k < 1, ``num_samples`` and ``k`` given with different values, an
+            unknown noise, mismatched prior shapes, or ``log_likelihood`` returning a
+            shape other than ``(k, *q.batch_shape)``.
 
     Example:
         >>> import reparam
         >>> q = reparam.Normal(torch.zeros(3), torch.ones(3))
         >>> log_joint = lambda z: torch.distributions.Normal(0.0, 1.0).log_prob(z)
-        >>> iwae(log_joint, q, k=8)  # q is the exact posterior: log p(x) = 0 exactly
+        >>> iwae(log_joint, q, num_samples=8)  # q is the exact posterior: log p(x) = 0 exactly
         tensor([0., 0., 0.])
     """
-    _check_inputs(log_likelihood, q, prior)
-    k = _check_count(k, "k")
-    z, log_q = _draw(q, k, noise, with_log_q=True)
+    check_inputs(log_likelihood, q, prior)
+    k = num_samples_or_k(num_samples, k)
+    z, log_q = pathwise_draw(q, k, noise, with_log_prob=True)
     log_w = _log_weights(log_likelihood, q, prior, z, log_q)
     return torch.logsumexp(log_w, dim=0) - math.log(k)
 
@@ -387,8 +319,9 @@ def dreg(
     q: Distribution,
     prior: Distribution | None = None,
     *,
-    k: int = 1,
+    num_samples: int = DEFAULT_NUM_SAMPLES,
     noise: str | NoiseStrategy = "mc",
+    k: int | None = None,
 ) -> Tensor:
     r"""IWAE(k) with the doubly-reparameterized gradient (Tucker et al. 2019).
 
@@ -402,10 +335,11 @@ def dreg(
     Args:
         log_likelihood: as in :func:`elbo` (with k samples).
         q: the reparameterized approximate posterior; its parameters must be reachable
-            from the instance (as for :func:`~reparam.estimators.detach_params`).
+            from the instance (as for :func:`~reparam.distributions.detach_params`).
         prior: p(z), or None when ``log_likelihood`` is the log joint.
-        k: the number of importance samples per data point.
+        num_samples: k, the number of importance samples per data point.
         noise: how ε is drawn (as in :func:`elbo`).
+        k: an alias of ``num_samples`` (the name of Burda et al.).
 
     Returns:
         the IWAE bound with shape ``q.batch_shape``, carrying the DReG gradient.
@@ -422,9 +356,9 @@ def dreg(
         >>> mu.grad  # exact posterior: log w is constant in z, the gradient vanishes
         tensor([0., 0.])
     """
-    _check_inputs(log_likelihood, q, prior)
-    k = _check_count(k, "k")
-    z, _ = _draw(q, k, noise, with_log_q=False)
+    check_inputs(log_likelihood, q, prior)
+    k = num_samples_or_k(num_samples, k)
+    z, _ = pathwise_draw(q, k, noise)
     q_stopped = detach_params(q)
     z_in = z.view_as(z) if z.requires_grad else z  # its own node, for the gradient hook
     log_w = _log_weights(log_likelihood, q, prior, z_in, q_stopped.log_prob(z_in))
@@ -435,6 +369,60 @@ def dreg(
     surrogate = (w_tilde * log_w).sum(0)
     bound = torch.logsumexp(log_w.detach(), dim=0) - math.log(k)
     return bound + (surrogate - surrogate.detach())
+
+
+def log_joint_elbo(
+    log_joint: LogLikelihood,
+    q: Distribution,
+    *,
+    num_samples: int = 1,
+    noise: str | NoiseStrategy = "mc",
+    entropy: str = "analytic",
+    control_variate: str | ControlVariate | None = None,
+) -> Tensor:
+    r"""The entropy-form ELBO of an unnormalized log joint (black-box VI).
+
+    .. math:: \mathcal L = \mathbb E_q[\log p(x, z)] + \mathbb H[q]
+              \approx \frac1S \sum_{s=1}^S \log p(x, g(\varepsilon_s, \varphi)) + \mathbb H[q]
+
+    the :class:`~reparam.estimators.Pathwise` estimator with ``entropy=``: H[q] in closed
+    form (``"analytic"``, ``q.entropy()``), −(1/S) Σ_s log q(z_s) from the same noise
+    (``"mc"``: flows), or that with φ stopped in log q (``"stl"``, sticking the landing;
+    Roeder et al. 2017). A Taylor ``control_variate`` (Miller et al. 2017) acts on
+    log p(x, z) only.
+
+    Args:
+        log_joint: z of shape ``(S, *q.batch_shape, *q.event_shape)`` ↦ log p(x, z) of
+            shape ``(S,)`` (the batch summed) or ``(S, *q.batch_shape)``.
+        q: the reparameterized variational distribution.
+        num_samples: S.
+        noise: how ε is drawn (as in :func:`elbo`).
+        entropy: ``"analytic"``, ``"mc"`` or ``"stl"``.
+        control_variate: None, ``"linear"``, ``"quadratic"`` or a
+            :class:`~reparam.estimators.ControlVariate`.
+
+    Returns:
+        the bound, a scalar (or ``q.batch_shape`` when ``log_joint`` keeps the batch);
+        its gradient is the estimator.
+
+    Raises:
+        ValueError: an unknown ``entropy``, noise or control variate, ``num_samples`` < 1,
+            ``entropy="analytic"`` for a q without ``entropy()``, and what
+            :class:`~reparam.estimators.Pathwise` raises.
+
+    Example:
+        >>> import reparam
+        >>> q = reparam.Normal(torch.zeros(2), torch.ones(2))
+        >>> log_joint = lambda z: torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+        >>> bound = log_joint_elbo(log_joint, q, num_samples=4, entropy="mc")
+        >>> abs(bound.item()) < 1e-6  # q is the exact posterior: log Z = 0 for every draw
+        True
+    """
+    if not (isinstance(entropy, str) and entropy in ENTROPY_MODES):
+        raise ValueError(f"unknown entropy {entropy!r}; use one of {', '.join(ENTROPY_MODES)}")
+    n = num_samples_or_k(num_samples)
+    estimator = Pathwise(noise=noise, control_variate=control_variate, entropy=entropy)
+    return estimator(log_joint, q, n)
 
 
 #: the objectives by name.
@@ -460,46 +448,3 @@ def get_objective(name: str) -> Callable[..., Tensor]:
     if not isinstance(name, str) or name not in OBJECTIVES:
         raise ValueError(f"unknown objective {name!r}; valid: {', '.join(OBJECTIVES)}")
     return OBJECTIVES[name]
-
-
-# --------------------------------------------------------------------------- β schedule
-@dataclass(frozen=True)
-class BetaSchedule:
-    r"""β(step): a linear warm-up from 0 to ``beta`` over ``warmup_steps`` steps.
-
-    .. math:: \beta(t) = \beta \cdot \min(1, t / T_{\text{warmup}}) \quad
-              (\beta(t) = \beta \text{ when } T_{\text{warmup}} = 0)
-
-    A pure function of the step (no state to save): KL annealing (Bowman et al. 2016)
-    and the β-VAE weight (Higgins et al. 2017).
-
-    Args:
-        beta: the final weight, ≥ 0.
-        warmup_steps: the number of steps of the linear ramp, ≥ 0.
-
-    Raises:
-        ValueError: beta negative or not finite, warmup_steps not an int ≥ 0; at call: a
-            negative step.
-
-    Example:
-        >>> schedule = BetaSchedule(beta=2.0, warmup_steps=4)
-        >>> [schedule(t) for t in range(6)]
-        [0.0, 0.5, 1.0, 1.5, 2.0, 2.0]
-    """
-
-    beta: float = 1.0
-    warmup_steps: int = 0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "beta", _check_beta(self.beta))
-        steps = self.warmup_steps
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"warmup_steps must be an int >= 0, got {steps!r}")
-
-    def __call__(self, step: int) -> float:
-        """β at the given (0-based) optimization step."""
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"step must be an int >= 0, got {step!r}")
-        if self.warmup_steps == 0 or step >= self.warmup_steps:
-            return self.beta
-        return self.beta * step / self.warmup_steps

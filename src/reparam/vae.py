@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from numbers import Integral
 from typing import Any
 
 import torch
@@ -49,12 +50,15 @@ import torch.distributions as td
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._checks import check_int
 from .distributions import DiagonalNormal, LowRankMultivariateNormal, MultivariateNormal
 from .flows.autoregressive import MaskedAffineAutoregressive
 from .flows.distribution import FlowDistribution
 from .flows.planar import Planar
 from .importance import log_mean_exp, log_weights
-from .objectives import BetaSchedule, elbo_terms, get_objective
+from .noise import noise_names
+from .objectives import OBJECTIVES, BetaSchedule, elbo_terms, get_objective
+from .schedules import check_beta
 
 __all__ = ["ARCHS", "FLOW_POSTERIORS", "LIKELIHOODS", "POSTERIORS", "VAE"]
 
@@ -78,6 +82,35 @@ def _choice(name: str, value: str, choices: Sequence[str]) -> str:
     return value
 
 
+def _sizes(values: object) -> tuple[int, ...] | None:
+    """A sequence of integers >= 1 as a tuple, or None (not such a sequence)."""
+    try:
+        sizes = tuple(values)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+    if any(isinstance(v, bool) or not isinstance(v, Integral) or v < 1 for v in sizes):
+        return None
+    return tuple(int(v) for v in sizes)
+
+
+def _check_noise(noise: object, k: int) -> None:
+    """The training noise: a registered name, and an even k for antithetic pairs."""
+    if not isinstance(noise, str) or noise not in noise_names():
+        raise ValueError(f"VAE: noise must be one of {', '.join(noise_names())}; got {noise!r}")
+    if noise == "antithetic" and k % 2:
+        raise ValueError(
+            f"VAE: noise='antithetic' pairs the k samples, so k must be even; got {k}"
+        )
+
+
+def _vae_option(check: Any, value: object) -> Any:
+    """``check(value)``, a ValueError it raises re-raised with the prefix ``VAE:``."""
+    try:
+        return check(value)
+    except ValueError as err:
+        raise ValueError(f"VAE: {err}") from None
+
+
 def _flow_length(posterior: str, flow_length: int | None) -> int | None:
     """K for a flow posterior (its default when None); None for the Gaussian ones."""
     if posterior not in FLOW_POSTERIORS:
@@ -89,9 +122,7 @@ def _flow_length(posterior: str, flow_length: int | None) -> int | None:
         return None
     if flow_length is None:
         return FLOW_POSTERIORS[posterior]
-    if isinstance(flow_length, bool) or not isinstance(flow_length, int) or flow_length < 1:
-        raise ValueError(f"VAE: flow_length must be an integer >= 1; got {flow_length!r}")
-    return flow_length
+    return check_int("flow_length", flow_length, owner="VAE", sep="; ")
 
 
 def _flow_steps(posterior: str, latent_dim: int, context: int, length: int) -> nn.ModuleList:
@@ -203,9 +234,12 @@ class VAE(nn.Module):
             posterior always uses, so ``"mc"`` is the like-for-like baseline for one).
 
     Raises:
-        ValueError: an unknown name, k < 1, latent_dim < 1, an empty or non-positive
-            ``hidden``, a bad ``data_shape``, conv with H or W not divisible by 4, or a
-            ``flow_length`` < 1 or given for a posterior that is not a flow.
+        ValueError: at construction, naming the option and the value: an unknown name
+            (``arch``, ``posterior``, ``likelihood``, ``objective``, ``noise``, ``kl``),
+            k or latent_dim not an int >= 1, an odd k with ``noise="antithetic"``, an
+            empty or non-positive ``hidden``, a bad ``data_shape``, conv with H or W not
+            divisible by 4, β negative or not a number, ``dynamic_binarize`` not a bool,
+            or a ``flow_length`` < 1 or given for a posterior that is not a flow.
 
     Example:
         >>> vae = VAE((1, 8, 8), latent_dim=2, hidden=(16,))
@@ -234,21 +268,27 @@ class VAE(nn.Module):
         kl: str = "auto",
     ) -> None:
         super().__init__()
-        shape = tuple(int(s) for s in data_shape)
-        if len(shape) != 3 or min(shape) < 1:
-            raise ValueError(f"VAE: data_shape must be (C, H, W) > 0; got {tuple(data_shape)}")
-        hidden = tuple(int(h) for h in hidden)
-        if not hidden or min(hidden) < 1:
-            raise ValueError(f"VAE: hidden must be positive layer widths; got {hidden}")
-        if int(latent_dim) < 1:
-            raise ValueError(f"VAE: latent_dim must be >= 1; got {latent_dim}")
-        if int(k) < 1:
-            raise ValueError(f"VAE: k must be >= 1; got {k}")
+        shape = _sizes(data_shape)
+        if shape is None or len(shape) != 3:
+            raise ValueError(f"VAE: data_shape must be (C, H, W) > 0; got {data_shape!r}")
+        widths = _sizes(hidden)
+        if not widths:
+            raise ValueError(f"VAE: hidden must be positive layer widths; got {hidden!r}")
+        hidden = widths
+        check_int("latent_dim", latent_dim, owner="VAE", sep="; ")
+        check_int("k", k, owner="VAE", sep="; ")
         self.arch = _choice("arch", arch, ARCHS)
         self.posterior = _choice("posterior", posterior, POSTERIORS)
         self.likelihood = _choice("likelihood", likelihood, LIKELIHOODS)
-        self.objective_name = objective
+        self.objective_name = _choice("objective", objective, tuple(OBJECTIVES))
         self.objective = get_objective(objective)
+        _check_noise(noise, k)
+        if not isinstance(beta, BetaSchedule):
+            beta = BetaSchedule(1.0 if beta is None else _vae_option(check_beta, beta))
+        if not isinstance(dynamic_binarize, bool):
+            raise ValueError(
+                f"VAE: dynamic_binarize must be True or False; got {dynamic_binarize!r}"
+            )
         if arch == "conv" and (shape[1] % 4 or shape[2] % 4):
             raise ValueError(
                 f"VAE: arch 'conv' needs H and W divisible by 4; got data_shape {shape}"
@@ -257,11 +297,7 @@ class VAE(nn.Module):
         self.latent_dim = d = int(latent_dim)
         self.hidden = hidden
         self.k = int(k)
-        self.beta = (
-            beta
-            if isinstance(beta, BetaSchedule)
-            else BetaSchedule(1.0 if beta is None else float(beta))
-        )
+        self.beta = beta
         self.noise = noise
         self.dynamic_binarize = bool(dynamic_binarize)
         self.flow_length = _flow_length(posterior, flow_length)
@@ -426,19 +462,16 @@ class VAE(nn.Module):
         def log_lik(z: Tensor) -> Tensor:
             return self.log_px_given_z(x, z)
 
-        if self.objective_name == "elbo":
-            return self.objective(
-                log_lik,
-                q,
-                self.prior,
-                num_samples=self.k,
-                beta=self.beta(step),
-                noise=self.noise,
-                kl=self._kl_mode,
-            )
-        if self.objective_name == "iwae":
-            return self.objective(log_lik, q, self.prior, k=self.k, noise=self.noise)
-        return self.objective(log_lik, q, self.prior, k=self.k)
+        return self.objective(
+            log_lik, q, self.prior, num_samples=self.k, noise=self.noise, **self._own_options(step)
+        )
+
+    def _own_options(self, step: int) -> dict[str, Any]:
+        """The objective's keywords beyond the shared signature: β(step) and the KL mode
+        for the ELBO; IWAE and DReG take none."""
+        return (
+            {"beta": self.beta(step), "kl": self._kl_mode} if self.objective_name == "elbo" else {}
+        )
 
     @property
     def _kl_mode(self) -> str:

@@ -16,7 +16,7 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Bernoulli, Distribution, constraints
+from torch.distributions import Bernoulli
 
 from reparam import (
     LeaveOneOut,
@@ -216,54 +216,6 @@ def test_vector_valued_f():
     assert value.shape == (2,)
 
 
-def test_running_mean_state_updates():
-    b = RunningMean(decay=0.5)
-    assert b.value is None
-    assert b.count == 0
-    q = Normal(torch.tensor(1.0, requires_grad=True), 2.0)
-    est = ScoreFunction(baseline=b)
-    seen = []
-
-    def f(z):
-        out = z**2
-        seen.append(out.detach().mean(0))
-        return out
-
-    expectation(f, q, 10, est)
-    assert b.count == 1
-    torch.testing.assert_close(b.value, seen[0])
-    expectation(f, q, 10, est)
-    assert b.count == 2
-    torch.testing.assert_close(b.value, 0.5 * seen[0] + 0.5 * seen[1])
-    b.reset()
-    assert b.value is None
-    assert b.count == 0
-
-
-def test_running_mean_passed_to_expectation_keeps_state():
-    b = RunningMean()
-    q = Normal(torch.tensor(1.0, requires_grad=True), 2.0)
-    for _ in range(3):
-        expectation(lambda z: z, q, 4, "score", baseline=b)
-    assert b.count == 3
-
-
-def test_leave_one_out_values():
-    fz = torch.tensor([1.0, 2.0, 6.0])
-    torch.testing.assert_close(LeaveOneOut()(fz), torch.tensor([4.0, 3.5, 1.5]))
-
-
-def test_loo_needs_two_samples():
-    q = Normal(torch.tensor(0.0, requires_grad=True), 1.0)
-    with pytest.raises(ValueError, match="num_samples >= 2"):
-        expectation(lambda z: z, q, 1, "score", baseline="loo")
-
-
-def test_running_mean_bad_decay():
-    with pytest.raises(ValueError, match="decay"):
-        RunningMean(decay=1.0)
-
-
 def test_registry():
     assert {"pathwise", "score"} <= set(estimator_names())
     assert isinstance(get_estimator("score", baseline="loo").baseline, LeaveOneOut)
@@ -330,110 +282,3 @@ def test_pathwise_without_rsample():
     q = Bernoulli(probs=torch.tensor(0.3, requires_grad=True))
     with pytest.raises(ValueError, match="rsample"):
         expectation(lambda z: z, q, 4, "pathwise")
-
-
-def test_score_on_bernoulli_is_unbiased():
-    # d/dp E[z] = 1 for z ~ Bernoulli(p), a case only the score function handles.
-    p = torch.tensor(0.3, dtype=DTYPE, requires_grad=True)
-    est = ScoreFunction(baseline="loo")
-    reps = 200
-    grads = torch.stack(
-        [
-            torch.autograd.grad(expectation(lambda z: z, Bernoulli(p), 8, est), p)[0]
-            for _ in range(reps)
-        ]
-    )
-    assert abs(grads.mean().item() - 1.0) <= 5 * grads.std().item() / math.sqrt(reps)
-
-
-class _NoLogProb(Distribution):
-    arg_constraints: dict = {}
-    support = constraints.real
-
-    def __init__(self):
-        super().__init__(torch.Size(), validate_args=False)
-
-    def sample(self, sample_shape=()):
-        return torch.randn(sample_shape)
-
-
-def test_score_without_log_prob():
-    with pytest.raises(ValueError, match="log_prob"):
-        expectation(lambda z: z, _NoLogProb(), 4, "score")
-
-
-# --------------------------------------------------------------------------- pathwise options
-def test_pathwise_labels_and_repr():
-    assert Pathwise().label == "pathwise"
-    assert Pathwise(noise="qmc").label == "pathwise+qmc"
-    assert Pathwise(noise="antithetic").label == "pathwise+antithetic"
-    assert Pathwise(control_variate="quadratic").label == "pathwise+cv-quadratic"
-    assert Pathwise(entropy="stl").label == "pathwise+stl"
-    assert Pathwise(entropy="analytic").label == "pathwise+entropy-analytic"
-    est = Pathwise(noise="qmc", control_variate="linear", entropy="mc")
-    assert est.label == "pathwise+qmc+cv-linear+entropy-mc"
-    assert repr(est) == "Pathwise(noise='qmc', control_variate='linear', entropy='mc')"
-    assert repr(Pathwise()) == "Pathwise()"
-
-
-def test_expectation_passes_options_to_pathwise():
-    # antithetic pairs make the mean of z exactly μ (z = μ ± σε)
-    loc = torch.tensor(0.25, dtype=DTYPE, requires_grad=True)
-    value = expectation(lambda z: z, Normal(loc, 2.0), 8, noise="antithetic")
-    assert value.item() == pytest.approx(0.25, abs=1e-15)
-    est = get_estimator("pathwise", noise="qmc", control_variate="linear", entropy="stl")
-    assert est.label == "pathwise+qmc+cv-linear+stl"
-    assert isinstance(get_estimator("score", noise="mc"), ScoreFunction)  # mc: a no-op
-
-
-def test_pathwise_noise_on_a_torch_distribution():
-    # a torch distribution is converted by reparam.wrap; gradients reach its tensors
-    loc = torch.tensor(0.5, dtype=DTYPE, requires_grad=True)
-    scale = torch.tensor(0.5, dtype=DTYPE, requires_grad=True)
-    q = torch.distributions.Normal(loc, scale)
-    value = expectation(lambda z: z**2, q, 16, noise="qmc")
-    g_loc, g_scale = torch.autograd.grad(value, (loc, scale))
-    assert torch.isfinite(g_loc)
-    assert torch.isfinite(g_scale)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"noise": "sobol"}, r"unknown noise 'sobol'"),
-        ({"control_variate": "cubic"}, r"unknown control_variate 'cubic'.*linear, quadratic"),
-        ({"entropy": "exact"}, r"unknown entropy 'exact'.*analytic, mc, stl"),
-    ],
-)
-def test_pathwise_unknown_options(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        Pathwise(**kwargs)
-    with pytest.raises(ValueError, match=match):
-        expectation(lambda z: z, _q(), 4, **kwargs)
-
-
-@pytest.mark.parametrize(
-    "kwargs", [{"noise": "qmc"}, {"control_variate": "linear"}, {"entropy": "mc"}]
-)
-def test_pathwise_options_with_score_are_refused(kwargs):
-    ((name, value),) = kwargs.items()
-    with pytest.raises(ValueError, match=rf"{name}='{value}' does not apply to the 'score'"):
-        expectation(lambda z: z, _q(), 4, "score", **kwargs)
-
-
-def test_options_with_an_estimator_instance_are_refused():
-    with pytest.raises(ValueError, match=r"noise=.*configure the instance"):
-        expectation(lambda z: z, _q(), 4, Pathwise(), noise="qmc")
-
-
-def test_antithetic_needs_even_num_samples():
-    with pytest.raises(ValueError, match=r"antithetic.*even num_samples.*got 5"):
-        expectation(lambda z: z, _q(), 5, noise="antithetic")
-
-
-def test_noise_on_opaque_seed_noise_is_refused():
-    from reparam import WrappedRSample
-
-    q = WrappedRSample(torch.distributions.Gamma(torch.ones(2), torch.ones(2)))
-    with pytest.raises(ValueError, match=r"noise='qmc'.*WrappedRSample"):
-        expectation(lambda z: z, q, 4, noise="qmc")

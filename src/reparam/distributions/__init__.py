@@ -11,6 +11,7 @@ from .base import ReparamDistribution
 from .beta import Beta
 from .cauchy import Cauchy
 from .declared import Reparameterized, reparameterize
+from .detach import detach_params
 from .diagonal_normal import DiagonalNormal
 from .dirichlet import Dirichlet
 from .discrete import Bernoulli, Categorical
@@ -76,6 +77,7 @@ __all__ = [
     "VonMises",
     "Weibull",
     "WrappedRSample",
+    "detach_params",
     "reparameterize",
     "wrap",
 ]

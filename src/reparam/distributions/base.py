@@ -11,17 +11,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from numbers import Number
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
+from ..noise import NoiseStrategy, draw_noise
 from ._params import check_params
 from .standard import NoiseBase, StandardNormal
-
-if TYPE_CHECKING:
-    from ..noise import NoiseStrategy
 
 __all__ = ["ReparamDistribution", "sum_rightmost"]
 
@@ -57,15 +54,6 @@ def _accepting_numbers(name: str, method: Callable[..., Tensor]) -> Callable[...
 
     accepting_numbers._accepts_numbers = True  # type: ignore[attr-defined]
     return accepting_numbers
-
-
-def _draw_noise(
-    q: ReparamDistribution, sample_shape: torch.Size, noise: str | NoiseStrategy
-) -> Tensor:
-    # Imported on use: noise.py builds on the distributions, not the other way round.
-    from ..noise import draw_noise
-
-    return draw_noise(q, sample_shape, noise)
 
 
 class ReparamDistribution(Distribution):
@@ -181,7 +169,7 @@ class ReparamDistribution(Distribution):
             ε with shape ``sample_shape + batch_shape + noise_event_shape``.
         """
         if noise != "mc":
-            return _draw_noise(self, sample_shape, noise)
+            return draw_noise(self, sample_shape, noise)
         ref = self._reference()
         return self.noise.sample(
             self.noise_shape(sample_shape), dtype=ref.dtype, device=ref.device
@@ -241,7 +229,7 @@ class ReparamDistribution(Distribution):
     ) -> Tensor:
         """Reparameterized sample: ``from_noise(sample_noise(sample_shape, noise=noise))``."""
         if noise != "mc":
-            return self.from_noise(_draw_noise(self, sample_shape, noise))
+            return self.from_noise(draw_noise(self, sample_shape, noise))
         return self.from_noise(self.sample_noise(sample_shape))
 
     def sample(self, sample_shape: torch.Size = _EMPTY) -> Tensor:
@@ -270,7 +258,7 @@ class ReparamDistribution(Distribution):
             shape ``sample_shape + batch_shape``.
         """
         if noise != "mc":
-            eps = _draw_noise(self, sample_shape, noise)
+            eps = draw_noise(self, sample_shape, noise)
         else:
             eps = self.sample_noise(sample_shape)
         z = self.from_noise(eps)

@@ -18,13 +18,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MLP", "Transform", "check_int"]
+from .._checks import check_int
 
-
-def check_int(owner: str, name: str, value: object, low: int) -> None:
-    """Raise ValueError unless ``value`` is an int (not a bool) >= ``low``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{owner}: {name} must be an integer >= {low}, got {value!r}")
+__all__ = ["MLP", "Transform"]
 
 
 class Transform(nn.Module):
@@ -46,8 +42,8 @@ class Transform(nn.Module):
 
     def __init__(self, features: int, context_features: int = 0) -> None:
         super().__init__()
-        check_int(type(self).__name__, "features", features, 1)
-        check_int(type(self).__name__, "context_features", context_features, 0)
+        check_int("features", features, 1, owner=type(self).__name__)
+        check_int("context_features", context_features, 0, owner=type(self).__name__)
         self.features = features
         self.context_features = context_features
 

@@ -134,7 +134,7 @@ class FlowDistribution(ReparamDistribution):
     def _stop_module_params(self) -> None:
         """Evaluate the transforms with detached parameters from now on.
 
-        Called by :func:`~reparam.estimators.detach_params` on its copy (sticking the
+        Called by :func:`~reparam.distributions.detach_params` on its copy (sticking the
         landing, DReG): log q(z) then carries no gradient to the transforms' parameters,
         only through z.
         """

@@ -20,9 +20,10 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
+from .._checks import check_int
 from ..distributions.diagonal_normal import DiagonalNormal
 from .autoregressive import MaskedAffineAutoregressive, SplineAutoregressive
-from .base import Transform, check_int
+from .base import Transform
 from .coupling import AffineCoupling, SplineCoupling
 from .distribution import FlowDistribution
 from .planar import Planar, Radial
@@ -65,8 +66,8 @@ class Flow(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        check_int(name, "features", features, 1)
-        check_int(name, "context_features", context_features, 0)
+        check_int("features", features, 1, owner=name)
+        check_int("context_features", context_features, 0, owner=name)
         transforms = list(transforms)
         for i, t in enumerate(transforms):
             if not isinstance(t, Transform):
@@ -144,7 +145,7 @@ class MAF(Flow):
         transforms: int = 5,
         hidden_features: Sequence[int] = (64, 64),
     ) -> None:
-        check_int(type(self).__name__, "transforms", transforms, 1)
+        check_int("transforms", transforms, 1, owner=type(self).__name__)
         layers = _alternating(
             lambda r: MaskedAffineAutoregressive(
                 features,
@@ -191,7 +192,7 @@ class NSF(Flow):
         coupling: bool = False,
     ) -> None:
         name = type(self).__name__
-        check_int(name, "transforms", transforms, 1)
+        check_int("transforms", transforms, 1, owner=name)
         if coupling:
             if features < 2:
                 raise ValueError(
@@ -242,7 +243,7 @@ class RealNVP(Flow):
         hidden_features: Sequence[int] = (64, 64),
     ) -> None:
         name = type(self).__name__
-        check_int(name, "transforms", transforms, 1)
+        check_int("transforms", transforms, 1, owner=name)
         if isinstance(features, int) and features < 2:
             raise ValueError(
                 f"{name}: coupling needs at least 2 features, got features={features}"
@@ -271,7 +272,7 @@ class PlanarFlow(Flow):
     layer: type[Transform] = Planar
 
     def __init__(self, features: int, context_features: int = 0, transforms: int = 10) -> None:
-        check_int(type(self).__name__, "transforms", transforms, 1)
+        check_int("transforms", transforms, 1, owner=type(self).__name__)
         layers = [
             self.layer(features, context_features=context_features) for _ in range(transforms)
         ]

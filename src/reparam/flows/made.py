@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import check_int
+
 __all__ = ["MADE", "MaskedLinear"]
 
 
@@ -96,8 +98,7 @@ class MADE(nn.Module):
             ("context_features", context_features, 0),
             *(("hidden_features", h, 1) for h in hidden_features),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"MADE: {what} must be an integer >= {low}, got {value!r}")
+            check_int(what, value, low, owner="MADE")
         self.features = features
         self.params_per_feature = params_per_feature
         self.context_features = context_features

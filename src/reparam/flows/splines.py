@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._checks import check_int
+
 __all__ = [
     "check_spline_config",
     "packed_spline",
@@ -45,8 +47,7 @@ def spline_params_per_feature(bins: int) -> int:
 
 def check_spline_config(name: str, bins: int, bound: float) -> None:
     """Raise a ValueError naming ``name`` unless K ≥ 1 is an integer and B > 0."""
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"{name}: bins must be an integer >= 1, got {bins!r}")
+    check_int("bins", bins, owner=name)
     if not bins * MIN_BIN_SIZE < 1:
         raise ValueError(f"{name}: bins={bins} is too many for the minimum bin size")
     if not bound > 0:

@@ -73,6 +73,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair, _single
 
+from .._checks import check_positive_int
 from ._kernels import _GaussianKL, _ScaledNoise, _signs, _SquaredSoftplus
 from .priors import GaussianPrior, Prior
 
@@ -100,12 +101,6 @@ _VAR_FLOOR = 1e-30
 def softplus_inverse(sigma: float) -> float:
     """ρ with softplus(ρ) = σ, stable for small and large σ: σ + log(−expm1(−σ))."""
     return sigma + math.log(-math.expm1(-sigma))
-
-
-def _positive_int(owner: str, name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{owner}: {name} must be a positive integer; got {value!r}")
-    return value
 
 
 class BayesLayer(nn.Module):
@@ -299,8 +294,8 @@ class BayesLinear(BayesLayer):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        self.in_features = _positive_int("BayesLinear", "in_features", in_features)
-        self.out_features = _positive_int("BayesLinear", "out_features", out_features)
+        self.in_features = check_positive_int("in_features", in_features, owner="BayesLinear")
+        self.out_features = check_positive_int("out_features", out_features, owner="BayesLinear")
         super().__init__(
             (out_features, in_features),
             out_features if bias else None,
@@ -342,9 +337,9 @@ class _BayesConvNd(BayesLayer):
         dtype: torch.dtype | None = None,
     ) -> None:
         name = type(self).__name__
-        self.in_channels = _positive_int(name, "in_channels", in_channels)
-        self.out_channels = _positive_int(name, "out_channels", out_channels)
-        self.groups = _positive_int(name, "groups", groups)
+        self.in_channels = check_positive_int("in_channels", in_channels, owner=name)
+        self.out_channels = check_positive_int("out_channels", out_channels, owner=name)
+        self.groups = check_positive_int("groups", groups, owner=name)
         if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) "

@@ -35,13 +35,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .._checks import check_positive_int
+
 __all__ = ["GaussianPredictive", "Predictive", "gaussian_predictive", "predictive"]
-
-
-def _num_samples(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"num_samples must be a positive integer; got {value!r}")
-    return value
 
 
 def _entropy(p: Tensor) -> Tensor:
@@ -99,7 +95,7 @@ def predictive(model: Callable[[Tensor], Tensor], x: Tensor, num_samples: int = 
     >>> bool((p.epistemic >= 0).all())
     True
     """
-    n = _num_samples(num_samples)
+    n = check_positive_int("num_samples", num_samples)
     probs = torch.stack([torch.softmax(model(x), dim=-1) for _ in range(n)])
     return Predictive.from_probs(probs)
 
@@ -121,7 +117,7 @@ def gaussian_predictive(
     >>> g.mean.shape, bool(torch.allclose(g.variance, g.aleatoric + g.epistemic))
     (torch.Size([5, 1]), True)
     """
-    n = _num_samples(num_samples)
+    n = check_positive_int("num_samples", num_samples)
     means, variances = [], []
     for _ in range(n):
         out = model(x)

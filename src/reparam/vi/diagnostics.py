@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from .._checks import check_int
 from ..importance import (
     K_HAT_GOOD,
     K_HAT_OK,
@@ -70,12 +71,6 @@ def _as_distribution(q: Distribution | nn.Module | Callable[[], Distribution]) -
     return q
 
 
-def _check_num_samples(num_samples: object, least: int = 2) -> int:
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < least:
-        raise ValueError(f"num_samples must be an int >= {least}, got {num_samples!r}")
-    return num_samples
-
-
 # --------------------------------------------------------------------------- diagnostics
 def importance_diagnostics(
     log_joint: Callable[[Tensor], Tensor],
@@ -107,7 +102,7 @@ def importance_diagnostics(
             +inf; log q not finite.
     """
     q = _as_distribution(q)
-    n = _check_num_samples(num_samples, 25)
+    n = check_int("num_samples", num_samples, 25, noun="an int")
     draw = _draw_from(q)
 
     def checked_draw(c: int) -> tuple[Tensor, Tensor]:
@@ -171,7 +166,7 @@ def summarize(
         ValueError: bad q, num_samples or quantiles; a layout whose dim differs from d.
     """
     q = _as_distribution(q)
-    n = _check_num_samples(num_samples)
+    n = check_int("num_samples", num_samples, 2, noun="an int")
     probs = [float(p) for p in quantiles]
     if any(not 0.0 <= p <= 1.0 for p in probs):
         raise ValueError(f"quantiles must lie in [0, 1], got {list(quantiles)}")

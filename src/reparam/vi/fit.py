@@ -43,8 +43,9 @@ from torch import Tensor, nn
 from torch.distributions import Distribution
 from tqdm import tqdm
 
-from ..estimators import ControlVariate, expectation
+from ..estimators import ControlVariate
 from ..noise import NoiseStrategy, get_noise
+from ..objectives import log_joint_elbo
 
 __all__ = ["VIResult", "elbo_converged", "elbo_estimate", "entropy_mode", "fit"]
 
@@ -110,10 +111,10 @@ def elbo_estimate(
     Returns:
         a scalar tensor.
     """
-    return expectation(
+    return log_joint_elbo(
         log_joint,
         q,
-        num_particles,
+        num_samples=num_particles,
         noise=noise,
         control_variate=control_variate,
         entropy=entropy_mode(q, stl) if entropy is None else entropy,

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import check_int
 from ..distributions import (
     DiagonalNormal,
     LowRankMultivariateNormal,
@@ -46,12 +47,6 @@ __all__ = [
     "MeanFieldGuide",
     "make_guide",
 ]
-
-
-def _check_dim(owner: str, name: str, value: object, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{owner}: {name} must be an integer >= {low}, got {value!r}")
-    return value
 
 
 def _check_scale(owner: str, init_scale: object) -> float:
@@ -116,7 +111,7 @@ class MeanFieldGuide(_Guide):
     def __init__(self, dim: int, init_loc: Tensor | None = None, init_scale: float = 0.1) -> None:
         super().__init__()
         name = type(self).__name__
-        self.dim = _check_dim(name, "dim", dim)
+        self.dim = check_int("dim", dim, owner=name)
         scale = _check_scale(name, init_scale)
         self.loc = nn.Parameter(_init_loc(name, dim, init_loc))
         self.rho = nn.Parameter(torch.full((dim,), _softplus_inv(scale)))
@@ -155,7 +150,7 @@ class FullRankGuide(_Guide):
     def __init__(self, dim: int, init_loc: Tensor | None = None, init_scale: float = 0.1) -> None:
         super().__init__()
         name = type(self).__name__
-        self.dim = _check_dim(name, "dim", dim)
+        self.dim = check_int("dim", dim, owner=name)
         scale = _check_scale(name, init_scale)
         self.loc = nn.Parameter(_init_loc(name, dim, init_loc))
         self.rho = nn.Parameter(torch.full((dim,), _softplus_inv(scale)))
@@ -198,8 +193,8 @@ class LowRankGuide(_Guide):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        self.dim = _check_dim(name, "dim", dim)
-        self.rank = _check_dim(name, "rank", rank)
+        self.dim = check_int("dim", dim, owner=name)
+        self.rank = check_int("rank", rank, owner=name)
         scale = _check_scale(name, init_scale)
         self.loc = nn.Parameter(_init_loc(name, dim, init_loc))
         self.cov_factor = nn.Parameter(torch.randn(dim, rank) * (scale / math.sqrt(2 * rank)))
@@ -262,18 +257,18 @@ class FlowGuide(_Guide):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        self.dim = _check_dim(name, "dim", dim)
+        self.dim = check_int("dim", dim, owner=name)
         scale = _check_scale(name, init_scale)
         if flow not in _FLOWS:
             raise ValueError(f"{name}: unknown flow {flow!r}; choose one of {', '.join(_FLOWS)}")
-        _check_dim(name, "transforms", transforms)
+        check_int("transforms", transforms, owner=name)
         if isinstance(hidden_features, (str, bytes)) or not isinstance(hidden_features, Sequence):
             raise ValueError(
                 f"{name}: hidden_features must be a sequence of integers >= 1, got "
                 f"{hidden_features!r}"
             )
         for h in hidden_features:
-            _check_dim(name, "hidden_features entries", h)
+            check_int("hidden_features entries", h, owner=name)
         self.flow = flow
         kwargs = {"fast": "forward"} if flow == "nsf" else {}  # IAF is forward-fast already
         built = build_flow(

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._checks import check_int
 from .layout import Layout
 from .targets import (
     TARGETS,
@@ -125,11 +126,6 @@ def _check_positive(what: str, value: float) -> None:
         raise ValueError(f"{what} must be a finite number > 0, got {value!r}")
 
 
-def _check_count(what: str, value: int, least: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ValueError(f"{what} must be an integer >= {least}, got {value!r}")
-
-
 # --------------------------------------------------------------------------- linear
 def linear_regression(
     n: int = 100, d: int = 5, noise: float = 0.5, prior_scale: float = 1.0, seed: int = 0
@@ -152,8 +148,8 @@ def linear_regression(
         prior_scale: s > 0.
         seed: the seed of the design, the true weights and the noise.
     """
-    _check_count("n", n)
-    _check_count("d", d)
+    check_int("n", n)
+    check_int("d", d)
     _check_positive("noise", noise)
     _check_positive("prior_scale", prior_scale)
     g = torch.Generator().manual_seed(seed)
@@ -298,7 +294,7 @@ def funnel(d: int = 10) -> Model:
     Args:
         d: the total dimension (>= 2).
     """
-    _check_count("d", d, least=2)
+    check_int("d", d, 2)
 
     def log_density(params: dict[str, Tensor]) -> Tensor:
         return funnel_log_prob(params["v"], params["x"])  # (S,), (S, d − 1) → (S,)
