@@ -293,7 +293,7 @@ def test_unwritable_out_fails_before_the_work(tmp_path, capsys, monkeypatch, arg
     monkeypatch.setenv("REPARAM_DATA_DIR", str(_uci_root(tmp_path).parent))
     (tmp_path / "file").write_text("x")
     out = tmp_path / "file" / "sub"
-    import reparam.cli.bnn
+    import reparam.cli.bnn_uci
     import reparam.cli.compare
     import reparam.training
     import reparam.vi.fit
@@ -305,7 +305,7 @@ def test_unwritable_out_fails_before_the_work(tmp_path, capsys, monkeypatch, arg
         (reparam.training, "_run"),
         (reparam.cli.compare, "compare"),
         (reparam.vi.fit, "_step_loop"),
-        (reparam.cli.bnn, "run_split"),
+        (reparam.cli.bnn_uci, "run_split"),
     ):
         if hasattr(module, name):
             monkeypatch.setattr(module, name, no_work)  # fmt: skip
@@ -581,10 +581,10 @@ def test_bnn_resume_equals_an_uninterrupted_run(tmp_path, capsys):
     a, b = (load_checkpoint(tmp_path / d / "checkpoint.pt") for d in ("run", "full"))
     _assert_same_training(a, b)
     # the KL of the saved weights (Gaussian prior: closed form) is the logged one's size
-    from reparam.cli.bnn import _model_from_config
+    from reparam.cli._bnn_run import model_from_config
 
     doc = json.loads((tmp_path / "full" / "config.json").read_text())
-    model = _model_from_config(doc)
+    model = model_from_config(doc)
     model.load_state_dict(b["model"])
     kl = model.kl().item()
     logged = b["history"][-1]["kl"]  # the epoch's mean, as the weights moved during it

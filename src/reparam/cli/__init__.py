@@ -2,8 +2,11 @@
 
 ``reparam compare`` (:mod:`.compare`) measures gradient estimators; ``reparam vae``,
 ``bnn``, ``flow`` and ``vi`` (:mod:`.vae`, :mod:`.bnn`, :mod:`.flow`, :mod:`.vi`) train
-and evaluate the models; :mod:`._common` holds the plumbing they share (run directories,
-argument types, error reporting).
+and evaluate the models (``vae eval|sample`` in :mod:`.vae_eval`, ``bnn uci`` in
+:mod:`.bnn_uci`, the two modes of ``flow fit`` in :mod:`.flow_density` and
+:mod:`.flow_target`); :mod:`._common` holds the plumbing they share (run directories,
+argument types, error reporting) and :mod:`._driver` the one body of the three training
+commands.
 """
 
 from __future__ import annotations

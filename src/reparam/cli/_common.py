@@ -342,6 +342,22 @@ def finite_or_none(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- training runs
+def set_threads(threads: int | None) -> None:
+    """Use ``threads`` CPU threads in torch (None: leave torch's default)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def read_history(out: Path) -> list[dict[str, Any]]:
+    """The per-epoch records of the run in ``out`` (its ``metrics.jsonl``; [] when absent)."""
+    metrics = out / "metrics.jsonl"
+    if not metrics.is_file():
+        return []
+    return [json.loads(x) for x in metrics.read_text().splitlines() if x.strip()]
+
+
 def check_resume(out: Path, checkpoint: str, epochs: int, model: Any = None) -> int:
     """Verify the checkpoint of a run to resume before anything is written: intact, not
     fewer completed epochs than ``epochs``, and (given ``model``) fitting the model that

@@ -17,6 +17,7 @@ from .._checkpoint import restore_state, save_checkpoint
 from .._signals import Terminated
 from ..training import CHECKPOINT, TrainResult, load_checkpoint
 from ..vi import fit_flow_to_target
+from ._driver import rank
 
 __all__ = ["fit_target"]
 
@@ -39,16 +40,20 @@ def fit_target(model: Any, options: dict[str, Any], out: Path, resume: bool,
         torch.manual_seed(options["seed"])
     bar = tqdm(total=options["epochs"], initial=len(history), disable=not progress, unit="epoch")
 
+    lead = rank() == 0  # under torchrun only rank 0 writes the run files
+
     def save(fit: Any) -> None:
         history[:] = fit.history
+        bar.update(1)
+        bar.set_postfix(elbo=f"{history[-1]['elbo']:.4g}", refresh=False)
+        if not lead:
+            return
         atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
         save_checkpoint(path, {
             "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": len(history),
             "step": history[-1]["step"], "rng": [{"torch": torch.get_rng_state()}],
             "history": history, "config": {k: options[k] for k in ("epochs", "lr", "seed")},
         })  # fmt: skip
-        bar.update(1)
-        bar.set_postfix(elbo=f"{history[-1]['elbo']:.4g}", refresh=False)
 
     stopped = message = signal = None
     try:

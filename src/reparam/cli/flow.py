@@ -24,29 +24,25 @@ effective sample size of the importance weights p̃/q), ``loss.png``, ``samples.
 for 2-D problems, ``density.png``. ``--resume`` continues from ``checkpoint.pt`` with the
 saved configuration (only ``--epochs`` and ``--device`` may change).
 
-``reparam flow fit`` with no options (moons, MAF) runs in seconds on 2 CPU cores.
+``reparam flow fit`` with no options (moons, MAF) runs in seconds on 2 CPU cores. This
+module holds the parser, the options and what both modes share; the modes are
+:mod:`.flow_density` and :mod:`.flow_target`.
 """
 
 from __future__ import annotations
 
+import abc
 import argparse
-import json
-import math
-import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ._common import (
     CommandError,
-    check_resume,
     check_train_out,
     checker,
-    claim_out,
     config_has,
     device_name,
-    finish_run,
-    finite_or_none,
     given_options,
     hidden_sizes,
     nonnegative_int,
@@ -56,8 +52,8 @@ from ._common import (
     read_config,
     reported,
     resume_options,
-    write_json,
 )
+from ._driver import TrainCommand, add_run_arguments, run_train_command, write_history
 
 __all__ = ["DEFAULTS", "FLOW_CHOICES", "add_flow_parser", "fit_flow"]
 
@@ -186,14 +182,7 @@ def add_flow_parser(sub: Any) -> argparse.ArgumentParser:
     )
     fit.add_argument("--seed", type=random_seed, help="random seed")
     fit.add_argument("--device", type=device_name, help="auto, cpu, cuda or cuda:N")
-    fit.add_argument("--out", type=Path, default=Path("runs/flow"), help="output directory")
-    fit.add_argument(
-        "--resume", action="store_true", help="continue from OUT/checkpoint.pt (saved config)"
-    )
-    fit.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
-    fit.add_argument(
-        "--no-progress", dest="progress", action="store_false", help="no progress bar"
-    )
+    add_run_arguments(fit, Path("runs/flow"), "continue from OUT/checkpoint.pt (saved config)")
     fit.add_argument(
         "--threads",
         type=positive_int("--threads"),
@@ -357,34 +346,6 @@ def _read_config(d: Path) -> dict[str, Any]:
     return doc
 
 
-def _seed(seed: int, stream: int) -> int:
-    import numpy as np
-
-    return int(np.random.SeedSequence([seed, stream]).generate_state(1, np.uint64)[0] >> 1)
-
-
-def load_data(options: dict[str, Any]) -> dict[str, Any]:
-    """The train / valid / test tensors of a density run (toy draws or a split file)."""
-    import torch
-
-    from ..data import load_tabular, sample_toy, split_tabular, standardize
-
-    name = options["data"]
-    if name in _toys():
-        parts = []
-        for stream, n in ((0, options["n_train"]), (1, TOY_EVAL), (2, TOY_EVAL)):
-            g = torch.Generator().manual_seed(_seed(options["seed"], stream))
-            parts.append(sample_toy(name, n, generator=g))
-        train, valid, test = parts
-    else:
-        x = load_tabular(name)
-        try:
-            train, valid, test = standardize(*split_tabular(x, options["seed"]))
-        except ValueError as exc:
-            raise CommandError(f"{name}: {exc}") from None
-    return {"train": train, "valid": valid, "test": test}
-
-
 def make_flow(options: dict[str, Any], features: int) -> Any:
     """The flow of a run's options (IAF form for maf / nsf in VI, see the module docstring)."""
     from ..flows.flow import FLOWS
@@ -402,57 +363,7 @@ def make_flow(options: dict[str, Any], features: int) -> Any:
     return FLOWS[name](features, transforms=options["layers"], **kw)
 
 
-def _log_z(target: str) -> tuple[float, str]:
-    from ..data.toy2d import (
-        log_normalizer_2d,
-        target_bounds,
-        target_log_normalizer,
-        target_log_prob,
-    )
-
-    exact = target_log_normalizer(target)
-    if exact is not None:
-        return exact, "closed form"
-    return log_normalizer_2d(target_log_prob(target), target_bounds(target), 1000), "quadrature"
-
-
-# --------------------------------------------------------------------------- results
-
-
-def _nll(model: Any, x: Any, chunk: int = 4096) -> tuple[float, float]:
-    """Mean NLL per point and its standard error."""
-    import torch
-
-    with torch.no_grad():
-        lp = torch.cat([model.log_prob(x[i : i + chunk]) for i in range(0, len(x), chunk)])
-    lp = lp.double()
-    se = (lp.std() / math.sqrt(len(lp))).item() if len(lp) > 1 else float("nan")
-    return -lp.mean().item(), se
-
-
-def density_result(model: Any, data: dict[str, Any]) -> dict[str, Any]:
-    """Train / valid / test NLL per point (± s.e.) and the full-covariance Gaussian's."""
-    from ..density import gaussian_nll
-
-    out: dict[str, Any] = {"features": int(data["train"].shape[1])}
-    for part in ("train", "valid", "test"):
-        out[f"{part}_nll"], out[f"{part}_nll_se"] = _nll(model, data[part])
-        out[f"n_{part}"] = len(data[part])
-    out["gaussian_test_nll"] = gaussian_nll(data["train"], data["test"])
-    out["gaussian_train_nll"] = gaussian_nll(data["train"], data["train"])
-    return out
-
-
-def vi_result(model: Any, target: str) -> dict[str, Any]:
-    """ELBO, KL(q‖p) with its standard error, log Z and the ESS of the weights p̃/q."""
-    from ..vi import target_diagnostics
-
-    log_z, source = _log_z(target)
-    out = target_diagnostics(model.flow, model.log_target, VI_EVAL, log_z=log_z)
-    out.update(n=out["num_samples"], log_z_is=out["log_evidence"], log_z_source=source)
-    return out
-
-
+# --------------------------------------------------------------------------- plots
 def _grid(bounds: tuple[float, float, float, float], n: int = 200) -> Any:
     import torch
 
@@ -463,176 +374,85 @@ def _grid(bounds: tuple[float, float, float, float], n: int = 200) -> Any:
     return torch.stack([xx, yy], -1)
 
 
-def write_plots(model: Any, options: dict[str, Any], out: Path, data: Any = None) -> list[str]:
-    """Write loss.png, samples.png and, for 2-D problems, density.png; return the names."""
+def write_fit_plots(
+    model: Any, out: Path, what: str, ylabel: str, reference: Any = None,
+    bounds: tuple[float, float, float, float] | None = None,
+    density_reference: Callable[[Any], dict[str, Any]] | None = None,
+) -> list[str]:  # fmt: skip
+    """Write loss.png (``ylabel`` per epoch), samples.png (2000 samples of the flow beside
+    ``reference`` points, or alone) and, given ``bounds`` of a 2-D problem, density.png
+    (q on a grid beside ``density_reference(grid)``'s panel); return the names."""
     import torch
 
-    from ..data.toy2d import target_bounds, target_log_prob
     from ..plots import save_figure
-    from ..plots.density import density_panels, flow_loss_curves, sample_panels
+    from ..plots.density import density_panels, sample_panels
 
-    vi = options["target"] is not None
-    name = options["target"] if vi else Path(options["data"]).name
-    what = f"{options['flow']} on {name}"
-    history = []
-    metrics = out / "metrics.jsonl"
-    if metrics.is_file():
-        history = [json.loads(x) for x in metrics.read_text().splitlines() if x.strip()]
-    ylabel = "−ELBO (nats)" if vi else "NLL (nats / point)"
-    save_figure(flow_loss_curves(history, ylabel=ylabel, title=what), out / "loss.png")
-    written = ["loss.png"]
+    written = [write_history(out, (("loss", ylabel),), what)]
     q = model.flow()
     with torch.no_grad():
         samples = q.sample(torch.Size([2000]))
-        ref = None if vi else data["test"]
-        fig = sample_panels(samples, ref, reference_title="test data", title=what)
+        fig = sample_panels(samples, reference, reference_title="test data", title=what)
         save_figure(fig, out / "samples.png")
         written.append("samples.png")
-        if samples.shape[-1] == 2:
-            if vi:
-                bounds = target_bounds(options["target"])
-            else:
-                pts = torch.cat([data["train"], data["test"]])
-                lo, hi = pts.min(0).values, pts.max(0).values
-                pad = 0.05 * (hi - lo) + 1e-3
-                bounds = (
-                    (lo[0] - pad[0]).item(),
-                    (hi[0] + pad[0]).item(),
-                    (lo[1] - pad[1]).item(),
-                    (hi[1] + pad[1]).item(),
-                )
+        if bounds is not None and density_reference is not None:
             grid = _grid(bounds)
             log_q = q.log_prob(grid.reshape(-1, 2)).reshape(grid.shape[:2])
-            if vi:
-                ref_lp = target_log_prob(options["target"])(grid)
-                fig = density_panels(log_q, bounds, reference_log_p=ref_lp, title=what)
-            else:
-                fig = density_panels(
-                    log_q,
-                    bounds,
-                    reference_points=data["train"],
-                    reference_title="training data (histogram)",
-                    title=what,
-                )
+            fig = density_panels(log_q, bounds, title=what, **density_reference(grid))
             save_figure(fig, out / "density.png")
             written.append("density.png")
     return written
 
 
 # --------------------------------------------------------------------------- fit
-def fit_flow(args: argparse.Namespace) -> int:
-    """Run ``reparam flow fit`` with parsed ``args``; return the exit status."""
-    import torch
+class FlowFit(TrainCommand):
+    """What both modes of ``reparam flow fit`` share: options, config.json, the banner."""
 
-    from .. import __version__
-    from ..density import DensityEstimator
-    from ..training import TrainConfig, select_device, train
+    command, outputs, legacy_ok = COMMAND, OUTPUTS, staticmethod(LEGACY)
+    rows, result_file = "training points", RESULT
 
-    start = time.perf_counter()
-    out: Path = args.out
-    if args.resume:
-        saved = _read_config(out)
+    @abc.abstractmethod
+    def features(self, data: Any) -> int:
+        """D, the dimension of the problem."""
+
+    @abc.abstractmethod
+    def problem(self, options: dict[str, Any], data: Any) -> str:
+        """What the flow is fitted to, for the banner."""
+
+    read_config = staticmethod(_read_config)
+    resolve_options = staticmethod(resolve_options)
+
+    def resume_options(self, args: argparse.Namespace, saved: dict[str, Any]) -> dict[str, Any]:
+        hint = " (only --epochs and --device may change)"
         options = resume_options(
-            _given(args),
-            saved["options"],
-            RESUME_MAY_CHANGE,
-            out / CONFIG,
-            " (only --epochs and --device may change)",
+            _given(args), saved["options"], RESUME_MAY_CHANGE, args.out / CONFIG, hint
         )
         _check_derived_defaults(args, saved, options)
-    else:
-        options = resolve_options(args)
-    vi = options["target"] is not None
-    # Everything that can fail on bad input happens before the first file is written.
-    if vi:
-        from ..vi.targets import target_log_prob
+        return options
 
-        data = train_data = None
-        features = 2
-        batch_size = 1  # unused: every VI step draws its own samples
-    else:
-        data = load_data(options)
-        features = int(data["train"].shape[1])
-        train_data = data["train"]
-        batch_size = options["batch_size"]
-        if len(train_data) < batch_size:
-            raise CommandError(
-                f"--batch-size {batch_size} exceeds the {len(train_data)} training points"
-            )
-    _check_memory(options, features)
-    threads = args.threads or (1 if features <= 2 else None)
-    if threads is not None:
-        torch.set_num_threads(threads)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(options["seed"])
-        flow = make_flow(options, features)
-    if vi:
-        model: Any = torch.nn.ModuleDict({"flow": flow})
-        model.log_target = target_log_prob(options["target"])
-    else:
-        model = DensityEstimator(flow)
-    if args.resume:  # before anything is written: intact, enough epochs, fits the model
-        check_resume(out, CHECKPOINT, options["epochs"], model)
-    config = TrainConfig(
-        epochs=options["epochs"],
-        batch_size=batch_size,
-        lr=options["lr"],
-        seed=options["seed"],
-        device=options["device"],
-        progress=args.progress,
-    )
-    device = select_device(config.device)
-    doc = {"reparam_version": __version__, "options": options, "features": features,
-           "derived": _derived(args, saved if args.resume else None)}  # fmt: skip
-    run = claim_out(args, COMMAND, OUTPUTS, resumable=True, legacy_ok=LEGACY)
-    write_json(out / CONFIG, doc)
-    problem = (
-        f"target {options['target']} (VI, {options['samples']} samples/step)"
-        if vi
-        else f"{Path(options['data']).name} ({len(data['train'])} train / "
-        f"{len(data['valid'])} valid / {len(data['test'])} test points, D={features})"
-    )
-    print(
-        f"fitting {options['flow']} ({options['layers']} layers) to {problem}, "
-        f"{options['epochs']} epochs, device {device}",
-        file=sys.stderr,
-    )
-    if vi:
-        from ._flow_target import fit_target
+    def threads(self, options: dict[str, Any], data: Any) -> int | None:
+        return 1 if self.features(data) <= 2 else None
 
-        result = fit_target(model.to(device), options, out, args.resume, args.progress)
-    else:
-        result = train(model, train_data, config, out, valid_data=data["valid"],
-                       resume=args.resume, resume_hint="--resume")  # fmt: skip
-    code = finish_run(run, result, args.resume)
-    if code == 1 or not result.checkpoint.is_file():  # failed, or nothing was kept
-        return code
-    model = model.cpu().eval()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(options["seed"])
-        res = vi_result(model, options["target"]) if vi else density_result(model, data)
-        res["epochs"] = result.epoch
-        res["steps"] = result.step
-        res["seconds"] = time.perf_counter() - start
-        write_json(out / RESULT, {k: finite_or_none(v) for k, v in res.items()})
-        written = write_plots(model, options, out, data)
-    if vi:
-        kl = "" if res["kl"] is None else (
-            f", KL(q‖p) {res['kl']:.4f} ± {res['kl_se']:.4f} (log Z {res['log_z']:.4f}, "
-            f"{res['log_z_source']})"
-        )  # fmt: skip
-        print(
-            f"ELBO {res['elbo']:.4f} ± {res['elbo_se']:.4f}{kl}, ESS "
-            f"{100 * res['ess_fraction']:.1f}% of {res['n']} samples"
+    def config_doc(
+        self, args: argparse.Namespace, options: dict[str, Any], model: Any, data: Any,
+        saved: dict[str, Any] | None,
+    ) -> dict[str, Any]:  # fmt: skip
+        return {"options": options, "features": self.features(data),
+                "derived": _derived(args, saved)}  # fmt: skip
+
+    def banner(self, options: dict[str, Any], data: Any, device: Any) -> str:
+        return (
+            f"fitting {options['flow']} ({options['layers']} layers) to "
+            f"{self.problem(options, data)}, {options['epochs']} epochs, device {device}"
         )
-    else:
-        print(
-            f"test NLL {res['test_nll']:.4f} ± {res['test_nll_se']:.4f} nats/point "
-            f"(full-covariance Gaussian: {res['gaussian_test_nll']:.4f}); train "
-            f"{res['train_nll']:.4f}, valid {res['valid_nll']:.4f}"
-        )
-    print(
-        f"wrote config.json, checkpoint.pt, metrics.jsonl, result.json, {', '.join(written)} "
-        f"to {out} ({time.perf_counter() - start:.1f} s)"
-    )
-    return code
+
+
+def fit_flow(args: argparse.Namespace) -> int:
+    """Run ``reparam flow fit`` with parsed ``args``; return the exit status."""
+    target = _read_config(args.out)["options"]["target"] if args.resume else args.target
+    if target is None:
+        from .flow_density import DensityFit
+
+        return run_train_command(DensityFit(), args)
+    from .flow_target import TargetFit
+
+    return run_train_command(TargetFit(), args)

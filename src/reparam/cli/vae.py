@@ -8,7 +8,7 @@ start, atomically), ``checkpoint.pt`` and ``metrics.jsonl`` (each epoch), then
 continues from ``checkpoint.pt`` with the saved configuration. ``eval DIR`` prints the
 test log-likelihood (importance sampling with k samples, Burda et al. 2016), the ELBO and
 the number of active units, and writes ``eval.json``; ``sample DIR`` writes
-``samples.png``.
+``samples.png`` (both in :mod:`.vae_eval`).
 
 The default (``reparam vae train`` with no options) trains on scikit-learn's bundled 8×8
 digits, dynamically binarized, with a Bernoulli decoder, in about a minute on 2 CPU cores.
@@ -17,28 +17,17 @@ digits, dynamically binarized, with a Bernoulli decoder, in about a minute on 2 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._checkpoint import restore_state
 from ._common import (
     CommandError,
-    check_resume,
-    check_run_dir,
     check_train_out,
-    check_writable,
     checker,
-    claim_out,
     config_has,
     device_name,
-    finish_run,
-    finite_or_none,
     given_options,
     hidden_sizes,
     nonnegative_int,
@@ -48,8 +37,8 @@ from ._common import (
     read_config,
     reported,
     resume_options,
-    write_json,
 )
+from ._driver import TrainCommand, add_run_arguments, run_train_command, write_history
 from ._resources import FLOAT, TRAINED, check_memory, mlp_params
 
 __all__ = ["DATA_DEFAULTS", "DEFAULTS", "add_vae_parser"]
@@ -115,15 +104,12 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
     Returns:
         the ``vae`` parser.
     """
-    from ..vae import ARCHS, LIKELIHOODS, POSTERIORS
-
     vae = sub.add_parser(
         "vae",
         help="train, evaluate and sample variational autoencoders",
         description="Variational autoencoders: train, eval, sample.",
     )
     vsub = vae.add_subparsers(dest="vae_command", metavar="VAE_COMMAND", required=True)
-
     train = vsub.add_parser(
         "train",
         help="train a VAE (default: bundled 8×8 digits, about a minute on 2 CPU cores)",
@@ -137,6 +123,20 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
             "--latent-dim 50 --hidden 200,200 --epochs 10 --lr 1e-3."
         ).format(e=DATA_DEFAULTS["digits"]["epochs"]),
     )
+    _model_arguments(train)
+    _loop_arguments(train)
+    train.set_defaults(run=reported("vae train", _train), check=checker(train, _check_train))
+
+    from .vae_eval import add_eval_parsers
+
+    add_eval_parsers(vsub)
+    return vae
+
+
+def _model_arguments(train: argparse.ArgumentParser) -> None:
+    """The data, the model and its objective."""
+    from ..vae import ARCHS, LIKELIHOODS, POSTERIORS
+
     train.add_argument("--data", choices=DATA_CHOICES, help="the data set")
     train.add_argument(
         "--data-dir", type=Path, help="directory with the data files (default ../shared/data/…)"
@@ -171,6 +171,10 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
     train.add_argument(
         "--warmup-steps", type=nonnegative_int, help="linear KL warm-up from 0 to β"
     )
+
+
+def _loop_arguments(train: argparse.ArgumentParser) -> None:
+    """The training loop, the device and the run directory."""
     train.add_argument("--epochs", type=positive_int("--epochs"), help="passes over the data")
     train.add_argument("--batch-size", type=positive_int("--batch-size"), help="batch size")
     train.add_argument("--lr", type=positive_float, help="Adam learning rate")
@@ -179,14 +183,7 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
     train.add_argument(
         "--amp", action="store_true", default=None, help="mixed precision (CUDA only)"
     )
-    train.add_argument("--out", type=Path, default=Path("runs/vae"), help="output directory")
-    train.add_argument(
-        "--resume", action="store_true", help="continue from OUT/checkpoint.pt (saved config)"
-    )
-    train.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
-    train.add_argument(
-        "--no-progress", dest="progress", action="store_false", help="no progress bar"
-    )
+    add_run_arguments(train, Path("runs/vae"), "continue from OUT/checkpoint.pt (saved config)")
     train.add_argument(
         "--checkpoint-every",
         type=positive_int("--checkpoint-every"),
@@ -199,40 +196,6 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
         help="CPU threads for torch (default: 1 for digits, whose tiny batches only lose "
         "time to thread start-up, else torch's default)",
     )
-    train.set_defaults(run=reported("vae train", _train), check=checker(train, _check_train))
-
-    ev = vsub.add_parser(
-        "eval",
-        help="test log-likelihood, ELBO and active units of a trained VAE",
-        description=(
-            "Evaluate the VAE in DIR on its test set: importance-sampled log-likelihood "
-            "with k samples (Burda et al. 2016), the ELBO and the number of active units "
-            "(Cov_x E_q[z_j] > 0.01). Prints a table and writes DIR/eval.json."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    ev.add_argument("dir", type=Path, metavar="DIR", help="a directory written by vae train")
-    ev.add_argument("--k", type=positive_int("--k"), default=5000, help="importance samples")
-    ev.add_argument("--chunk", type=positive_int("--chunk"), default=500, help="samples per chunk")
-    ev.add_argument("--seed", type=random_seed, default=0, help="random seed")
-    ev.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda, cuda:N")
-    ev.add_argument("--data-dir", type=Path, help="override the saved data directory")
-    ev.add_argument(
-        "--threads", type=positive_int("--threads"), help="CPU threads (default as train)"
-    )
-    ev.set_defaults(run=reported("vae eval", _eval), check=checker(ev, _check_dir))
-
-    sa = vsub.add_parser(
-        "sample",
-        help="draw images from a trained VAE (DIR/samples.png)",
-        description="Draw n images from the VAE in DIR and write DIR/samples.png.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    sa.add_argument("dir", type=Path, metavar="DIR", help="a directory written by vae train")
-    sa.add_argument("--n", type=positive_int("--n"), default=64, help="number of images")
-    sa.add_argument("--seed", type=random_seed, default=0, help="random seed")
-    sa.set_defaults(run=reported("vae sample", _sample), check=checker(sa, _check_dir))
-    return vae
 
 
 def _check_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -274,17 +237,6 @@ _DIGITS_DATA_DIR = (
     "argument --data-dir: the digits ship with scikit-learn and read no files; --data-dir "
     "applies to mnist, fashion-mnist and binarized-mnist"
 )
-
-
-def _check_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    check_run_dir(parser, args.dir, (CONFIG, CHECKPOINT), "vae", LEGACY)
-    if getattr(args, "data_dir", None) is not None:
-        try:
-            data = _read_config(args.dir)["options"].get("data")
-        except CommandError as exc:
-            parser.error(f"argument DIR: {exc}")
-        if data == "digits":
-            parser.error(_DIGITS_DATA_DIR)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -362,33 +314,16 @@ def _read_config(d: Path) -> dict[str, Any]:
     return read_config(d / CONFIG, "vae", ("options", "model"))
 
 
-def _load_model(d: Path) -> tuple[Any, dict[str, Any]]:
-    from ..training import load_checkpoint
-    from ..vae import VAE
-
-    doc = _read_config(d)
-    model = VAE.from_config(doc["model"])
-    ckpt = load_checkpoint(d / CHECKPOINT)
-    restore_state(model, ckpt["model"], d / CHECKPOINT)
-    model.eval()
-    return model, doc
-
-
 # --------------------------------------------------------------------------- outputs
 def write_plots(model: Any, data: Any, options: dict[str, Any], out: Path) -> list[str]:
     """Write loss.png, reconstructions.png, samples.png (and latent.png for d = 2)."""
     import torch
 
     from ..plots import save_figure
-    from ..plots.vae import image_grid, latent_scatter, loss_curves, reconstructions
+    from ..plots.history import BOUND_PANELS
+    from ..plots.vae import image_grid, latent_scatter, reconstructions
 
-    written = []
-    history = []
-    metrics = out / "metrics.jsonl"
-    if metrics.is_file():
-        history = [json.loads(x) for x in metrics.read_text().splitlines() if x.strip()]
-    save_figure(loss_curves(history, title=f"VAE on {options['data']}"), out / "loss.png")
-    written.append("loss.png")
+    written = [write_history(out, BOUND_PANELS, f"VAE on {options['data']}")]
     model = model.cpu().eval()
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(options["seed"])
@@ -406,99 +341,75 @@ def write_plots(model: Any, data: Any, options: dict[str, Any], out: Path) -> li
 
 
 # --------------------------------------------------------------------------- train
-def _train(args: argparse.Namespace) -> int:
-    import torch
+class VaeTrain(TrainCommand):
+    """``reparam vae train`` for :func:`run_train_command`; data: (images, binarize mode)."""
 
-    from .. import __version__
-    from ..training import TrainConfig, train
-    from ..vae import VAE
+    command, outputs, legacy_ok = COMMAND, OUTPUTS, staticmethod(LEGACY)
+    rows, state_key = "training images", "vae_config"
 
-    start = time.perf_counter()
-    out: Path = args.out
-    if args.resume:
-        saved = _read_config(out)
-        options = _resume_options(args, saved)
-    else:
-        options = resolve_options(args)
-    _set_threads(args.threads, options["data"])
-    # Everything that can fail on bad input happens before the first file is written.
-    data, mode = _load_data(options)
-    check_memory(train_memory(options, data.shape), _size_flags(options), _device(options))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(options["seed"])
-        model = VAE(
-            data.shape,
-            latent_dim=options["latent_dim"],
-            hidden=options["hidden"],
-            arch=options["arch"],
-            posterior=options["posterior"],
+    read_config = staticmethod(_read_config)
+    resolve_options = staticmethod(resolve_options)
+    resume_options = staticmethod(_resume_options)
+
+    def load(self, options: dict[str, Any]) -> Any:
+        data, mode = _load_data(options)
+        check_memory(train_memory(options, data.shape), _size_flags(options), _device(options))
+        return data, mode
+
+    def threads(self, options: dict[str, Any], data: Any) -> int | None:
+        return _default_threads(options["data"])
+
+    def build_model(self, options: dict[str, Any], data: Any) -> Any:
+        from ..vae import VAE
+
+        images, mode = data
+        return VAE(
+            images.shape, latent_dim=options["latent_dim"], hidden=options["hidden"],
+            arch=options["arch"], posterior=options["posterior"],
             flow_length=options.get("flow_length"),  # absent from configs of older runs
-            likelihood=options["likelihood"],
-            objective=options["objective"],
-            k=options["k"],
-            beta=_beta(options),
-            dynamic_binarize=mode == "dynamic",
-        )
-    if args.resume:  # before anything is written: intact, enough epochs, fits the model
-        check_resume(out, CHECKPOINT, options["epochs"], model)
-    config = TrainConfig(
-        epochs=options["epochs"],
-        batch_size=options["batch_size"],
-        lr=options["lr"],
-        seed=options["seed"],
-        device=options["device"],
-        amp=bool(options["amp"]),
-        progress=args.progress,
-        checkpoint_every=args.checkpoint_every or (10 if options["data"] == "digits" else 1),
-    )
-    if len(data.train) < config.batch_size:
-        raise CommandError(
-            f"--batch-size {config.batch_size} exceeds the {len(data.train)} training images"
-        )
-    from ..training import select_device
+            likelihood=options["likelihood"], objective=options["objective"], k=options["k"],
+            beta=_beta(options), dynamic_binarize=mode == "dynamic",
+        )  # fmt: skip
 
-    device = select_device(config.device)
-    if config.amp and device.type != "cuda":
-        raise CommandError(f"--amp needs a CUDA device; the device is {device}")
-    doc = {"reparam_version": __version__, "options": options, "model": model.config}
-    # Under torchrun every process runs this command; only rank 0 writes and reports.
-    rank = int(os.environ.get("RANK", "0"))
-    run = None
-    if rank == 0:
-        run = claim_out(args, COMMAND, OUTPUTS, resumable=True, legacy_ok=LEGACY)
-        write_json(out / CONFIG, doc)
-        print(
-            f"training a VAE on {options['data']} ({len(data.train)} train / "
-            f"{len(data.valid)} valid images, {'x'.join(map(str, data.shape))}), objective "
+    def train_config(self, options: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+        every = args.checkpoint_every or (10 if options["data"] == "digits" else 1)
+        return {"batch_size": options["batch_size"], "amp": bool(options["amp"]),
+                "checkpoint_every": every}  # fmt: skip
+
+    def datasets(self, options: dict[str, Any], model: Any, data: Any) -> tuple[Any, Any]:
+        return data[0].train, data[0].valid
+
+    def config_doc(
+        self, args: argparse.Namespace, options: dict[str, Any], model: Any, data: Any,
+        saved: dict[str, Any] | None,
+    ) -> dict[str, Any]:  # fmt: skip
+        return {"options": options, "model": model.config}
+
+    def banner(self, options: dict[str, Any], data: Any, device: Any) -> str:
+        images = data[0]
+        return (
+            f"training a VAE on {options['data']} ({len(images.train)} train / "
+            f"{len(images.valid)} valid images, {'x'.join(map(str, images.shape))}), objective "
             f"{options['objective']} k={options['k']}, latent {options['latent_dim']}, "
-            f"{options['epochs']} epochs, device {device}",
-            file=sys.stderr,
+            f"{options['epochs']} epochs, device {device}"
         )
-    result = train(
-        model,
-        data.train,
-        config,
-        out,
-        valid_data=data.valid,
-        resume=args.resume,
-        resume_hint="--resume",
-        extra_state={"vae_config": model.config},
-    )
-    code = finish_run(run, result, args.resume)
-    if code == 1 or rank != 0 or not result.checkpoint.is_file():
-        return code
-    model = model.cpu().eval()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(options["seed"])
-        test = _eval_set(data.test, mode == "dynamic", options["seed"])
-        elbo = _batched(model.elbo, test).mean().item()
-    written = write_plots(model, data, options, out)
-    print(f"test ELBO {elbo:.3f} nats ({len(test)} images, 1 sample, analytic KL)")
-    print(
-        f"wrote config.json, checkpoint.pt, metrics.jsonl, {', '.join(written)} to {out} "
-        f"({time.perf_counter() - start:.1f} s)"
-    )
-    return code
+
+    def evaluate(self, model: Any, data: Any, options: dict[str, Any]) -> dict[str, Any]:
+        test = _eval_set(data[0].test, data[1] == "dynamic", options["seed"])
+        return {"elbo": _batched(model.elbo, test).mean().item(), "n": len(test)}
+
+    def write_plots(
+        self, model: Any, data: Any, evaluated: dict[str, Any], options: dict[str, Any], out: Path
+    ) -> list[str]:
+        return write_plots(model, data[0], options, out)
+
+    def summary(self, evaluated: dict[str, Any]) -> str:
+        n = evaluated["n"]
+        return f"test ELBO {evaluated['elbo']:.3f} nats ({n} images, 1 sample, analytic KL)"
+
+
+def _train(args: argparse.Namespace) -> int:
+    return run_train_command(VaeTrain(), args)
 
 
 def _device(options: dict[str, Any]) -> str:
@@ -528,98 +439,12 @@ def train_memory(options: dict[str, Any], shape: Any) -> float:
     return params * TRAINED + samples * (pixels + d + sum(hidden)) * FLOAT * 2
 
 
-def _set_threads(threads: int | None, data: str) -> None:
-    import torch
-
-    if threads is None and data == "digits":
-        threads = 1
-    if threads is not None:
-        torch.set_num_threads(threads)
+def _default_threads(data: str) -> int | None:
+    """1 for the digits (tiny batches only lose time to thread start-up), else torch's."""
+    return 1 if data == "digits" else None
 
 
 def _beta(options: dict[str, Any]) -> Any:
     from ..objectives import BetaSchedule
 
     return BetaSchedule(float(options["beta"]), int(options["warmup_steps"]))
-
-
-# --------------------------------------------------------------------------- eval / sample
-def evaluate(
-    model: Any, x: Any, *, k: int = 5000, chunk: int = 500, batch_size: int = EVAL_BATCH
-) -> dict[str, float]:
-    """Test log-likelihood (k importance samples), ELBO and active units of ``model`` on x."""
-    ll = _batched(lambda b: model.log_likelihood(b, k=k, chunk=chunk), x, batch_size)
-    elbo = _batched(model.elbo, x, batch_size)
-    means = _batched(model.posterior_mean, x, batch_size)
-    active = int((means.var(0) > 0.01).sum())
-    n = len(x)
-    return {
-        "log_likelihood": ll.mean().item(),
-        "log_likelihood_se": (ll.std() / math.sqrt(n)).item() if n > 1 else float("nan"),
-        "elbo": elbo.mean().item(),
-        "elbo_se": (elbo.std() / math.sqrt(n)).item() if n > 1 else float("nan"),
-        "active_units": active,
-        "latent_dim": model.latent_dim,
-        "k": k,
-        "n_test": n,
-    }
-
-
-def _eval(args: argparse.Namespace) -> int:
-    import torch
-
-    from ..training import select_device
-
-    start = time.perf_counter()
-    check_writable(args.dir)
-    model, doc = _load_model(args.dir)
-    options = doc["options"]
-    _set_threads(args.threads, options["data"])
-    data, mode = _load_data(options, args.data_dir)
-    device = select_device(args.device)
-    config = doc["model"]
-    per_sample = math.prod(data.shape) + model.latent_dim + sum(config.get("hidden", [0]))
-    check_memory(min(args.k, args.chunk) * EVAL_BATCH * per_sample * FLOAT * 2,
-                 [f"--k {args.k}", f"--chunk {args.chunk}"], str(device))  # fmt: skip
-    model = model.to(device)
-    print(f"evaluating the VAE in {args.dir} on {len(data.test)} {options['data']} test "
-          f"images (k={args.k}), device {device}", file=sys.stderr)  # fmt: skip
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(args.seed)
-        test = _eval_set(data.test, mode == "dynamic", options["seed"]).to(device)
-        with torch.no_grad():
-            result = evaluate(model, test, k=args.k, chunk=args.chunk)
-    result["data"] = options["data"]
-    result["seconds"] = time.perf_counter() - start
-    write_json(args.dir / "eval.json", {k: finite_or_none(v) for k, v in result.items()})
-    ll_name = f"test log-likelihood (k={args.k})"
-    rows = [
-        (ll_name, result["log_likelihood"], result["log_likelihood_se"]),
-        ("test ELBO", result["elbo"], result["elbo_se"]),
-    ]
-    width = max(len(r[0]) for r in rows + [("active units", 0, 0)])
-    print(f"VAE in {args.dir} on {options['data']} test set ({result['n_test']} images)")
-    print(f"{'metric'.ljust(width)}  {'value':>10}  {'± s.e.':>8}")
-    print(f"{'-' * width}  {'-' * 10}  {'-' * 8}")
-    for name, value, se in rows:
-        print(f"{name.ljust(width)}  {value:>10.3f}  {se:>8.3f}")
-    active = f"{result['active_units']}/{model.latent_dim}"
-    print(f"{'active units'.ljust(width)}  {active:>10}")
-    print(f"wrote eval.json to {args.dir} ({result['seconds']:.1f} s)")
-    return 0
-
-
-def _sample(args: argparse.Namespace) -> int:
-    import torch
-
-    from ..plots import save_figure
-    from ..plots.vae import image_grid
-
-    check_writable(args.dir)
-    model, _ = _load_model(args.dir)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(args.seed)
-        images = model.sample(args.n)
-    save_figure(image_grid(images, title="samples (decoder means)"), args.dir / "samples.png")
-    print(f"wrote samples.png ({args.n} images) to {args.dir}")
-    return 0

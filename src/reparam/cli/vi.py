@@ -136,6 +136,41 @@ def add_vi_parser(sub: Any) -> argparse.ArgumentParser:
         default=d["guide"],
         help="meanfield, fullrank (Cholesky), lowrank (+ diagonal) or flow",
     )
+    _optimizer_arguments(fit, d)
+    fit.add_argument("--rank", type=positive_int("--rank"), help="--guide lowrank: the rank (2)")
+    fit.add_argument("--flow", choices=("iaf", "nsf"), help="--guide flow: the flow (iaf)")
+    fit.add_argument(
+        "--transforms", type=positive_int("--transforms"), help="--guide flow: layers (4)"
+    )
+    fit.add_argument(
+        "--hidden", type=hidden_sizes, help="--guide flow: conditioner widths, e.g. 32,32"
+    )
+    fit.add_argument(
+        "--eval-samples",
+        type=_eval_samples,
+        default=d["eval_samples"],
+        help="draws of q for the summary and the importance-sampling diagnostics",
+    )
+    fit.add_argument("--seed", type=random_seed, default=d["seed"], help="random seed")
+    fit.add_argument(
+        "--threads",
+        type=positive_int("--threads"),
+        default=d["threads"],
+        help="CPU threads for torch (the models are small: one thread is fastest)",
+    )
+    fit.add_argument("--out", type=Path, default=Path("runs/vi"), help="output directory")
+    fit.add_argument(
+        "--overwrite", action="store_true", help="replace the results of a run already in --out"
+    )
+    fit.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bar"
+    )
+    fit.set_defaults(run=reported("vi fit", fit_vi), check=checker(fit, _check_fit))
+    return vi
+
+
+def _optimizer_arguments(fit: argparse.ArgumentParser, d: dict[str, Any]) -> None:
+    """The ELBO's estimator, Adam and the convergence rule (defaults ``d``)."""
     fit.add_argument(
         "--steps", type=positive_int("--steps"), default=d["steps"], help="maximum steps"
     )
@@ -169,36 +204,6 @@ def add_vi_parser(sub: Any) -> argparse.ArgumentParser:
         default=d["init_scale"],
         help="the guide's initial standard deviation",
     )
-    fit.add_argument("--rank", type=positive_int("--rank"), help="--guide lowrank: the rank (2)")
-    fit.add_argument("--flow", choices=("iaf", "nsf"), help="--guide flow: the flow (iaf)")
-    fit.add_argument(
-        "--transforms", type=positive_int("--transforms"), help="--guide flow: layers (4)"
-    )
-    fit.add_argument(
-        "--hidden", type=hidden_sizes, help="--guide flow: conditioner widths, e.g. 32,32"
-    )
-    fit.add_argument(
-        "--eval-samples",
-        type=_eval_samples,
-        default=d["eval_samples"],
-        help="draws of q for the summary and the importance-sampling diagnostics",
-    )
-    fit.add_argument("--seed", type=random_seed, default=d["seed"], help="random seed")
-    fit.add_argument(
-        "--threads",
-        type=positive_int("--threads"),
-        default=d["threads"],
-        help="CPU threads for torch (the models are small: one thread is fastest)",
-    )
-    fit.add_argument("--out", type=Path, default=Path("runs/vi"), help="output directory")
-    fit.add_argument(
-        "--overwrite", action="store_true", help="replace the results of a run already in --out"
-    )
-    fit.add_argument(
-        "--no-progress", dest="progress", action="store_false", help="no progress bar"
-    )
-    fit.set_defaults(run=reported("vi fit", fit_vi), check=checker(fit, _check_fit))
-    return vi
 
 
 def _check_fit(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -381,6 +386,32 @@ def fit_vi(args: argparse.Namespace) -> int:
         params, _ = model.layout.constrain(z)
         flat = model.layout.flatten(params).detach()
     rows = summary_rows(model.layout, flat)
+    res = _result_doc(options, model, result, final_elbo, window, diag, rows)
+    exact = model.exact
+
+    with deferred():  # the outputs are written as a set: a signal waits for the last one
+        _write_outputs(out, options, model, rows, result, exact, flat, res, start)
+
+    print(format_summary(rows))
+    pm = f" ± {res['log_evidence_se']:.3f}"
+    exact_lz = res.get("exact_log_evidence")
+    exact_text = "" if exact_lz is None else f" (exact {exact_lz:.3f})"
+    state = "converged" if result.converged else "not converged"
+    print(
+        f"ELBO {final_elbo:.3f} (mean of the last {window} steps) after {result.steps} steps "
+        f"({state}); k̂ {diag['k_hat']:.2f} ({res['k_hat_verdict']}); "
+        f"IS log p(x) {diag['log_evidence']:.3f}{pm}{exact_text}"
+    )
+    print(f"wrote {', '.join(OUTPUTS)} to {out} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def _result_doc(
+    options: dict[str, Any], model: Any, result: Any, final_elbo: float, window: int,
+    diag: dict[str, Any], rows: dict[str, dict[str, float]],
+) -> dict[str, Any]:  # fmt: skip
+    """result.json: the fit, its diagnostics and, for a model with an exact posterior, the
+    errors of the summary against it."""
     res: dict[str, Any] = {
         "model": options["model"],
         "guide": options["guide"],
@@ -398,22 +429,7 @@ def fit_vi(args: argparse.Namespace) -> int:
         if exact.get("log_evidence") is not None:
             res["exact_log_evidence"] = float(exact["log_evidence"])
         res.update(_exact_errors(exact, rows))
-
-    with deferred():  # the outputs are written as a set: a signal waits for the last one
-        _write_outputs(out, options, model, rows, result, exact, flat, res, start)
-
-    print(format_summary(rows))
-    pm = f" ± {res['log_evidence_se']:.3f}"
-    exact_lz = res.get("exact_log_evidence")
-    exact_text = "" if exact_lz is None else f" (exact {exact_lz:.3f})"
-    state = "converged" if result.converged else "not converged"
-    print(
-        f"ELBO {final_elbo:.3f} (mean of the last {window} steps) after {result.steps} steps "
-        f"({state}); k̂ {diag['k_hat']:.2f} ({res['k_hat_verdict']}); "
-        f"IS log p(x) {diag['log_evidence']:.3f}{pm}{exact_text}"
-    )
-    print(f"wrote {', '.join(OUTPUTS)} to {out} ({time.perf_counter() - start:.1f} s)")
-    return 0
+    return res
 
 
 def _write_outputs(

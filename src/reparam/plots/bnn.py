@@ -2,7 +2,7 @@
 
 Each function returns a :class:`matplotlib.figure.Figure` on an Agg canvas (no pyplot state);
 write it with :func:`reparam.plots.save_figure`. Loss curves:
-:func:`reparam.vae_plots.loss_curves`.
+:func:`reparam.plots.history.history_curves`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Plots of a fitted flow: loss curves, samples beside the data, the learned 2-D density.
+"""Plots of a fitted flow: samples beside the data, the learned 2-D density.
 
 Each function returns a :class:`matplotlib.figure.Figure` on an Agg canvas (no pyplot
 state); write it with :func:`reparam.plots.save_figure` (PNG, atomic).
@@ -6,7 +6,7 @@ state); write it with :func:`reparam.plots.save_figure` (PNG, atomic).
 
 from __future__ import annotations
 
-import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ._figure import figure
+from .history import history_curves
 
 __all__ = ["density_panels", "flow_loss_curves", "sample_panels"]
 
@@ -21,32 +22,14 @@ __all__ = ["density_panels", "flow_loss_curves", "sample_panels"]
 def flow_loss_curves(
     history: Sequence[Mapping[str, Any]], *, ylabel: str = "loss (nats)", title: str | None = None
 ) -> Figure:
-    """Per-epoch training (and validation, when logged) loss.
-
-    Args:
-        history: per-epoch metric dicts (``metrics.jsonl`` lines) with ``epoch``, ``loss``
-            and optionally ``valid_loss``.
-        ylabel: the y-axis label (e.g. "NLL (nats / point)" or "−ELBO (nats)").
-        title: the figure title.
-    """
-    fig = figure(5, 3.6)
-    ax = fig.add_subplot()
-    for key, label in (("loss", "train"), ("valid_loss", "validation")):
-        pts = [
-            (h.get("epoch", i + 1), float(h[key]))
-            for i, h in enumerate(history)
-            if h.get(key) is not None and math.isfinite(float(h[key]))
-        ]
-        if pts:
-            xs, ys = zip(*pts, strict=True)
-            ax.plot(xs, ys, marker="o" if len(pts) < 30 else None, label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title)
-    return fig
+    """Deprecated: :func:`reparam.plots.history.history_curves` with one ``loss`` panel."""
+    warnings.warn(
+        "reparam.plots.density.flow_loss_curves is deprecated; use "
+        "reparam.plots.history.history_curves",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return history_curves(history, (("loss", ylabel),), title=title)
 
 
 def _limits(*arrays: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:

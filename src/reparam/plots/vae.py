@@ -1,4 +1,4 @@
-"""Plots of a trained VAE: loss curves, reconstructions, samples, the 2-D latent space.
+"""Plots of a trained VAE: reconstructions, samples, the 2-D latent space.
 
 Each function returns a :class:`matplotlib.figure.Figure` on an Agg canvas (no pyplot
 state); write it with :func:`reparam.plots.save_figure` (PNG, atomic).
@@ -7,6 +7,7 @@ state); write it with :func:`reparam.plots.save_figure` (PNG, atomic).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ._figure import figure
+from .history import BOUND_PANELS, history_curves
 
 __all__ = ["image_grid", "latent_scatter", "loss_curves", "reconstructions"]
 
@@ -75,33 +77,13 @@ def reconstructions(original: Any, reconstructed: Any, *, title: str | None = No
 
 
 def loss_curves(history: Sequence[Mapping[str, Any]], *, title: str | None = None) -> Figure:
-    """Per-epoch training and validation curves: the loss, and KL when logged.
-
-    Args:
-        history: per-epoch metric dicts (``metrics.jsonl`` lines), with keys like
-            ``epoch``, ``loss``, ``valid_loss``, ``kl``, ``valid_kl``.
-        title: the figure title.
-    """
-    panels = [k for k in ("loss", "kl") if any(k in h for h in history)] or ["loss"]
-    fig = figure(4.2 * len(panels), 3.4)
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, key in zip(axes, panels, strict=True):
-        for prefix, label in (("", "train"), ("valid_", "validation")):
-            pts = [
-                (h.get("epoch", i + 1), float(h[prefix + key]))
-                for i, h in enumerate(history)
-                if h.get(prefix + key) is not None and math.isfinite(float(h[prefix + key]))
-            ]
-            if pts:
-                xs, ys = zip(*pts, strict=True)
-                ax.plot(xs, ys, marker="o" if len(pts) < 30 else None, label=label)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel({"loss": "loss (−bound, nats)", "kl": "KL(q‖p) (nats)"}[key])
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
-    if title:
-        fig.suptitle(title)
-    return fig
+    """Deprecated: :func:`reparam.plots.history.history_curves` with :data:`BOUND_PANELS`."""
+    warnings.warn(
+        "reparam.plots.vae.loss_curves is deprecated; use reparam.plots.history.history_curves",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return history_curves(history, BOUND_PANELS, title=title)
 
 
 def latent_scatter(z: Any, labels: Any = None, *, title: str | None = None) -> Figure:
