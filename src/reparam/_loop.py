@@ -164,10 +164,11 @@ class Loop:
     def _prepare(self) -> None:
         """DDP wrapper, data on the device, the batch layout, the bar."""
         model, device, config = self.model, self.device, self.config
-        self.stepper: nn.Module = _Step(model)
+        # one process calls training_step directly; DDP needs it as a module's forward
+        self.forward: Callable[..., Any] = model.training_step
         if self.world > 1:
             ids = [device.index] if device.type == "cuda" else None
-            self.stepper = nn.parallel.DistributedDataParallel(self.stepper, device_ids=ids)
+            self.forward = nn.parallel.DistributedDataParallel(_Step(model), device_ids=ids)
         self.params = [p for p in model.parameters() if p.requires_grad]
         if self.train_data is not None:
             self.train_data = self.train_data.to(device)
@@ -260,8 +261,9 @@ class Loop:
             losses.append(loss_value)
             self.step, done = self.step + 1, done + 1
             running += (loss_value - running) / done
-            self.bar.update()
-            self.bar.set_postfix_str(self.options.postfix(running), refresh=False)
+            if not self.bar.disable:
+                self.bar.update()
+                self.bar.set_postfix_str(self.options.postfix(running), refresh=False)
         return sums, losses, done
 
     def _batch(self, perm: Tensor | None, gen: torch.Generator | None, b: int) -> Tensor | None:
@@ -276,7 +278,7 @@ class Loop:
         """One optimizer step; adds its metrics to ``sums`` and returns its loss."""
         config = self.config
         with _autocast(self.device, config.amp, self.amp_dtype):
-            out = _scalars(self.stepper(batch, self.step), "training_step")
+            out = _scalars(self.forward(batch, self.step), "training_step")
         loss = out["loss"]
         loss_value = loss.item()  # the one host sync per step (NaN check, progress)
         if self._anywhere(not math.isfinite(loss_value)):  # a NaN on any rank stops all
@@ -286,16 +288,26 @@ class Loop:
         if self.reference is None:
             self.reference = loss_value
         self.opt.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if config.grad_clip is not None:
-            self.scaler.unscale_(self.opt)
-            nn.utils.clip_grad_norm_(self.params, config.grad_clip)
-        self.scaler.step(self.opt)
-        self.scaler.update()
+        if self.scaler.is_enabled():
+            self._scaled_update(loss)
+        else:  # what the disabled scaler does, without its per-step calls
+            loss.backward()
+            if config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(self.params, config.grad_clip)
+            self.opt.step()
         for key, value in out.items():
             value = value.detach().float().reshape(())
             sums[key] = sums[key] + value if key in sums else value
         return loss_value
+
+    def _scaled_update(self, loss: Tensor) -> None:
+        """Backward pass and step under fp16 loss scaling."""
+        self.scaler.scale(loss).backward()
+        if self.config.grad_clip is not None:
+            self.scaler.unscale_(self.opt)
+            nn.utils.clip_grad_norm_(self.params, self.config.grad_clip)
+        self.scaler.step(self.opt)
+        self.scaler.update()
 
     def _check_epoch(self, losses: list[float]) -> None:
         """Raise :class:`Stop` for non-finite parameters or a diverged epoch."""
