@@ -12,7 +12,7 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from reparam import training
+from reparam import _loop_state
 from reparam.training import TrainConfig, load_checkpoint, select_device, train
 
 N, D, BATCH = 64, 3, 16  # 4 steps per epoch
@@ -140,7 +140,7 @@ def test_resume_without_rng_restore_differs_for_stochastic_model(tmp_path, monke
     full = Noisy()
     train(full, data, config(), tmp_path / "full")
     train(Noisy(), data, config(epochs=2), tmp_path / "part")
-    monkeypatch.setattr(training, "_set_rng_state", lambda state: torch.manual_seed(99))
+    monkeypatch.setattr(_loop_state, "set_rng_state", lambda state: torch.manual_seed(99))
     resumed = Noisy()
     train(resumed, data, config(), tmp_path / "part", resume=True)
     assert not torch.equal(full.lin.weight, resumed.lin.weight)
@@ -413,3 +413,92 @@ def test_default_optimizer_is_adam_and_matches_the_standard_update():
             opt.step()
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
+
+
+class Target(nn.Module):
+    """Data-free: draws its own noisy observations of a target from the global RNG."""
+
+    def __init__(self):
+        super().__init__()
+        self.theta = nn.Parameter(torch.zeros(2))
+        self.batches = []
+
+    def training_step(self, batch, step):
+        self.batches.append(batch)
+        noise = 0.1 * torch.randn(2)
+        return {"loss": ((self.theta - torch.tensor([1.0, -1.0]) - noise) ** 2).sum()}
+
+
+def test_data_free_mode_runs_steps_per_epoch(tmp_path):
+    model = Target()
+    result = train(model, None, config(epochs=3, batch_size=1), tmp_path, steps_per_epoch=25)
+    assert model.batches == [None] * 75
+    assert (result.epoch, result.step, result.stopped) == (3, 75, None)
+    assert [row["step"] for row in result.history] == [25, 50, 75]
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    # resumes bit-exactly too (the global RNG is in the checkpoint)
+    part, resumed = Target(), Target()
+    train(part, None, config(epochs=1, batch_size=1), tmp_path / "r", steps_per_epoch=25)
+    out = train(resumed, None, config(epochs=3, batch_size=1), tmp_path / "r",
+                steps_per_epoch=25, resume=True)  # fmt: skip
+    assert_same_run(model, result, resumed, out)
+
+
+def test_in_memory_mode_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    on_disk, in_memory = LinReg(), LinReg()
+    a = train(on_disk, make_data(), config(), tmp_path / "run")
+    b = train(in_memory, make_data(), config(), None)
+    assert os.listdir(tmp_path) == ["run"]  # nothing but the run on disk
+    assert b.checkpoint is None
+    assert_same_run(on_disk, a, in_memory, b)
+    nan = train(LinReg(nan_at=5), make_data(), config(), None)
+    assert nan.stopped == "nan"
+    assert "checkpoint" not in nan.message
+    assert nan.message in capsys.readouterr().err
+    assert os.listdir(tmp_path) == ["run"]
+
+
+def test_stop_rule_ends_the_run_and_saves_it(tmp_path, capsys):
+    seen = []
+
+    def stop(history):
+        seen.append(len(history))
+        return len(history) == 2
+
+    result = train(LinReg(), make_data(), config(checkpoint_every=5), tmp_path, stop=stop)
+    assert seen == [1, 2]
+    assert (result.stopped, result.epoch, result.step) == ("stop", 2, 8)
+    assert "stop rule" in capsys.readouterr().err
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 2
+
+
+def test_quiet_caller_owned_rng_and_postfix(capsys):
+    torch.manual_seed(3)
+    for _ in range(4):  # what the four steps draw
+        torch.randn(2)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    result = train(Target(), None, config(epochs=1, max_steps=4, progress=True), None,
+                   steps_per_epoch=10, echo=False, seed_globals=False,
+                   postfix=lambda loss: f"custom={loss:.2f}")  # fmt: skip
+    assert result.stopped == "max_steps"
+    assert torch.equal(torch.rand(4), expected)  # the caller's RNG, not reseeded
+    err = capsys.readouterr().err
+    assert "custom=" in err
+    assert "max_steps" not in err  # echo=False: the message is only in the result
+    assert "max_steps" in result.message
+
+
+@pytest.mark.parametrize(
+    ("data", "kwargs", "match"),
+    [
+        (None, {}, "either train_data or steps_per_epoch"),
+        (make_data(), {"steps_per_epoch": 3}, "either train_data or steps_per_epoch"),
+        (None, {"steps_per_epoch": 0}, "steps_per_epoch must be an integer"),
+        (make_data(), {"resume": True}, "needs an out_dir"),
+    ],
+)
+def test_bad_mode_arguments(data, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        train(LinReg(), data, config(), None, **kwargs)

@@ -41,11 +41,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
-from tqdm import tqdm
 
+from .._signals import Terminated
 from ..estimators import ControlVariate
 from ..noise import NoiseStrategy, get_noise
 from ..objectives import log_joint_elbo
+from ..training import TrainConfig, TrainResult, train
 
 __all__ = ["VIResult", "elbo_converged", "elbo_estimate", "entropy_mode", "fit"]
 
@@ -328,52 +329,119 @@ def fit(
         raise ValueError(f"log_joint must be callable, got {type(log_joint).__name__}")
     _check_args(num_particles, steps, lr, tol, window, noise, stl)
     q0 = _check_guide(guide)
-    entropy = entropy_mode(q0, stl)
-    params = [p for p in guide.parameters() if p.requires_grad] if isinstance(
-        guide, nn.Module) else []  # fmt: skip
-    if isinstance(optimizer, torch.optim.Optimizer):
-        opt = optimizer
-    else:
-        if not params:
-            raise ValueError("the guide has no trainable parameters (an nn.Module is needed)")
-        factory = torch.optim.Adam if optimizer is None else optimizer
-        if not callable(factory):
-            raise ValueError(
-                "optimizer must be None, a torch.optim.Optimizer or a factory "
-                f"optimizer(params, lr=...), got {type(optimizer).__name__}"
-            )
-        opt = factory(params, lr=lr)
-    checked = _CheckedLogJoint(log_joint)
-    trace: list[float] = []
-    converged = False
-    bar = tqdm(total=steps, disable=not progress, unit="step", desc="vi")
+    opt = _optimizer(guide, optimizer, lr)
+    objective = _Objective(guide, _CheckedLogJoint(log_joint), num_particles, noise,
+                           control_variate, entropy_mode(q0, stl))  # fmt: skip
     start = time.perf_counter()
     with _seeded(seed):
-        try:
-            for step in range(steps):
-                q = guide()
-                surrogate = elbo_estimate(
-                    checked,
-                    q,
-                    num_particles,
-                    noise=noise,
-                    control_variate=control_variate,
-                    entropy=entropy,
-                )
-                value = surrogate.item()
-                if not math.isfinite(value):
-                    raise ValueError(_nonfinite_message(step, value, checked))
-                opt.zero_grad(set_to_none=True)
-                (-surrogate).backward()
-                opt.step()
-                trace.append(value)
-                if progress:
-                    bar.update(1)
-                    if step % 10 == 0:
-                        bar.set_postfix(elbo=f"{value:.4g}", refresh=False)
-                if tol > 0 and len(trace) % window == 0 and elbo_converged(trace, window, tol):
-                    converged = True
-                    break
-        finally:
-            bar.close()
-    return VIResult(guide, trace, converged, len(trace), time.perf_counter() - start)
+        result = _train(objective, opt, steps, lr, tol, window, progress)
+    return _result(objective, result, time.perf_counter() - start)
+
+
+def _result(objective: _Objective, result: TrainResult, seconds: float) -> VIResult:
+    """The :class:`VIResult` of a run of the shared loop; a Ctrl-C or SIGTERM raised again,
+    a non-finite ELBO as the ValueError naming the step."""
+    if result.stopped == "interrupted":
+        raise Terminated() if result.signal == "SIGTERM" else KeyboardInterrupt()
+    if result.stopped == "nan":
+        last = objective.values[-1].item() if objective.values else math.nan
+        raise ValueError(_nonfinite_message(result.step, last, objective.checked))
+    trace = objective.flush()
+    return VIResult(objective.guide, trace, result.stopped == "stop", len(trace), seconds)
+
+
+def _optimizer(
+    guide: nn.Module,
+    optimizer: torch.optim.Optimizer | Callable[..., torch.optim.Optimizer] | None,
+    lr: float,
+) -> torch.optim.Optimizer:
+    """The optimizer of :func:`fit`: the instance given, or the factory on the guide's
+    trainable parameters (Adam by default)."""
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer
+    params = [p for p in guide.parameters() if p.requires_grad] if isinstance(
+        guide, nn.Module) else []  # fmt: skip
+    if not params:
+        raise ValueError("the guide has no trainable parameters (an nn.Module is needed)")
+    factory = torch.optim.Adam if optimizer is None else optimizer
+    if not callable(factory):
+        raise ValueError(
+            "optimizer must be None, a torch.optim.Optimizer or a factory "
+            f"optimizer(params, lr=...), got {type(optimizer).__name__}"
+        )
+    return factory(params, lr=lr)
+
+
+class _Objective(nn.Module):
+    """The guide as a data-free model of :func:`reparam.training.train`: a step's loss is
+    the negative ELBO surrogate; the ELBO values wait in ``values`` until :meth:`flush`."""
+
+    def __init__(
+        self,
+        guide: nn.Module,
+        checked: _CheckedLogJoint,
+        num_particles: int,
+        noise: str | NoiseStrategy,
+        control_variate: str | ControlVariate | None,
+        entropy: str,
+    ) -> None:
+        super().__init__()
+        self.guide, self.checked, self.num_particles = guide, checked, num_particles
+        self.noise, self.control_variate, self.entropy = noise, control_variate, entropy
+        self.values: list[Tensor] = []  # ELBO estimates (detached) not yet in ``trace``
+        self.trace: list[float] = []
+
+    def training_step(self, batch: None, step: int) -> dict[str, Tensor]:
+        q = self.guide()
+        surrogate = elbo_estimate(
+            self.checked,
+            q,
+            self.num_particles,
+            noise=self.noise,
+            control_variate=self.control_variate,
+            entropy=self.entropy,
+        )
+        self.values.append(surrogate.detach())
+        return {"loss": -surrogate}
+
+    def flush(self) -> list[float]:
+        """The ELBO trace so far (one host transfer per call, not per step)."""
+        if self.values:
+            self.trace.extend(torch.stack(self.values).tolist())
+            self.values.clear()
+        return self.trace
+
+
+def _device_name(module: nn.Module) -> str:
+    """The :class:`~reparam.training.TrainConfig` device of the module's parameters."""
+    param = next(iter(module.parameters()), None)
+    if param is None or param.device.type != "cuda":
+        return "cpu"
+    return f"cuda:{param.device.index if param.device.index is not None else 0}"
+
+
+def _train(
+    objective: _Objective,
+    opt: torch.optim.Optimizer,
+    steps: int,
+    lr: float,
+    tol: float,
+    window: int,
+    progress: bool,
+) -> TrainResult:
+    """``steps`` steps of ``objective`` through the shared loop, an epoch per ``window``
+    steps, in memory; stopped by :func:`elbo_converged` when ``tol`` > 0."""
+
+    def converged(history: list[dict[str, float]]) -> bool:
+        trace = objective.flush()
+        return len(trace) % window == 0 and elbo_converged(trace, window, tol)
+
+    config = TrainConfig(
+        epochs=-(-steps // window), batch_size=1, lr=lr, device=_device_name(objective),
+        progress=progress, max_steps=steps, divergence=None,
+    )  # fmt: skip
+    return train(
+        objective, None, config, None, steps_per_epoch=window, optimizer=lambda _p, lr: opt,
+        stop=converged if tol > 0 else None, postfix=lambda loss: f"elbo={-loss:.4g}",
+        echo=False, seed_globals=False,
+    )  # fmt: skip
