@@ -37,4 +37,5 @@ def test_toy_bad_input():
 def test_target_names_still_importable_from_toy2d():
     for name in ("TARGETS", "target_log_prob", "target_bounds", "target_log_normalizer",
                  "log_normalizer_2d"):  # fmt: skip
-        assert getattr(toy2d, name) is getattr(targets, name)
+        with pytest.warns(DeprecationWarning, match=f"reparam.vi.targets.{name}"):
+            assert getattr(toy2d, name) is getattr(targets, name)

@@ -8,7 +8,7 @@ Density estimation (``--data``, the default ``--data moons``): a 2-D toy of
 standardized with the training mean and standard deviation. The loss is the NLL
 −mean log q(x). Default flow: ``maf``.
 
-Variational inference (``--target``, one of :data:`reparam.data.TARGETS`): minimize
+Variational inference (``--target``, one of :data:`reparam.vi.targets.TARGETS`): minimize
 E_q[log q(z) − log p̃(z)] = −ELBO with ``--samples`` draws per step and
 ``--steps-per-epoch`` steps per epoch. VI only needs z and log q(z) from one sampling
 walk (``rsample_and_log_prob``), so the default flow is ``iaf`` and ``maf`` / ``nsf`` are
@@ -120,7 +120,8 @@ def _data(text: str) -> str:
 # --------------------------------------------------------------------------- parser
 def add_flow_parser(sub: Any) -> argparse.ArgumentParser:
     """Add ``flow`` with its ``fit`` subcommand to ``sub`` (the ``reparam`` subparsers)."""
-    from ..data.toy2d import TARGETS, TOY_DATA
+    from ..data.toy2d import TOY_DATA
+    from ..vi.targets import TARGETS
 
     flow = sub.add_parser(
         "flow",

@@ -1,5 +1,5 @@
 """``reparam flow fit --target``: variational inference with a flow on an unnormalized 2-D
-density of :data:`reparam.data.TARGETS`.
+density of :data:`reparam.vi.targets.TARGETS`.
 
 The flow is fitted by :func:`reparam.vi.fit_flow_to_target` (through ``_flow_target``, which
 keeps the run files and ``--resume``); the result (ELBO, reverse KL with log Z in closed

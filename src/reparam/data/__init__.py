@@ -29,27 +29,15 @@ __all__ = [
     "read_idx",
 ]
 
-# 2-D toy data and targets for flows; tabular matrices (.csv / .npy) for density estimation.
+# 2-D toy data for flows (the VI targets are in reparam.vi.targets); tabular matrices
+# (.csv / .npy) for density estimation.
 from .tabular import load_tabular, split_tabular, standardize  # noqa: E402
-from .toy2d import (  # noqa: E402
-    TARGETS,
-    TOY_DATA,
-    log_normalizer_2d,
-    sample_toy,
-    target_bounds,
-    target_log_normalizer,
-    target_log_prob,
-)
+from .toy2d import TOY_DATA, sample_toy  # noqa: E402
 
 __all__ += [
-    "TARGETS",
     "TOY_DATA",
     "load_tabular",
-    "log_normalizer_2d",
     "sample_toy",
     "split_tabular",
     "standardize",
-    "target_bounds",
-    "target_log_normalizer",
-    "target_log_prob",
 ]

@@ -6,8 +6,9 @@ et al. 2019, FFJORD; Papamakarios et al. 2017): two moons, two concentric circle
 checkerboard, a five-armed pinwheel, eight Gaussians on a circle and two interleaved spirals.
 
 The unnormalized target densities for variational inference (banana, funnel, rings,
-u1–u4) live in :mod:`reparam.vi.targets`; ``TARGETS``, ``target_log_prob``,
-``target_bounds``, ``target_log_normalizer`` and ``log_normalizer_2d`` are re-exported here.
+u1–u4) live in :mod:`reparam.vi.targets`; their old names here (``TARGETS``,
+``target_log_prob``, ``target_bounds``, ``target_log_normalizer``, ``log_normalizer_2d``)
+still work for one release, with a ``DeprecationWarning``.
 """
 
 from __future__ import annotations
@@ -18,24 +19,11 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-# the target densities moved to reparam.vi.targets; their old names stay importable here
-from ..vi.targets import (  # noqa: E402
-    TARGETS,
-    log_normalizer_2d,
-    target_bounds,
-    target_log_normalizer,
-    target_log_prob,
-)
+__all__ = ["TOY_DATA", "sample_toy"]
 
-__all__ = [
-    "TARGETS",
-    "TOY_DATA",
-    "log_normalizer_2d",
-    "sample_toy",
-    "target_bounds",
-    "target_log_normalizer",
-    "target_log_prob",
-]
+#: names moved to reparam.vi.targets (deprecated here).
+_MOVED = ("TARGETS", "log_normalizer_2d", "target_bounds", "target_log_normalizer",
+          "target_log_prob")  # fmt: skip
 
 TOY_DATA = ("moons", "circles", "checkerboard", "pinwheel", "8gaussians", "spirals")
 
@@ -131,3 +119,18 @@ def sample_toy(name: str, n: int, *, generator: torch.Generator | None = None) -
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"sample_toy: n must be an integer >= 1, got {n!r}")
     return _SAMPLERS[name](n, generator).float()
+
+
+def __getattr__(name: str) -> object:
+    if name in _MOVED:  # a deliberate, lazy upward import: the deprecated old names
+        import warnings
+
+        from ..vi import targets
+
+        warnings.warn(
+            f"reparam.data.toy2d.{name} is deprecated; use reparam.vi.targets.{name}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(targets, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
