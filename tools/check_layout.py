@@ -178,8 +178,7 @@ def check(src: Path) -> list[str]:
                 problems.append(f"{path.relative_to(root)}:{line}: imports the root package")
                 continue
             allowed = any(
-                mod == a and (target == b or target.startswith(b + "."))
-                for a, b in UPWARD_ALLOWED
+                mod == a and (target == b or target.startswith(b + ".")) for a, b in UPWARD_ALLOWED
             )
             if _layer(target) > _layer(mod) and not allowed:
                 problems.append(

@@ -32,14 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     from .bnn import add_bnn_parser
+    from .bnn_uci import add_uci_parser
     from .compare import add_compare_parser
     from .flow import add_flow_parser
     from .vae import add_vae_parser
+    from .vae_eval import add_eval_parsers
     from .vi import add_vi_parser
 
     add_compare_parser(sub)
-    add_vae_parser(sub)
-    add_bnn_parser(sub)
+    add_eval_parsers(add_vae_parser(sub))  # train, then eval and sample
+    add_uci_parser(add_bnn_parser(sub))  # train and eval, then uci
     add_flow_parser(sub)
     add_vi_parser(sub)
     return parser

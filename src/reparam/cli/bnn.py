@@ -145,8 +145,9 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int("--threads"), help="CPU threads for torch")
 
 
-def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
-    """Add ``bnn`` with its ``train``, ``eval`` and ``uci`` subcommands to ``sub``."""
+def add_bnn_parser(sub: Any) -> Any:
+    """Add ``bnn`` with its ``train`` and ``eval`` subcommands to ``sub``; return its
+    ``add_subparsers()`` object (``uci`` is added on it by :func:`.bnn_uci.add_uci_parser`)."""
 
     bnn = sub.add_parser(
         "bnn",
@@ -189,11 +190,7 @@ def add_bnn_parser(sub: Any) -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=random_seed, default=0, help="random seed")
     ev.add_argument("--data-dir", type=Path, help="override the saved data directory")
     ev.set_defaults(run=reported("bnn eval", _eval), check=checker(ev, _check_dir))
-
-    from .bnn_uci import add_uci_parser
-
-    add_uci_parser(bsub)
-    return bnn
+    return bsub
 
 
 def _check_data_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

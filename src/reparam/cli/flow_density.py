@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ._common import CommandError
-from .flow import TOY_EVAL, FlowFit, _check_memory, _toys, make_flow, write_fit_plots
+from ._flow_run import TOY_EVAL, FlowFit, _check_memory, _toys, make_flow, write_fit_plots
 
 __all__ = ["DensityFit", "density_result", "load_data"]
 

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .flow import VI_EVAL, FlowFit, _check_memory, make_flow, write_fit_plots
+from ._flow_run import VI_EVAL, FlowFit, _check_memory, make_flow, write_fit_plots
 
 __all__ = ["TargetFit", "log_z", "vi_result"]
 

@@ -95,14 +95,15 @@ LEGACY = config_has("options", "model", without=("kind", "features"))
 
 
 # --------------------------------------------------------------------------- parser
-def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
-    """Add ``vae`` with its ``train``, ``eval`` and ``sample`` subcommands to ``sub``.
+def add_vae_parser(sub: Any) -> Any:
+    """Add ``vae`` with its ``train`` subcommand to ``sub``; ``eval`` and ``sample`` are
+    added by :func:`.vae_eval.add_eval_parsers` on what this returns.
 
     Args:
         sub: the ``add_subparsers()`` object of the ``reparam`` parser.
 
     Returns:
-        the ``vae`` parser.
+        the ``add_subparsers()`` object of ``reparam vae``.
     """
     vae = sub.add_parser(
         "vae",
@@ -126,11 +127,7 @@ def add_vae_parser(sub: Any) -> argparse.ArgumentParser:
     _model_arguments(train)
     _loop_arguments(train)
     train.set_defaults(run=reported("vae train", _train), check=checker(train, _check_train))
-
-    from .vae_eval import add_eval_parsers
-
-    add_eval_parsers(vsub)
-    return vae
+    return vsub
 
 
 def _model_arguments(train: argparse.ArgumentParser) -> None:
