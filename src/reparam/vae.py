@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from numbers import Integral
 from typing import Any
 
 import torch
@@ -51,20 +50,24 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._checks import check_int
+from ._vae_nets import ConvDecoder, ConvEncoder, flow_steps, mlp
+from ._vae_options import (
+    FLOW_POSTERIORS,
+    check_choice,
+    check_flow_length,
+    check_noise,
+    check_sizes,
+    vae_option,
+)
 from .distributions import DiagonalNormal, LowRankMultivariateNormal, MultivariateNormal
-from .flows.autoregressive import MaskedAffineAutoregressive
 from .flows.distribution import FlowDistribution
-from .flows.planar import Planar
 from .importance import log_mean_exp, log_weights
-from .noise import noise_names
 from .objectives import OBJECTIVES, BetaSchedule, elbo_terms, get_objective
 from .schedules import check_beta
 
 __all__ = ["ARCHS", "FLOW_POSTERIORS", "LIKELIHOODS", "POSTERIORS", "VAE"]
 
 POSTERIORS = ("normal", "lowrank", "fullrank", "planar", "iaf")
-#: the posteriors that are flows, and their default number of steps K.
-FLOW_POSTERIORS: dict[str, int] = {"planar": 10, "iaf": 2}
 LIKELIHOODS = ("bernoulli", "continuous-bernoulli", "gaussian")
 ARCHS = ("mlp", "conv")
 
@@ -74,129 +77,6 @@ LOWRANK_RANK = 2
 MIN_SCALE = 1e-4
 #: Monte Carlo samples for E_q[z|x] of a flow posterior (active units, latent plots).
 FLOW_MEAN_SAMPLES = 64
-
-
-def _choice(name: str, value: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"VAE: {name} must be one of {', '.join(choices)}; got {value!r}")
-    return value
-
-
-def _sizes(values: object) -> tuple[int, ...] | None:
-    """A sequence of integers >= 1 as a tuple, or None (not such a sequence)."""
-    try:
-        sizes = tuple(values)  # type: ignore[arg-type]
-    except TypeError:
-        return None
-    if any(isinstance(v, bool) or not isinstance(v, Integral) or v < 1 for v in sizes):
-        return None
-    return tuple(int(v) for v in sizes)
-
-
-def _check_noise(noise: object, k: int) -> None:
-    """The training noise: a registered name, and an even k for antithetic pairs."""
-    if not isinstance(noise, str) or noise not in noise_names():
-        raise ValueError(f"VAE: noise must be one of {', '.join(noise_names())}; got {noise!r}")
-    if noise == "antithetic" and k % 2:
-        raise ValueError(
-            f"VAE: noise='antithetic' pairs the k samples, so k must be even; got {k}"
-        )
-
-
-def _vae_option(check: Any, value: object) -> Any:
-    """``check(value)``, a ValueError it raises re-raised with the prefix ``VAE:``."""
-    try:
-        return check(value)
-    except ValueError as err:
-        raise ValueError(f"VAE: {err}") from None
-
-
-def _flow_length(posterior: str, flow_length: int | None) -> int | None:
-    """K for a flow posterior (its default when None); None for the Gaussian ones."""
-    if posterior not in FLOW_POSTERIORS:
-        if flow_length is not None:
-            raise ValueError(
-                f"VAE: flow_length applies to the flow posteriors ({', '.join(FLOW_POSTERIORS)})"
-                f" only; got flow_length={flow_length!r} with posterior {posterior!r}"
-            )
-        return None
-    if flow_length is None:
-        return FLOW_POSTERIORS[posterior]
-    return check_int("flow_length", flow_length, owner="VAE", sep="; ")
-
-
-def _flow_steps(posterior: str, latent_dim: int, context: int, length: int) -> nn.ModuleList:
-    """The K amortized flow steps of q(z|x), each conditioned on the encoder's h (width context).
-
-    planar: K × Planar(d, context) (Rezende & Mohamed 2015); iaf: K × IAF (MADE with hidden
-    layers (context, context), one pass in the sampling direction) with the order reversed
-    from step to step (Kingma et al. 2016).
-    """
-    steps: list[nn.Module] = []
-    for i in range(length):
-        if posterior == "planar":
-            steps.append(Planar(latent_dim, context_features=context))
-            continue
-        steps.append(
-            MaskedAffineAutoregressive(
-                latent_dim,
-                context_features=context,
-                hidden_features=(context, context),
-                fast="forward",
-                reverse=i % 2 == 1,
-            )
-        )
-    return nn.ModuleList(steps)
-
-
-def _mlp(sizes: Sequence[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    return nn.Sequential(*layers)
-
-
-class _ConvEncoder(nn.Module):
-    """Two stride-2 convolutions (32, 64 channels), then a hidden linear layer."""
-
-    def __init__(self, shape: tuple[int, int, int], hidden: int) -> None:
-        super().__init__()
-        c, h, w = shape
-        self.net = nn.Sequential(
-            nn.Conv2d(c, 32, 4, 2, 1),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 4, 2, 1),
-            nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(64 * (h // 4) * (w // 4), hidden),
-            nn.ReLU(),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
-
-
-class _ConvDecoder(nn.Module):
-    """A linear layer to 64 × H/4 × W/4, then two stride-2 transposed convolutions."""
-
-    def __init__(self, shape: tuple[int, int, int], latent_dim: int, hidden: int) -> None:
-        super().__init__()
-        c, h, w = shape
-        self.grid = (64, h // 4, w // 4)
-        self.fc = nn.Sequential(
-            nn.Linear(latent_dim, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, math.prod(self.grid)),
-            nn.ReLU(),
-        )
-        self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(64, 32, 4, 2, 1),
-            nn.ReLU(),
-            nn.ConvTranspose2d(32, c, 4, 2, 1),
-        )
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.deconv(self.fc(z).view(-1, *self.grid))
 
 
 class VAE(nn.Module):
@@ -268,23 +148,23 @@ class VAE(nn.Module):
         kl: str = "auto",
     ) -> None:
         super().__init__()
-        shape = _sizes(data_shape)
+        shape = check_sizes(data_shape)
         if shape is None or len(shape) != 3:
             raise ValueError(f"VAE: data_shape must be (C, H, W) > 0; got {data_shape!r}")
-        widths = _sizes(hidden)
+        widths = check_sizes(hidden)
         if not widths:
             raise ValueError(f"VAE: hidden must be positive layer widths; got {hidden!r}")
         hidden = widths
         check_int("latent_dim", latent_dim, owner="VAE", sep="; ")
         check_int("k", k, owner="VAE", sep="; ")
-        self.arch = _choice("arch", arch, ARCHS)
-        self.posterior = _choice("posterior", posterior, POSTERIORS)
-        self.likelihood = _choice("likelihood", likelihood, LIKELIHOODS)
-        self.objective_name = _choice("objective", objective, tuple(OBJECTIVES))
+        self.arch = check_choice("arch", arch, ARCHS)
+        self.posterior = check_choice("posterior", posterior, POSTERIORS)
+        self.likelihood = check_choice("likelihood", likelihood, LIKELIHOODS)
+        self.objective_name = check_choice("objective", objective, tuple(OBJECTIVES))
         self.objective = get_objective(objective)
-        _check_noise(noise, k)
+        check_noise(noise, k)
         if not isinstance(beta, BetaSchedule):
-            beta = BetaSchedule(1.0 if beta is None else _vae_option(check_beta, beta))
+            beta = BetaSchedule(1.0 if beta is None else vae_option(check_beta, beta))
         if not isinstance(dynamic_binarize, bool):
             raise ValueError(
                 f"VAE: dynamic_binarize must be True or False; got {dynamic_binarize!r}"
@@ -300,8 +180,8 @@ class VAE(nn.Module):
         self.beta = beta
         self.noise = noise
         self.dynamic_binarize = bool(dynamic_binarize)
-        self.flow_length = _flow_length(posterior, flow_length)
-        self.kl = _choice("kl", kl, ("auto", "mc"))
+        self.flow_length = check_flow_length(posterior, flow_length)
+        self.kl = check_choice("kl", kl, ("auto", "mc"))
 
         n_pixels = math.prod(shape)
         if posterior == "normal" or posterior in FLOW_POSTERIORS:
@@ -315,17 +195,17 @@ class VAE(nn.Module):
                 "_diag", (self._tril[0] == self._tril[1]).nonzero().squeeze(-1), persistent=False
             )
         if arch == "mlp":
-            self.encoder_net = nn.Sequential(nn.Flatten(), _mlp((n_pixels, *hidden)))
+            self.encoder_net = nn.Sequential(nn.Flatten(), mlp((n_pixels, *hidden)))
             self.decoder_net = nn.Sequential(
-                _mlp((d, *hidden[::-1])), nn.Linear(hidden[0], n_pixels)
+                mlp((d, *hidden[::-1])), nn.Linear(hidden[0], n_pixels)
             )
         else:
-            self.encoder_net = _ConvEncoder(shape, hidden[0])
-            self.decoder_net = _ConvDecoder(shape, d, hidden[0])
+            self.encoder_net = ConvEncoder(shape, hidden[0])
+            self.decoder_net = ConvDecoder(shape, d, hidden[0])
         context = hidden[-1] if arch == "mlp" else hidden[0]
         self.encoder_head = nn.Linear(context, n_params)
         if self.flow_length is not None:
-            self.flow = _flow_steps(posterior, d, context, self.flow_length)
+            self.flow = flow_steps(posterior, d, context, self.flow_length)
         if likelihood == "gaussian":
             self.log_scale = nn.Parameter(torch.zeros(()))
         self.register_buffer("_zero", torch.zeros(()), persistent=False)
