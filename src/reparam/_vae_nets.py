@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from .flows.autoregressive import MaskedAffineAutoregressive
 from .flows.planar import Planar
 
-__all__ = ["ConvDecoder", "ConvEncoder", "flow_steps", "mlp"]
+__all__ = ["ConvDecoder", "ConvEncoder", "encoder_decoder", "flow_steps", "mlp"]
 
 
 def flow_steps(posterior: str, latent_dim: int, context: int, length: int) -> nn.ModuleList:
@@ -87,3 +87,16 @@ class ConvDecoder(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         return self.deconv(self.fc(z).view(-1, *self.grid))
+
+
+def encoder_decoder(
+    arch: str, shape: tuple[int, int, int], latent_dim: int, hidden: tuple[int, ...]
+) -> tuple[nn.Module, nn.Module, int]:
+    """(encoder x → h, decoder z → logits of p(x|z) flattened, width of h) for ``arch``:
+    ``"mlp"`` (hidden layers ``hidden``, mirrored in the decoder) or ``"conv"``."""
+    if arch == "mlp":
+        n_pixels = math.prod(shape)
+        encoder = nn.Sequential(nn.Flatten(), mlp((n_pixels, *hidden)))
+        decoder = nn.Sequential(mlp((latent_dim, *hidden[::-1])), nn.Linear(hidden[0], n_pixels))
+        return encoder, decoder, hidden[-1]
+    return ConvEncoder(shape, hidden[0]), ConvDecoder(shape, latent_dim, hidden[0]), hidden[0]

@@ -27,7 +27,7 @@ def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
 def check_sizes(values: object) -> tuple[int, ...] | None:
     """A sequence of integers >= 1 as a tuple, or None (not such a sequence)."""
     try:
-        sizes = tuple(values)  # type: ignore[arg-type]
+        sizes: tuple[Any, ...] = tuple(values)  # type: ignore[arg-type]  # checked below
     except TypeError:
         return None
     if any(isinstance(v, bool) or not isinstance(v, Integral) or v < 1 for v in sizes):

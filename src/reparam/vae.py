@@ -40,7 +40,6 @@ References:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._checks import check_int
-from ._vae_nets import ConvDecoder, ConvEncoder, flow_steps, mlp
+from ._vae_nets import encoder_decoder, flow_steps
 from ._vae_options import (
     FLOW_POSTERIORS,
     check_choice,
@@ -183,31 +182,25 @@ class VAE(nn.Module):
         self.flow_length = check_flow_length(posterior, flow_length)
         self.kl = check_choice("kl", kl, ("auto", "mc"))
 
-        n_pixels = math.prod(shape)
         if posterior == "normal" or posterior in FLOW_POSTERIORS:
             n_params = 2 * d
         elif posterior == "lowrank":
             n_params = 2 * d + d * LOWRANK_RANK
         else:
             n_params = d + d * (d + 1) // 2
+            self._tril: Tensor
+            self._diag: Tensor
             self.register_buffer("_tril", torch.tril_indices(d, d), persistent=False)
             self.register_buffer(
                 "_diag", (self._tril[0] == self._tril[1]).nonzero().squeeze(-1), persistent=False
             )
-        if arch == "mlp":
-            self.encoder_net = nn.Sequential(nn.Flatten(), mlp((n_pixels, *hidden)))
-            self.decoder_net = nn.Sequential(
-                mlp((d, *hidden[::-1])), nn.Linear(hidden[0], n_pixels)
-            )
-        else:
-            self.encoder_net = ConvEncoder(shape, hidden[0])
-            self.decoder_net = ConvDecoder(shape, d, hidden[0])
-        context = hidden[-1] if arch == "mlp" else hidden[0]
+        self.encoder_net, self.decoder_net, context = encoder_decoder(arch, shape, d, hidden)
         self.encoder_head = nn.Linear(context, n_params)
         if self.flow_length is not None:
             self.flow = flow_steps(posterior, d, context, self.flow_length)
         if likelihood == "gaussian":
             self.log_scale = nn.Parameter(torch.zeros(()))
+        self._zero: Tensor
         self.register_buffer("_zero", torch.zeros(()), persistent=False)
 
     # ----------------------------------------------------------------- config
@@ -283,7 +276,8 @@ class VAE(nn.Module):
             if not self.is_flow:
                 return q0
             # DReG / STL stop θ through detach_params(q), which FlowDistribution supports.
-            return FlowDistribution(q0, list(self.flow), context=h, validate_args=False)
+            steps = list(self.flow)  # the ModuleList of flow steps built by flow_steps
+            return FlowDistribution(q0, steps, context=h, validate_args=False)  # type: ignore[arg-type]
         if self.posterior == "lowrank":
             factor = rest[..., : d * LOWRANK_RANK].reshape(*rest.shape[:-1], d, LOWRANK_RANK)
             diag = F.softplus(rest[..., d * LOWRANK_RANK :]) + MIN_SCALE
@@ -480,7 +474,7 @@ class VAE(nn.Module):
         q = self.encode(x)
         if not self.is_flow:
             return q.mean
-        return q.sample((int(samples),)).mean(0)
+        return q.sample(torch.Size((int(samples),))).mean(0)
 
     @torch.no_grad()
     def sample(self, n: int, *, mean: bool = True) -> Tensor:
@@ -489,7 +483,7 @@ class VAE(nn.Module):
         Returns:
             shape (n, C, H, W).
         """
-        z = self.prior.sample((int(n),))
+        z = self.prior.sample(torch.Size((int(n),)))
         p = self.decode(z)
         return p.mean if mean else p.sample()
 

@@ -38,16 +38,17 @@ def load_run_data(options: dict[str, Any], data_dir: Any = None) -> dict[str, An
             f"--data {name}: no data directory found (looked in $REPARAM_DATA_DIR, "
             "../shared/data and /work/shared/data); pass --data-dir DIR with the files"
         )
-    d = load_images(name, directory, seed=options["seed"])
+    images = load_images(name, directory, seed=options["seed"])
     ood_name = OOD[name]
     ood_dir = None
     if ood_name == "flipped":
-        ood = torch.flip(d.test, dims=(-2, -1))
+        ood = torch.flip(images.test, dims=(-2, -1))
     else:
         ood, ood_dir = _ood_images(ood_name, directory, options["seed"])
-    return {"kind": "classification", "images": d, "x_train": d.train, "y_train": d.train_labels,
-            "x_valid": d.valid, "y_valid": d.valid_labels, "x_test": d.test,
-            "y_test": d.test_labels, "ood": ood, "ood_name": ood_name,
+    return {"kind": "classification", "images": images, "x_train": images.train,
+            "y_train": images.train_labels, "x_valid": images.valid,
+            "y_valid": images.valid_labels, "x_test": images.test,
+            "y_test": images.test_labels, "ood": ood, "ood_name": ood_name,
             "ood_dir": None if ood_dir is None else str(ood_dir)}  # fmt: skip
 
 

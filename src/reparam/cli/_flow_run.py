@@ -182,8 +182,10 @@ def _read_config(d: Path) -> dict[str, Any]:
     doc["options"] = options = {k: options.get(k) for k in OPTION_KEYS}
     if "derived" not in doc:  # a run from before the record: its value tells
         spe, epochs = options.get("steps_per_epoch"), options.get("epochs")
-        derived = options.get("target") is not None and isinstance(spe, int) and (
-            options.get("anneal_steps") == epochs * spe // 2)  # fmt: skip
+        derived = (
+            options.get("target") is not None and isinstance(spe, int)
+            and isinstance(epochs, int) and options.get("anneal_steps") == epochs * spe // 2
+        )  # fmt: skip
         doc["derived"] = ["anneal_steps"] if derived else []
     return doc
 
@@ -260,7 +262,9 @@ class FlowFit(TrainCommand):
     def problem(self, options: dict[str, Any], data: Any) -> str:
         """What the flow is fitted to, for the banner."""
 
-    read_config = staticmethod(_read_config)
+    def read_config(self, out: Path) -> dict[str, Any]:
+        return _read_config(out)
+
     resolve_options = staticmethod(resolve_options)
 
     def resume_options(self, args: argparse.Namespace, saved: dict[str, Any]) -> dict[str, Any]:

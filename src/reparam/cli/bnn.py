@@ -351,7 +351,9 @@ class BnnTrain(TrainCommand):
     command, outputs, legacy_ok = TRAIN, OUTPUTS, staticmethod(LEGACY)
     rows, state_key = "training rows", "bnn_config"
 
-    read_config = staticmethod(_read_config)
+    def read_config(self, out: Path) -> dict[str, Any]:
+        return _read_config(out)
+
     resolve_options = staticmethod(resolve_options)
     resume_options = staticmethod(_resume_options)
 

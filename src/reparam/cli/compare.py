@@ -100,7 +100,7 @@ def loc_scale_families() -> dict[str, type]:
         if params != ["loc", "scale"]:
             continue
         try:  # univariate families only: scalar parameters give a scalar event
-            q = obj(0.0, 1.0)
+            q = obj(0.0, 1.0)  # type: ignore[arg-type]  # a (loc, scale) family, checked above
         except (TypeError, ValueError):
             continue
         if q.batch_shape == () and q.event_shape == ():
@@ -159,7 +159,7 @@ def add_compare_parser(sub: Any) -> None:
         "--repeats", type=_repeats, default=d["repeats"], help="independent estimates (>= 2)"
     )
     compare.add_argument("--seed", type=random_seed, default=d["seed"], help="torch random seed")
-    compare.add_argument("--out", type=Path, default=Path(d["out"]), help="output directory")
+    compare.add_argument("--out", type=Path, default=Path(str(d["out"])), help="output directory")
     compare.add_argument(
         "--overwrite", action="store_true", help="replace another command's run in --out"
     )

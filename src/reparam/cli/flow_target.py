@@ -61,7 +61,7 @@ class TargetFit(FlowFit):
         from ..vi.targets import target_log_prob
 
         model = torch.nn.ModuleDict({"flow": make_flow(options, self.features(data))})
-        model.log_target = target_log_prob(options["target"])
+        model.log_target = target_log_prob(options["target"])  # type: ignore[assignment]
         return model
 
     def train_config(self, options: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:

@@ -344,7 +344,9 @@ class VaeTrain(TrainCommand):
     command, outputs, legacy_ok = COMMAND, OUTPUTS, staticmethod(LEGACY)
     rows, state_key = "training images", "vae_config"
 
-    read_config = staticmethod(_read_config)
+    def read_config(self, out: Path) -> dict[str, Any]:
+        return _read_config(out)
+
     resolve_options = staticmethod(resolve_options)
     resume_options = staticmethod(_resume_options)
 
