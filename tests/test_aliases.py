@@ -40,3 +40,11 @@ def test_unknown_names_are_not_aliased():
 
     with pytest.raises(AttributeError, match="no_such_plot"):
         _ = reparam.plots.no_such_plot
+
+
+def test_the_old_flow_layer_name_is_bijection():
+    import reparam.flows
+    from reparam.flows.base import Bijection
+
+    with pytest.warns(DeprecationWarning, match="reparam.flows.Bijection"):
+        assert reparam.flows.Transform is Bijection

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reparam.flows.autoregressive import MaskedAffineAutoregressive, SplineAutoregressive
-from reparam.flows.base import Transform
+from reparam.flows.base import Bijection
 from reparam.flows.coupling import AffineCoupling, SplineCoupling
 
 try:
@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - only before the glue cases exist
     @dataclass(frozen=True)
     class TransformCase:  # type: ignore[no-redef]
         name: str
-        make: Callable[[], Transform]
+        make: Callable[[], Bijection]
         context_features: int = 0
         randomize: bool = True
         autoregressive: bool = False

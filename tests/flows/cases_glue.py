@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reparam.flows.base import Transform
+from reparam.flows.base import Bijection
 
 
 @dataclass(frozen=True)
 class TransformCase:
     name: str
-    make: Callable[[], Transform]  # float64-ready; called under torch.manual_seed(0)
+    make: Callable[[], Bijection]  # float64-ready; called under torch.manual_seed(0)
     context_features: int = 0
     randomize: bool = (
         True  # perturb all parameters with N(0, 0.3²) so the test is off the identity
@@ -23,8 +23,8 @@ class TransformCase:
     autoregressive: bool = False  # Jacobian must be triangular (lower) in the natural order
 
 
-def _elementwise_affine(d: int) -> Callable[[], Transform]:
-    def make() -> Transform:
+def _elementwise_affine(d: int) -> Callable[[], Bijection]:
+    def make() -> Bijection:
         from reparam.flows.elementwise import ElementwiseAffine
 
         return ElementwiseAffine(d)
@@ -32,8 +32,8 @@ def _elementwise_affine(d: int) -> Callable[[], Transform]:
     return make
 
 
-def _actnorm(d: int) -> Callable[[], Transform]:
-    def make() -> Transform:
+def _actnorm(d: int) -> Callable[[], Bijection]:
+    def make() -> Bijection:
         import torch
 
         from reparam.flows.elementwise import ActNorm
@@ -46,8 +46,8 @@ def _actnorm(d: int) -> Callable[[], Transform]:
     return make
 
 
-def _permutation(d: int) -> Callable[[], Transform]:
-    def make() -> Transform:
+def _permutation(d: int) -> Callable[[], Bijection]:
+    def make() -> Bijection:
         from reparam.flows.permutation import Permutation
 
         return Permutation(d, seed=1)
@@ -55,8 +55,8 @@ def _permutation(d: int) -> Callable[[], Transform]:
     return make
 
 
-def _reverse(d: int) -> Callable[[], Transform]:
-    def make() -> Transform:
+def _reverse(d: int) -> Callable[[], Bijection]:
+    def make() -> Bijection:
         from reparam.flows.permutation import ReversePermutation
 
         return ReversePermutation(d)
@@ -64,8 +64,8 @@ def _reverse(d: int) -> Callable[[], Transform]:
     return make
 
 
-def _lu_linear(d: int) -> Callable[[], Transform]:
-    def make() -> Transform:
+def _lu_linear(d: int) -> Callable[[], Bijection]:
+    def make() -> Bijection:
         from reparam.flows.linear import LULinear
 
         return LULinear(d)
@@ -73,8 +73,8 @@ def _lu_linear(d: int) -> Callable[[], Transform]:
     return make
 
 
-def _planar(d: int, c: int = 0) -> Callable[[], Transform]:
-    def make() -> Transform:
+def _planar(d: int, c: int = 0) -> Callable[[], Bijection]:
+    def make() -> Bijection:
         from reparam.flows.planar import Planar
 
         return Planar(d, context_features=c)
@@ -82,8 +82,8 @@ def _planar(d: int, c: int = 0) -> Callable[[], Transform]:
     return make
 
 
-def _radial(d: int, c: int = 0) -> Callable[[], Transform]:
-    def make() -> Transform:
+def _radial(d: int, c: int = 0) -> Callable[[], Bijection]:
+    def make() -> Bijection:
         from reparam.flows.planar import Radial
 
         return Radial(d, context_features=c)

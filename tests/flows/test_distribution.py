@@ -289,7 +289,7 @@ def test_bad_base_and_transforms():
         FlowDistribution(torch.distributions.Normal(0.0, 1.0), t)
     with pytest.raises(ValueError, match="features"):
         FlowDistribution(DiagonalNormal(torch.zeros(2), torch.ones(2)), t)
-    with pytest.raises(ValueError, match="Transform"):
+    with pytest.raises(ValueError, match="Bijection"):
         FlowDistribution(DiagonalNormal(torch.zeros(3), torch.ones(3)), [torch.nn.Linear(3, 3)])
     with pytest.raises(ValueError, match="features"):
         Flow([Planar(3), Planar(2)], 3)

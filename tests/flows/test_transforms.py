@@ -16,7 +16,7 @@ import torch
 from torch.func import functional_call
 
 from reparam.flows import ActNorm, LULinear, Permutation, Planar, Radial, ReversePermutation
-from reparam.flows.base import Transform
+from reparam.flows.base import Bijection
 
 from .cases_glue import CASES as GLUE_CASES
 from .cases_glue import TransformCase
@@ -35,7 +35,7 @@ def test_conditioned_cases_are_collected():
     assert len(CONDITIONED_CASES) > 0
 
 
-def build(case: TransformCase) -> Transform:
+def build(case: TransformCase) -> Bijection:
     torch.manual_seed(0)
     t = case.make().double()
     if case.randomize:
@@ -45,7 +45,7 @@ def build(case: TransformCase) -> Transform:
     return t
 
 
-def inputs(case: TransformCase, t: Transform, batch: tuple[int, ...] = BATCH):
+def inputs(case: TransformCase, t: Bijection, batch: tuple[int, ...] = BATCH):
     x = torch.randn(*batch, t.features, dtype=torch.float64)
     ctx = (
         torch.randn(*batch, case.context_features, dtype=torch.float64)
@@ -55,7 +55,7 @@ def inputs(case: TransformCase, t: Transform, batch: tuple[int, ...] = BATCH):
     return x, ctx
 
 
-def jacobians(t: Transform, x: torch.Tensor, ctx: torch.Tensor | None) -> torch.Tensor:
+def jacobians(t: Bijection, x: torch.Tensor, ctx: torch.Tensor | None) -> torch.Tensor:
     """Per-point Jacobians ∂y/∂x, shape (N, D, D), for x of shape (N, D)."""
     n, d = x.shape
     full = torch.autograd.functional.jacobian(lambda v: t(v, ctx)[0], x)  # (N, D, N, D)
@@ -73,7 +73,7 @@ def case(request):
 
 def test_case_context_matches(case):
     t = build(case)
-    assert isinstance(t, Transform)
+    assert isinstance(t, Bijection)
     assert t.context_features == case.context_features
     assert t.fast in ("both", "forward", "inverse")
 
@@ -259,7 +259,7 @@ def test_planar_inverse_near_the_invertibility_edge():
 
 
 class _Inverse(torch.nn.Module):
-    def __init__(self, inner: Transform) -> None:
+    def __init__(self, inner: Bijection) -> None:
         super().__init__()
         self.inner = inner
 

@@ -5,7 +5,7 @@ sample); ``inverse`` is the density direction. See :mod:`reparam.flows.base`.
 """
 
 from .autoregressive import MaskedAffineAutoregressive, SplineAutoregressive
-from .base import MLP, Transform
+from .base import MLP, Bijection
 from .coupling import AffineCoupling, SplineCoupling
 from .distribution import FlowDistribution
 from .elementwise import ActNorm, ElementwiseAffine
@@ -40,7 +40,15 @@ __all__ = [
     "ReversePermutation",
     "SplineAutoregressive",
     "SplineCoupling",
-    "Transform",
+    "Bijection",
     "build_flow",
     "rational_quadratic_spline",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "Transform":  # the old name of Bijection, deprecated
+        from . import base
+
+        return base.__getattr__(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,14 +31,14 @@ from collections.abc import Sequence
 from torch import Tensor
 
 from .affine import bounded_affine
-from .base import Transform
+from .base import Bijection
 from .made import MADE
 from .splines import check_spline_config, packed_spline, spline_params_per_feature
 
 __all__ = ["MaskedAffineAutoregressive", "SplineAutoregressive"]
 
 
-class _Autoregressive(Transform):
+class _Autoregressive(Bijection):
     """Shared one-pass / D-pass logic; subclasses map elementwise given MADE parameters."""
 
     def __init__(

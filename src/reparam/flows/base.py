@@ -1,6 +1,6 @@
-"""The transform protocol every flow layer follows, and the conditioner network.
+"""The protocol every flow layer follows (:class:`Bijection`), and the conditioner network.
 
-A transform is a bijection y = T(x; c) on vectors of ``features`` numbers (the last
+A flow layer is a bijection y = T(x; c) on vectors of ``features`` numbers (the last
 dimension), optionally conditioned on a context vector c of ``context_features``
 numbers. Direction convention: **forward is the sampling direction** — a flow maps
 base noise to samples, z = T_K ∘ … ∘ T_1(x₀) — and each direction returns its own
@@ -20,11 +20,18 @@ from torch import Tensor, nn
 
 from .._checks import check_int
 
-__all__ = ["MLP", "Transform"]
+__all__ = ["MLP", "Bijection"]
 
 
-class Transform(nn.Module):
+class Bijection(nn.Module):
     """A bijection y = T(x; context) on the last dimension (``features`` wide).
+
+    Not torch's ``torch.distributions.transforms.Transform`` (a stateless map that
+    :class:`reparam.distributions.TransformedDistribution` takes): a Bijection is an
+    ``nn.Module`` with parameters, an optional context, and both directions returning
+    ``(y, log|det J|)``; :class:`~reparam.flows.FlowDistribution` pushes a base through
+    a sequence of them. (Named ``Transform`` before; that name stays as a deprecated alias
+    for one release.)
 
     Subclasses implement :meth:`_forward` and :meth:`_inverse` (same signatures as
     :meth:`forward` / :meth:`inverse`, inputs already checked) and set the class
@@ -145,3 +152,16 @@ class MLP(nn.Sequential):
         with torch.no_grad():
             last.weight.zero_()
             last.bias.zero_()
+
+
+def __getattr__(name: str) -> object:
+    if name == "Transform":  # the old name of Bijection
+        import warnings
+
+        warnings.warn(
+            "reparam.flows.Transform is deprecated; it is reparam.flows.Bijection",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return Bijection
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

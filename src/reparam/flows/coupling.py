@@ -25,13 +25,13 @@ import torch
 from torch import Tensor
 
 from .affine import bounded_affine
-from .base import MLP, Transform
+from .base import MLP, Bijection
 from .splines import check_spline_config, packed_spline, spline_params_per_feature
 
 __all__ = ["AffineCoupling", "SplineCoupling"]
 
 
-class _Coupling(Transform):
+class _Coupling(Bijection):
     """Shared split / conditioner / merge; subclasses map x_b given raw parameters."""
 
     fast = "both"

@@ -22,7 +22,7 @@ from torch.func import functional_call
 from torch.types import _size
 
 from ..distributions.base import ReparamDistribution
-from .base import Transform
+from .base import Bijection
 
 if TYPE_CHECKING:
     from ..noise import NoiseStrategy
@@ -60,7 +60,7 @@ class FlowDistribution(ReparamDistribution):
     def __init__(
         self,
         base: ReparamDistribution,
-        transforms: Sequence[Transform],
+        transforms: Sequence[Bijection],
         context: Tensor | None = None,
         *,
         validate_args: bool | None = None,
@@ -77,9 +77,9 @@ class FlowDistribution(ReparamDistribution):
         transforms = tuple(transforms)
         c = 0
         for i, t in enumerate(transforms):
-            if not isinstance(t, Transform):
+            if not isinstance(t, Bijection):
                 raise ValueError(
-                    f"FlowDistribution: transforms[{i}] must be a Transform, got "
+                    f"FlowDistribution: transforms[{i}] must be a Bijection, got "
                     f"{type(t).__name__}"
                 )
             if t.features != d:
@@ -140,7 +140,7 @@ class FlowDistribution(ReparamDistribution):
         """
         self._stopped = True
 
-    def _call(self, t: Transform, method: str, x: Tensor, ctx: Tensor | None) -> tuple:
+    def _call(self, t: Bijection, method: str, x: Tensor, ctx: Tensor | None) -> tuple:
         """``t.forward`` or ``t.inverse`` with the parameters detached (buffers as they are)."""
         module = t if method == "forward" else _Inverse(t)
         prefix = "" if method == "forward" else "t."
@@ -255,7 +255,7 @@ class FlowDistribution(ReparamDistribution):
 class _Inverse(torch.nn.Module):
     """Calls ``t.inverse`` as ``forward`` so ``functional_call`` can run it."""
 
-    def __init__(self, t: Transform) -> None:
+    def __init__(self, t: Bijection) -> None:
         super().__init__()
         self.t = t
 

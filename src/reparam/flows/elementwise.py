@@ -14,12 +14,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import Transform
+from .base import Bijection
 
 __all__ = ["ActNorm", "ElementwiseAffine"]
 
 
-class ElementwiseAffine(Transform):
+class ElementwiseAffine(Bijection):
     """y = loc + exp(log_scale) ⊙ x, per feature; starts at the identity.
 
     Args:

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from .._checks import check_int
 from ..distributions.diagonal_normal import DiagonalNormal
 from .autoregressive import MaskedAffineAutoregressive, SplineAutoregressive
-from .base import Transform
+from .base import Bijection
 from .coupling import AffineCoupling, SplineCoupling
 from .distribution import FlowDistribution
 from .planar import Planar, Radial
@@ -54,7 +54,7 @@ class Flow(nn.Module):
     distribution q(z | context) with batch shape ``context.shape[:-1]``.
 
     Raises:
-        ValueError: a transform is not a Transform, has the wrong features or
+        ValueError: a transform is not a Bijection, has the wrong features or
             context_features.
     """
 
@@ -62,7 +62,7 @@ class Flow(nn.Module):
     base_scale: Tensor
 
     def __init__(
-        self, transforms: Sequence[Transform], features: int, context_features: int = 0
+        self, transforms: Sequence[Bijection], features: int, context_features: int = 0
     ) -> None:
         super().__init__()
         name = type(self).__name__
@@ -70,9 +70,9 @@ class Flow(nn.Module):
         check_int("context_features", context_features, 0, owner=name)
         transforms = list(transforms)
         for i, t in enumerate(transforms):
-            if not isinstance(t, Transform):
+            if not isinstance(t, Bijection):
                 raise ValueError(
-                    f"{name}: transforms[{i}] must be a Transform, got {type(t).__name__}"
+                    f"{name}: transforms[{i}] must be a Bijection, got {type(t).__name__}"
                 )
             if t.features != features:
                 raise ValueError(
@@ -112,14 +112,14 @@ class Flow(nn.Module):
             loc, scale = self.base_loc, self.base_scale
         base = DiagonalNormal(loc, scale, validate_args=False)
         # a ModuleList is a sequence of its Transforms at run time
-        return FlowDistribution(base, cast(Sequence[Transform], self.transforms), context)
+        return FlowDistribution(base, cast(Sequence[Bijection], self.transforms), context)
 
     def extra_repr(self) -> str:
         ctx = f", context_features={self.context_features}" if self.context_features else ""
         return f"features={self.features}{ctx}"
 
 
-def _alternating(make: Callable[[bool], Transform], transforms: int) -> list[Transform]:
+def _alternating(make: Callable[[bool], Bijection], transforms: int) -> list[Bijection]:
     """Layers ``make(reverse)`` with reverse = False, True, False, …: each layer's order is
     the previous one reversed, as a ReversePermutation between them would make it, without
     the copy (the masks or the split absorb the reversal, as in zuko)."""
@@ -198,7 +198,7 @@ class NSF(Flow):
                 raise ValueError(
                     f"{name}: coupling needs at least 2 features, got features={features}"
                 )
-            layers: list[Transform] = _alternating(
+            layers: list[Bijection] = _alternating(
                 lambda r: SplineCoupling(
                     features,
                     context_features=context_features,
@@ -269,7 +269,7 @@ class PlanarFlow(Flow):
         transforms: number of layers.
     """
 
-    layer: type[Transform] = Planar
+    layer: type[Bijection] = Planar
 
     def __init__(self, features: int, context_features: int = 0, transforms: int = 10) -> None:
         check_int("transforms", transforms, 1, owner=type(self).__name__)

@@ -17,14 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Transform
+from .base import Bijection
 
 __all__ = ["LULinear"]
 
 _MIN_DIAG = 1e-3
 
 
-class LULinear(Transform):
+class LULinear(Bijection):
     """y = P L U x + b, with log|det| = Σ log u_ii; starts at W = P (a permutation).
 
     Args:

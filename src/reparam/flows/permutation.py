@@ -12,12 +12,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .base import Transform
+from .base import Bijection
 
 __all__ = ["Permutation", "ReversePermutation"]
 
 
-class Permutation(Transform):
+class Permutation(Bijection):
     """y = x[..., π]: output feature i is input feature π(i).
 
     Args:
@@ -83,7 +83,7 @@ class Permutation(Transform):
         return y[..., self.inverse_permutation], y.new_zeros(y.shape[:-1])
 
 
-class ReversePermutation(Transform):
+class ReversePermutation(Bijection):
     """y = x reversed along the features (``flip``); its own inverse.
 
     Args:

@@ -20,14 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Transform
+from .base import Bijection
 
 __all__ = ["Planar", "Radial"]
 
 _INIT_STD = 0.01
 
 
-class _Amortized(Transform):
+class _Amortized(Bijection):
     """Parameters either free (unconditional) or a linear function of the context."""
 
     fast = "forward"
