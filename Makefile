@@ -27,9 +27,12 @@ test: install
 	$(PY) -m pytest -q tests src --doctest-modules -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
+# ruff, the type checker over src/, and the layout rules (layers, no import cycle, sizes).
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks tools
+	$(VENV)/bin/ruff format --check src tests benchmarks tools
+	$(VENV)/bin/mypy
+	$(PY) tools/check_layout.py
 
 bench: install
 	$(PY) benchmarks/bench_normal.py
