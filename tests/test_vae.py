@@ -366,3 +366,43 @@ def test_every_bad_option_fails_at_construction(kwargs, match):
     kwargs = {"data_shape": (1, 8, 8), "latent_dim": 2, "hidden": (8,), **kwargs}
     with pytest.raises(ValueError, match=match):
         VAE(**kwargs)
+
+
+def test_qmc_lowers_the_variance_of_the_dreg_encoder_gradient():
+    """VAE(objective="dreg", noise="qmc") draws its k samples by randomized QMC (the bug:
+    dreg trained with plain MC noise whatever ``noise`` said). On a fixed batch of a
+    briefly trained model, the total variance of the encoder gradient under qmc is below
+    mc's by more than 4 standard errors (the SE of each total variance from the spread of
+    the per-replicate squared deviations). Untrained, the DReG weights are nearly one-hot
+    and qmc gains nothing measurable; trained, it halves the variance here."""
+    from reparam.data import load_images
+
+    torch.manual_seed(0)
+    x = (load_images("digits", None, seed=0).train[:512] > 0.5).double()
+    vae = VAE((1, 8, 8), latent_dim=2, hidden=(32,), objective="dreg", k=16).double()
+    opt = torch.optim.Adam(vae.parameters(), lr=3e-3)
+    for step in range(1500):
+        loss = vae.training_step(x[torch.randint(0, len(x), (64,))], step)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    batch, encoder = x[:4], [p for n, p in vae.named_parameters() if n.startswith("encoder")]
+
+    def total_variance(noise, replicates=250):
+        trained = VAE.from_config({**vae.config, "noise": noise}).double()
+        trained.load_state_dict(vae.state_dict())
+        grads = []
+        for r in range(replicates):
+            torch.manual_seed(1000 + r)
+            trained.zero_grad()
+            trained.training_step(batch, 10**6)["loss"].backward()
+            params = dict(trained.named_parameters())
+            names = [n for n, p in vae.named_parameters() if any(p is e for e in encoder)]
+            grads.append(torch.cat([params[n].grad.reshape(-1) for n in names]))
+        g = torch.stack(grads)
+        dev = ((g - g.mean(0)) ** 2).sum(1)
+        return dev.mean().item(), dev.std().item() / replicates**0.5
+
+    mc, mc_se = total_variance("mc")
+    qmc, qmc_se = total_variance("qmc")
+    assert qmc + 4 * (mc_se**2 + qmc_se**2) ** 0.5 < mc
