@@ -255,14 +255,27 @@ def resume_options(
 
 
 # --------------------------------------------------------------------------- argument types
+def parse_int(text: str) -> int:
+    """``int(text)``, or the argparse error "expected an integer, got …"."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def parse_float(text: str) -> float:
+    """``float(text)``, or the argparse error "expected a number, got …"."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
 def positive_int(what: str) -> Callable[[str], int]:
     """An argparse type: an integer >= 1 (errors name ``what``)."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        value = parse_int(text)
         if value < 1:
             raise argparse.ArgumentTypeError(f"{what} must be >= 1, got {value}")
         return value
@@ -272,10 +285,7 @@ def positive_int(what: str) -> Callable[[str], int]:
 
 def nonnegative_int(text: str) -> int:
     """An argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    value = parse_int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
@@ -288,10 +298,7 @@ SEED_MAX = 2**31 - 1
 
 def random_seed(text: str) -> int:
     """An argparse type: a random seed, an integer in [0, 2**31 - 1]."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    value = parse_int(text)
     if not 0 <= value <= SEED_MAX:
         raise argparse.ArgumentTypeError(f"a seed must be between 0 and {SEED_MAX}, got {value}")
     return value
@@ -299,10 +306,7 @@ def random_seed(text: str) -> int:
 
 def positive_float(text: str) -> float:
     """An argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = parse_float(text)
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
     return value

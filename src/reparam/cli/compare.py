@@ -24,7 +24,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._common import check_out, claim_out, positive_float, random_seed, reported
+from ._common import (
+    check_out,
+    claim_out,
+    parse_float,
+    parse_int,
+    positive_float,
+    random_seed,
+    reported,
+)
 
 __all__ = ["add_compare_parser", "compare", "exact_gradient", "format_table"]
 
@@ -46,20 +54,14 @@ DEFAULTS = {
 
 # --------------------------------------------------------------------------- arguments
 def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = parse_float(text)
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
 
 
 def _repeats(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    value = parse_int(text)
     if value < 2:
         raise argparse.ArgumentTypeError(f"must be >= 2 (a variance needs two), got {value}")
     return value
