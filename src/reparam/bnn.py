@@ -117,9 +117,7 @@ def _prior_from_config(config: dict[str, Any]) -> GaussianPrior | ScaleMixturePr
     )
 
 
-class _LayerKwargs(TypedDict):
-    """The keywords every Bayesian layer of a network is built with."""
-
+class _LayerKwargs(TypedDict):  # the keywords of every Bayesian layer of a network
     prior: GaussianPrior | ScaleMixturePrior
     estimator: str
     init_scale: float
@@ -210,11 +208,7 @@ class BNNClassifier(nn.Module):
         )
         self.kl_weight = _beta(kl_weight)
         self.init_scale = float(init_scale)
-        kw: _LayerKwargs = {
-            "prior": self.prior,
-            "estimator": self.estimator,
-            "init_scale": self.init_scale,
-        }
+        kw = _LayerKwargs(prior=self.prior, estimator=self.estimator, init_scale=self.init_scale)
         layers: list[nn.Module] = []
         if arch == "mlp":
             sizes = (math.prod(self.in_shape), *self.hidden)
@@ -402,11 +396,7 @@ class BNNRegressor(nn.Module):
                 )
             self.noise = value
             self.register_buffer("log_noise", torch.tensor(math.log(value)))
-        kw: _LayerKwargs = {
-            "prior": self.prior,
-            "estimator": self.estimator,
-            "init_scale": self.init_scale,
-        }
+        kw = _LayerKwargs(prior=self.prior, estimator=self.estimator, init_scale=self.init_scale)
         sizes = (self.in_features, *self.hidden)
         layers: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:], strict=True):

@@ -266,11 +266,10 @@ def train(
         raise ValueError(f"amp=True needs a CUDA device, got device={str(device)!r}")
     out_dir = None if out_dir is None else Path(out_dir)
     ckpt_path = None if out_dir is None else out_dir / CHECKPOINT
-    if resume:
-        if ckpt_path is None:
-            raise ValueError("resume=True needs an out_dir (a run in memory has no checkpoint)")
-        if not ckpt_path.is_file():
-            raise FileNotFoundError(f"resume=True but there is no checkpoint at {ckpt_path}")
+    if resume and ckpt_path is None:
+        raise ValueError("resume=True needs an out_dir (a run in memory has no checkpoint)")
+    if resume and (ckpt_path is None or not ckpt_path.is_file()):  # (None raised just above)
+        raise FileNotFoundError(f"resume=True but there is no checkpoint at {ckpt_path}")
     options = Options(
         extra_state or {}, optimizer or default_optimizer, resume_hint, steps_per_epoch, stop,
         echo=echo, seed_globals=seed_globals, **({"postfix": postfix} if postfix else {}),
@@ -282,7 +281,6 @@ def train(
         with _rundir.lock(locked) if locked is not None else contextlib.nullcontext():
             loop = Loop(model, (train_data, valid_data), config, (out_dir, ckpt_path), device,
                         (rank, world), options)  # fmt: skip
-            # resume has a ckpt_path (checked above)
             loop.restore(load_checkpoint(ckpt_path) if resume and ckpt_path is not None else None)
             return loop.run()
 
