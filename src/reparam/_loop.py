@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -73,7 +73,13 @@ class _Step(nn.Module):
         self.model = model
 
     def forward(self, batch: Tensor | None, step: int) -> dict[str, Tensor]:
-        return self.model.training_step(batch, step)
+        return _method(self.model, "training_step")(batch, step)
+
+
+def _method(model: nn.Module, name: str) -> Callable[..., Any]:
+    """``model.<name>``, a method of the user's model (torch types a module's unknown
+    attributes as ``Tensor | Module``)."""
+    return cast(Callable[..., Any], getattr(model, name))
 
 
 def _autocast(device: torch.device, amp: bool, dtype: torch.dtype) -> Any:
@@ -145,6 +151,7 @@ class Loop:
                 np.random.seed(seed)
                 random.seed(seed)
             return
+        assert path is not None  # train() loads a checkpoint only from its ckpt_path
         if ckpt["epoch"] > config.epochs:
             raise ValueError(
                 f"epochs={config.epochs} is below the {ckpt['epoch']} epochs the checkpoint "
@@ -165,7 +172,7 @@ class Loop:
         """DDP wrapper, data on the device, the batch layout, the bar."""
         model, device, config = self.model, self.device, self.config
         # one process calls training_step directly; DDP needs it as a module's forward
-        self.forward: Callable[..., Any] = model.training_step
+        self.forward: Callable[..., Any] = _method(model, "training_step")
         if self.world > 1:
             ids = [device.index] if device.type == "cuda" else None
             self.forward = nn.parallel.DistributedDataParallel(_Step(model), device_ids=ids)
@@ -179,7 +186,8 @@ class Loop:
         self.shard = config.batch_size // self.world
         self.prepares = callable(getattr(model, "prepare_batch", None))
         per_epoch = self.options.steps_per_epoch
-        self.steps_per_epoch = per_epoch or len(self.train_data) // config.batch_size
+        # train() passes exactly one of train_data and steps_per_epoch (>= 1)
+        self.steps_per_epoch = per_epoch or len(cast(Tensor, self.train_data)) // config.batch_size
         self.saved_epoch = self.epoch  # the completed epochs of the checkpoint on disk
         # One bar for the whole run (a bar per epoch floods logs when epochs are short).
         total = config.epochs * self.steps_per_epoch
@@ -270,9 +278,10 @@ class Loop:
         """This rank's shard of global batch ``b`` (None without a data set)."""
         if perm is None:
             return None
+        assert self.train_data is not None  # perm is a permutation of train_data
         start = b * self.config.batch_size + self.rank * self.shard
         batch = self.train_data[perm[start : start + self.shard]]
-        return self.model.prepare_batch(batch, gen) if self.prepares else batch
+        return _method(self.model, "prepare_batch")(batch, gen) if self.prepares else batch
 
     def _step(self, batch: Tensor | None, b: int, sums: dict[str, Tensor]) -> float:
         """One optimizer step; adds its metrics to ``sums`` and returns its loss."""
@@ -336,7 +345,7 @@ class Loop:
 
     # ------------------------------------------------------------------ files
     def _snapshot(self) -> dict[str, Any]:
-        rngs = [state.rng_state()]
+        rngs: list[dict[str, Any] | None] = [state.rng_state()]
         if self.world > 1:
             rngs = [None] * self.world
             dist.all_gather_object(rngs, state.rng_state())
@@ -370,6 +379,9 @@ class Loop:
         Returns the failure's description, or None."""
         failed = None
         if self.rank == 0:
+            # _save writes nothing in memory mode, so both paths are set here
+            assert self.out_dir is not None
+            assert self.ckpt_path is not None
             try:
                 with deferred():  # an epoch's files as one unit: a signal waits for them
                     state.write_metrics(self.out_dir / METRICS, self.history)
@@ -397,6 +409,7 @@ class Loop:
         the result."""
         self.bar.close()
         if self.pending is not None and self.rank == 0:
+            assert self.ckpt_path is not None  # only _save (which has files) sets pending
             try:
                 with deferred():
                     save_checkpoint(self.ckpt_path, self.pending)
@@ -422,11 +435,12 @@ class Loop:
         model.eval()
         sums: dict[str, Tensor] = {}
         count = torch.zeros((), device=device)
+        assert self.valid_data is not None  # _epoch validates only when there is a set
         part = torch.tensor_split(self.valid_data, self.world)[self.rank]  # N >= world
         for i in range(0, len(part), batch_size):
             batch = part[i : i + batch_size]
             with _autocast(device, self.config.amp, self.amp_dtype):
-                out = _scalars(model.validation_step(batch), "validation_step")
+                out = _scalars(_method(model, "validation_step")(batch), "validation_step")
             for key, value in out.items():
                 value = value.detach().float().reshape(()) * len(batch)
                 sums[key] = sums[key] + value if key in sums else value

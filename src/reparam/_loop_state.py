@@ -7,7 +7,7 @@ import json
 import math
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -25,7 +25,9 @@ def derived_seed(*keys: int) -> int:
 
 def rng_state() -> dict[str, Any]:
     """The global RNG states, in a form ``torch.load(weights_only=True)`` reads back."""
-    kind, key, pos, has_gauss, gauss = np.random.get_state()
+    # the legacy form (the default) is the tuple; numpy's stubs return a union with a dict
+    legacy = cast("tuple[str, np.ndarray, int, int, float]", np.random.get_state())
+    kind, key, pos, has_gauss, gauss = legacy
     state = {
         "torch": torch.get_rng_state(),
         "numpy": (kind, torch.from_numpy(key.astype(np.int64)), pos, has_gauss, gauss),

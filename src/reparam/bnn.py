@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 import torch.nn.functional as F
@@ -117,6 +117,12 @@ def _prior_from_config(config: dict[str, Any]) -> GaussianPrior | ScaleMixturePr
     )
 
 
+class _LayerKwargs(TypedDict):  # the keywords of every Bayesian layer of a network
+    prior: GaussianPrior | ScaleMixturePrior
+    estimator: str
+    init_scale: float
+
+
 def _resolve_prior(prior: Any) -> GaussianPrior | ScaleMixturePrior:
     if prior is None:
         return GaussianPrior(1.0)
@@ -202,7 +208,7 @@ class BNNClassifier(nn.Module):
         )
         self.kl_weight = _beta(kl_weight)
         self.init_scale = float(init_scale)
-        kw = {"prior": self.prior, "estimator": self.estimator, "init_scale": self.init_scale}
+        kw = _LayerKwargs(prior=self.prior, estimator=self.estimator, init_scale=self.init_scale)
         layers: list[nn.Module] = []
         if arch == "mlp":
             sizes = (math.prod(self.in_shape), *self.hidden)
@@ -373,6 +379,7 @@ class BNNRegressor(nn.Module):
         if not (math.isfinite(noise_init) and noise_init > 0):
             raise ValueError(f"{owner}: noise_init must be > 0; got {noise_init!r}")
         self.noise_init = float(noise_init)
+        self.noise: str | float
         if noise == "learned":
             self.noise = "learned"
             self.log_noise = nn.Parameter(torch.tensor(math.log(self.noise_init)))
@@ -389,7 +396,7 @@ class BNNRegressor(nn.Module):
                 )
             self.noise = value
             self.register_buffer("log_noise", torch.tensor(math.log(value)))
-        kw = {"prior": self.prior, "estimator": self.estimator, "init_scale": self.init_scale}
+        kw = _LayerKwargs(prior=self.prior, estimator=self.estimator, init_scale=self.init_scale)
         sizes = (self.in_features, *self.hidden)
         layers: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:], strict=True):

@@ -40,11 +40,12 @@ from __future__ import annotations
 import functools
 import math
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 import torch
 from torch import Tensor
 from torch.quasirandom import SobolEngine
+from torch.types import _size
 
 __all__ = [
     "Antithetic",
@@ -138,10 +139,11 @@ class HasNoise(Protocol):
         ...
 
 
-def _shape(sample_shape: torch.Size | tuple[int, ...] | int) -> torch.Size:
+def _shape(sample_shape: _size | int) -> torch.Size:
     if isinstance(sample_shape, int) and not isinstance(sample_shape, bool):
         return torch.Size((sample_shape,))
-    return torch.Size(sample_shape)
+    # a bool reaches torch.Size too, which rejects it
+    return torch.Size(cast("_size", sample_shape))
 
 
 def _elementwise_base(q: HasNoise, strategy: str) -> None:
@@ -181,7 +183,7 @@ class NoiseStrategy(ABC):
     def draw(self, q: HasNoise, sample_shape: torch.Size) -> Tensor:
         """ε with shape ``q.noise_shape(sample_shape)``, each element ~ ``q.noise``."""
 
-    def __call__(self, q: HasNoise, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
+    def __call__(self, q: HasNoise, sample_shape: _size = ()) -> Tensor:
         """Draw, then check the shape (a strategy's contract)."""
         shape = _shape(sample_shape)
         eps = self.draw(q, shape)
@@ -354,7 +356,7 @@ class SobolQMC(NoiseStrategy):
 
 def draw_noise(
     q: HasNoise,
-    sample_shape: torch.Size | tuple[int, ...] = (),
+    sample_shape: _size = (),
     noise: str | NoiseStrategy = "mc",
 ) -> Tensor:
     """Draw ε for q with a noise strategy: ``"mc"``, ``"antithetic"``, ``"qmc"`` or an instance.

@@ -268,7 +268,7 @@ def train(
     ckpt_path = None if out_dir is None else out_dir / CHECKPOINT
     if resume and ckpt_path is None:
         raise ValueError("resume=True needs an out_dir (a run in memory has no checkpoint)")
-    if resume and not ckpt_path.is_file():
+    if resume and (ckpt_path is None or not ckpt_path.is_file()):  # (None raised just above)
         raise FileNotFoundError(f"resume=True but there is no checkpoint at {ckpt_path}")
     options = Options(
         extra_state or {}, optimizer or default_optimizer, resume_hint, steps_per_epoch, stop,
@@ -277,11 +277,11 @@ def train(
 
     with _process_group(world, device) as device:
         rank = dist.get_rank() if world > 1 else 0
-        owns = rank == 0 and out_dir is not None
-        with _rundir.lock(out_dir) if owns else contextlib.nullcontext():
+        locked = out_dir if rank == 0 else None  # rank 0 holds the run directory's lock
+        with _rundir.lock(locked) if locked is not None else contextlib.nullcontext():
             loop = Loop(model, (train_data, valid_data), config, (out_dir, ckpt_path), device,
                         (rank, world), options)  # fmt: skip
-            loop.restore(load_checkpoint(ckpt_path) if resume else None)
+            loop.restore(load_checkpoint(ckpt_path) if resume and ckpt_path is not None else None)
             return loop.run()
 
 

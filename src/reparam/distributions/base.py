@@ -15,6 +15,7 @@ from numbers import Number
 import torch
 from torch import Tensor
 from torch.distributions import Distribution
+from torch.types import _size
 
 from ..noise import NoiseStrategy, draw_noise
 from ._params import check_params
@@ -225,14 +226,14 @@ class ReparamDistribution(Distribution):
 
     # ----------------------------------------------------------------- sampling
     def rsample(
-        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+        self, sample_shape: _size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
     ) -> Tensor:
         """Reparameterized sample: ``from_noise(sample_noise(sample_shape, noise=noise))``."""
         if noise != "mc":
             return self.from_noise(draw_noise(self, sample_shape, noise))
-        return self.from_noise(self.sample_noise(sample_shape))
+        return self.from_noise(self.sample_noise(torch.Size(sample_shape)))
 
-    def sample(self, sample_shape: torch.Size = _EMPTY) -> Tensor:
+    def sample(self, sample_shape: _size = _EMPTY) -> Tensor:
         """A sample with no gradient."""
         with torch.no_grad():
             return self.rsample(sample_shape)
@@ -266,7 +267,7 @@ class ReparamDistribution(Distribution):
 
     # ----------------------------------------------------------------- shapes
     def expand(
-        self, batch_shape: torch.Size, _instance: ReparamDistribution | None = None
+        self, batch_shape: _size, _instance: ReparamDistribution | None = None
     ) -> ReparamDistribution:
         """A view with a larger batch shape; parameters are expanded, not copied."""
         batch_shape = torch.Size(batch_shape)

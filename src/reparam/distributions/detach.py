@@ -9,6 +9,7 @@ the gradient. :func:`detach_params` gives that copy of any distribution.
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 from torch import Tensor
 from torch.distributions import Distribution
@@ -49,7 +50,7 @@ def detach_params(q: Distribution) -> Distribution:
     """
     if not isinstance(q, Distribution):
         raise TypeError(f"q must be a torch.distributions.Distribution, got {type(q).__name__}")
-    return _detached(q, {})
+    return cast(Distribution, _detached(q, {}))  # a Distribution comes back as one
 
 
 def _detached(obj: object, memo: dict[int, object]) -> object:

@@ -9,7 +9,7 @@ whose gradient is the estimator's ĝ of ∇θ E_q[f(z)]; f takes samples of shap
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from torch import Tensor
@@ -50,7 +50,7 @@ def _evaluate(f: Function, z: Tensor, num_samples: int) -> Tensor:
     return fz
 
 
-def _option(value: Any, kind: type, factories: dict[str, Callable[[], Any]], error: str) -> Any:
+def _option(value: Any, kind: type, factories: Mapping[str, Callable[[], Any]], error: str) -> Any:
     """An estimator option: None or a ``kind`` instance as given, a registered name built
     by its factory, anything else ValueError(error)."""
     if value is None or isinstance(value, kind):

@@ -17,6 +17,8 @@ References:
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import torch
 from torch import Tensor
 from torch.distributions import Distribution
@@ -39,6 +41,30 @@ def _check_entropy(entropy: str | None) -> str | None:
     raise ValueError(f"unknown entropy {entropy!r}; use None or one of {', '.join(ENTROPY_MODES)}")
 
 
+@overload
+def pathwise_draw(
+    q: Distribution,
+    num_samples: int,
+    noise: str | NoiseStrategy = ...,
+    *,
+    with_log_prob: Literal[False] = ...,
+) -> tuple[Tensor, None]: ...
+@overload
+def pathwise_draw(
+    q: Distribution,
+    num_samples: int,
+    noise: str | NoiseStrategy = ...,
+    *,
+    with_log_prob: Literal[True],
+) -> tuple[Tensor, Tensor]: ...
+@overload
+def pathwise_draw(
+    q: Distribution,
+    num_samples: int,
+    noise: str | NoiseStrategy = ...,
+    *,
+    with_log_prob: bool,
+) -> tuple[Tensor, Tensor | None]: ...
 def pathwise_draw(
     q: Distribution,
     num_samples: int,

@@ -407,9 +407,9 @@ class _BayesConvNd(BayesLayer):
             weight,
             bias,
             self.stride,
-            padding,
+            padding,  # type: ignore[arg-type]
             self.dilation,
-            self.groups,  # type: ignore[arg-type]
+            self.groups,
         )
 
     def _shape_repr(self) -> str:

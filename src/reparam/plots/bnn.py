@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -73,7 +73,8 @@ def entropy_histogram(
     a = np.asarray(entropy_in, dtype=float).reshape(-1)
     b = None if entropy_out is None else np.asarray(entropy_out, dtype=float).reshape(-1)
     hi = max(a.max(initial=0.0), b.max(initial=0.0) if b is not None else 0.0, 1e-3)
-    bins = np.linspace(0.0, hi, 31)
+    # an array, which hist takes; matplotlib's stubs list sequences only
+    bins = cast("Sequence[float]", np.linspace(0.0, hi, 31))
     fig = figure(5.0, 3.4)
     ax = fig.add_subplot()
     ax.hist(a, bins=bins, alpha=0.6, density=True, label=in_label)

@@ -199,6 +199,7 @@ def summarize_draws(
     for i, name in enumerate(names):
         row = {"mean": float(mean[i]), "sd": float(sd[i])}
         for j, p in enumerate(probs):
+            assert qs is not None  # computed whenever there are probs
             row[_quantile_key(p)] = float(qs[j, i])
         out[name] = row
     return out

@@ -37,6 +37,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeGuard, cast
 
 import torch
 from torch import Tensor, nn
@@ -151,7 +152,7 @@ def _check_args(
     noise: object,
     stl: object,
 ) -> None:
-    def is_int(v: object) -> bool:
+    def is_int(v: object) -> TypeGuard[int]:
         return isinstance(v, int) and not isinstance(v, bool)
 
     if not is_int(num_particles) or num_particles < 1:
@@ -163,13 +164,14 @@ def _check_args(
     for name, v in (("lr", lr), ("tol", tol)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise ValueError(f"{name} must be a finite number, got {v!r}")
+    lr, tol = cast(float, lr), cast(float, tol)  # numbers, checked just above
     if lr <= 0:
         raise ValueError(f"lr must be > 0, got {lr!r}")
     if tol < 0:
         raise ValueError(f"tol must be >= 0, got {tol!r}")
     if not isinstance(stl, bool):
         raise ValueError(f"stl must be True or False, got {stl!r}")
-    get_noise(noise)  # raises ValueError naming the valid strategies
+    get_noise(cast("str | NoiseStrategy", noise))  # raises ValueError naming the valid strategies
     if noise == "antithetic" and num_particles % 2:
         raise ValueError(
             f"noise='antithetic' needs an even num_particles (pairs ε, −ε); got {num_particles}"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TypedDict, cast
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +39,7 @@ from ..distributions import (
     ReparamDistribution,
 )
 from ..flows import FlowDistribution, build_flow
+from ..flows.base import Transform
 
 __all__ = [
     "GUIDES",
@@ -147,6 +149,8 @@ class FullRankGuide(_Guide):
         ValueError: as :class:`MeanFieldGuide`.
     """
 
+    _eye: Tensor  # the identity, a buffer
+
     def __init__(self, dim: int, init_loc: Tensor | None = None, init_scale: float = 0.1) -> None:
         super().__init__()
         name = type(self).__name__
@@ -217,6 +221,12 @@ class LowRankGuide(_Guide):
 _FLOWS = ("iaf", "nsf")
 
 
+class _FlowKwargs(TypedDict, total=False):
+    """The builder options :class:`FlowGuide` passes on to :func:`~reparam.flows.build_flow`."""
+
+    fast: str
+
+
 class FlowGuide(_Guide):
     r"""Normalizing-flow guide: z = T_K ∘ … ∘ T_1(μ + σ ⊙ ε), ε ~ N(0, I_d).
 
@@ -270,7 +280,9 @@ class FlowGuide(_Guide):
         for h in hidden_features:
             check_int("hidden_features entries", h, owner=name)
         self.flow = flow
-        kwargs = {"fast": "forward"} if flow == "nsf" else {}  # IAF is forward-fast already
+        kwargs: _FlowKwargs = (
+            {"fast": "forward"} if flow == "nsf" else {}
+        )  # IAF is forward-fast already
         built = build_flow(
             flow,
             dim,
@@ -292,7 +304,7 @@ class FlowGuide(_Guide):
 
     def forward(self) -> FlowDistribution:
         base = DiagonalNormal(self.loc, self.scale, validate_args=False)
-        return FlowDistribution(base, list(self.transforms))
+        return FlowDistribution(base, cast(list[Transform], list(self.transforms)))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, flow={self.flow!r}"
