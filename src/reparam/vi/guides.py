@@ -39,7 +39,7 @@ from ..distributions import (
     ReparamDistribution,
 )
 from ..flows import FlowDistribution, build_flow
-from ..flows.base import Transform
+from ..flows.base import Bijection
 
 __all__ = [
     "GUIDES",
@@ -304,7 +304,7 @@ class FlowGuide(_Guide):
 
     def forward(self) -> FlowDistribution:
         base = DiagonalNormal(self.loc, self.scale, validate_args=False)
-        return FlowDistribution(base, cast(list[Transform], list(self.transforms)))
+        return FlowDistribution(base, cast(list[Bijection], list(self.transforms)))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, flow={self.flow!r}"
