@@ -19,10 +19,8 @@ from ._common import (
     read_config,
     resume_options,
 )
-from ._driver import TrainCommand, write_history
+from ._driver import CHECKPOINT, CONFIG, TrainCommand, write_history
 
-CONFIG = "config.json"
-CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
 FLOW_CHOICES = ("maf", "iaf", "nsf", "realnvp", "planar", "radial")
 #: flows with an MLP conditioner (``--hidden``).

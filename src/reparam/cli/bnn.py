@@ -48,12 +48,17 @@ from ._common import (
     set_threads,
     write_json,
 )
-from ._driver import TrainCommand, add_run_arguments, run_train_command, write_history
+from ._driver import (
+    CHECKPOINT,
+    CONFIG,
+    TrainCommand,
+    add_run_arguments,
+    run_train_command,
+    write_history,
+)
 
 __all__ = ["DATA_DEFAULTS", "DEFAULTS", "add_bnn_parser"]
 
-CONFIG = "config.json"
-CHECKPOINT = "checkpoint.pt"
 ESTIMATOR_CHOICES = ("weight", "local", "flipout")
 PRIOR_CHOICES = ("gaussian", "mixture")
 IMAGE_DATA = ("digits", "mnist", "fashion-mnist")

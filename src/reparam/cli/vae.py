@@ -38,13 +38,18 @@ from ._common import (
     reported,
     resume_options,
 )
-from ._driver import TrainCommand, add_run_arguments, run_train_command, write_history
+from ._driver import (
+    CHECKPOINT,
+    CONFIG,
+    TrainCommand,
+    add_run_arguments,
+    run_train_command,
+    write_history,
+)
 from ._resources import FLOAT, TRAINED, check_memory, mlp_params
 
 __all__ = ["DATA_DEFAULTS", "DEFAULTS", "add_vae_parser"]
 
-CONFIG = "config.json"
-CHECKPOINT = "checkpoint.pt"
 OBJECTIVE_CHOICES = ("elbo", "iwae", "dreg")
 DATA_CHOICES = ("digits", "mnist", "fashion-mnist", "binarized-mnist")
 
