@@ -31,9 +31,16 @@ def _cli(argv, capsys):
     return code, captured.out, captured.err
 
 
+def _as_foreground() -> None:
+    # a job started in the background (nohup, `&` in a script, some CI runners) inherits
+    # SIGINT ignored, and Python then never raises KeyboardInterrupt; a user's Ctrl-C
+    # reaches a foreground command, so the command under test gets SIGINT's default back
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(argv, cwd, **kw):
     return subprocess.Popen(
-        [sys.executable, "-m", "reparam", *map(str, argv)],
+        [sys.executable, "-m", "reparam", *map(str, argv)], preexec_fn=_as_foreground,
         cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
     )  # fmt: skip
 
