@@ -56,12 +56,23 @@ def _wait_for(predicate, proc, timeout=120.0):
         time.sleep(0.05)
 
 
+def _wait(proc, timeout=120):
+    """The exit code; on a timeout the process is killed and its pipes closed first (an
+    orphan would keep running, and its pipes would warn in a later test)."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+
+
 def _signal_when(proc, predicate, sig):
     """Send ``sig`` once ``predicate()`` holds; (exit code, stderr). Skips the test when
     the command finished first (a machine fast enough to outrun the poll)."""
     _wait_for(predicate, proc)
     proc.send_signal(sig)
-    code = proc.wait(timeout=120)
+    code = _wait(proc)
     _, err = proc.communicate()
     if code == 0:
         pytest.skip("the command finished before the signal arrived")
@@ -428,7 +439,7 @@ def test_interrupting_a_command_is_one_line(vae_run, bnn_run, tmp_path, argv, st
     _wait_for(has_started, proc)
     time.sleep(0.3)
     proc.send_signal(sig)
-    code = proc.wait(timeout=120)
+    code = _wait(proc)
     _, err = proc.communicate()
     err = "".join(seen) + err
     assert code == 128 + sig, err
