@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import math
 import random
 import sys
@@ -168,11 +169,19 @@ class Loop:
         else:  # a different world size: reproducible, though not the same as before
             torch.manual_seed(state.derived_seed(config.seed, self.epoch, self.rank))
 
+    def release(self) -> None:
+        """Drop the DDP wrapper now: its reducer holds the process group, and freed after
+        the group is destroyed (by the cyclic collector, at any later time) gloo's
+        destructor waits for a peer that has left, and the process hangs."""
+        self.forward: Callable[..., Any] = _method(self.model, "training_step")
+        if self.world > 1:
+            gc.collect()
+
     def _prepare(self) -> None:
         """DDP wrapper, data on the device, the batch layout, the bar."""
         model, device, config = self.model, self.device, self.config
         # one process calls training_step directly; DDP needs it as a module's forward
-        self.forward: Callable[..., Any] = _method(model, "training_step")
+        self.forward = _method(model, "training_step")
         if self.world > 1:
             ids = [device.index] if device.type == "cuda" else None
             self.forward = nn.parallel.DistributedDataParallel(_Step(model), device_ids=ids)

@@ -281,8 +281,16 @@ def train(
         with _rundir.lock(locked) if locked is not None else contextlib.nullcontext():
             loop = Loop(model, (train_data, valid_data), config, (out_dir, ckpt_path), device,
                         (rank, world), options)  # fmt: skip
-            loop.restore(load_checkpoint(ckpt_path) if resume and ckpt_path is not None else None)
-            return loop.run()
+            return _run(loop, load_checkpoint(ckpt_path) if resume and ckpt_path else None)
+
+
+def _run(loop: Loop, checkpoint: dict[str, Any] | None) -> TrainResult:
+    """Restore and run ``loop``; release its DDP wrapper before the process group goes."""
+    try:
+        loop.restore(checkpoint)
+        return loop.run()
+    finally:
+        loop.release()
 
 
 @contextlib.contextmanager
