@@ -685,7 +685,8 @@ def test_native_draws_below_the_floor_are_redrawn_exactly(monkeypatch):
 def test_native_noise_is_consistent_with_the_inverse(dtype):
     """from_noise of a copy of u (the inverse) gives the native z: to ~1e-13 where u comes
     from the accurate series (grad on), ~1e-9 from torch's gammainc (no grad); float32 u
-    is u rounded, so only the float32 sample's precision is asked there."""
+    is u rounded, so only the float32 sample's precision is asked there. (In float32 the
+    ~1.4 % of draws of a = 0.05 below 1e-37 are redrawn by the inverse: not native.)"""
     conc = torch.tensor([0.05, 0.5, 3.0, 300.0], dtype=dtype, requires_grad=True)
     for grad, rtol in ((True, 1e-12), (False, 1e-8)):
         q = reparam.Gamma(conc, torch.tensor(2.0, dtype=dtype))
@@ -693,12 +694,14 @@ def test_native_noise_is_consistent_with_the_inverse(dtype):
             u = q.sample_noise((500,))
             log_native = q._log_z(u).detach()
             log_inverse = q._log_z(u.clone()).detach()
-        assert bool(_native_mask(q).all())
+        native = _native_mask(q)
+        assert bool(native.all()) if dtype == torch.float64 else bool(native[:, 1:].all())
+        assert native[:, 0].double().mean().item() > 0.9
         if dtype == torch.float64:
             err = ((log_native - log_inverse) / log_native.abs().clamp(min=1)).abs().max()
             assert err.item() < rtol
         else:
-            z, w = torch.exp(log_native), torch.exp(log_inverse)
+            z, w = torch.exp(log_native.double()), torch.exp(log_inverse.double())
             keep = (u > 1e-6) & (u < 1 - 1e-6)  # away from float32 u's coarse ends
             torch.testing.assert_close(z[keep], w[keep], rtol=1e-4, atol=0)
 

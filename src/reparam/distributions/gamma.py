@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 from torch.distributions import constraints
 
+from ._gamma_fast import fast_domain, gamma_cdf_and_dlogx32
 from ._gamma_math import (
     standard_gamma_cdf,
     standard_gamma_cdf_and_dlogx_da,
@@ -63,6 +64,7 @@ _EMPTY = torch.Size()
 _NATIVE_MIN_A = 0.05  # below: X underflows float64 too often; every element is inverted
 _NATIVE_MIN_X = 1e-290  # below: torch clamps X at tiny; such draws are redrawn by the inverse
 _LOG_NATIVE_MIN_X = math.log(_NATIVE_MIN_X)
+_LOG_NATIVE_MIN_X32 = math.log(1e-37)  # float32: just above the smallest normal (1.2e-38)
 
 
 def log_standard_gamma(
@@ -94,17 +96,17 @@ def log_standard_gamma(
             a64 = a.detach().to(_F64).expand(u.shape)
             log_x, inverse = known.clone(), ~native
             dlogx = torch.zeros_like(log_x) if grad else None
+            dtype = log_x.dtype  # float32 where the draw was (see _draw_float32)
             if dlogx is not None:
-                log_x[inverse], dlogx[inverse] = standard_gamma_log_quantile_and_grad(
-                    u[inverse], a64[inverse]
-                )
+                t_inv, d_inv = standard_gamma_log_quantile_and_grad(u[inverse], a64[inverse])
+                log_x[inverse], dlogx[inverse] = t_inv.to(dtype), d_inv.to(dtype)
                 dlogx[native] = (
                     known_dlogx[native]
                     if known_dlogx is not None
-                    else standard_gamma_dlogx_da(log_x[native], a64[native])
+                    else standard_gamma_dlogx_da(log_x[native], a64[native]).to(dtype)
                 )
             else:
-                log_x[inverse] = standard_gamma_log_quantile(u[inverse], a64[inverse])
+                log_x[inverse] = standard_gamma_log_quantile(u[inverse], a64[inverse]).to(dtype)
     return log_x if dlogx is None else attach_gradients(log_x, [(a, dlogx)])
 
 
@@ -114,14 +116,19 @@ def draw_standard_gamma_noise(
     """(u, log X, native, ∂ log X/∂a or None): X ~ Gamma(a, 1) by torch's exact sampler
     and u = P(a, X).
 
-    Where ``a`` requires grad (and grad mode is on), u and the derivative come from one
-    pass of the accurate series / continued fraction (~1e-15); otherwise u is torch's
-    ``gammainc`` (~1e-10 relative near X ≈ a ≫ 1) and the derivative None. Elements where
-    the sampler is not trusted to full log-space precision (a < 0.05 or X < 1e-290) have
-    ``native`` False and u drawn afresh — U(0, 1) for a < 0.05, U(0, P(a, 1e-290)) for a
-    draw below 1e-290 (X given that event) — to be inverted. Every u is exactly U(0, 1);
-    u is in ``dtype``, clamped into the open interval.
+    float32 (``a`` and ``dtype``): X by torch's float32 sampler, u and the derivative by
+    the float32 pass of :mod:`._gamma_fast` (∂ log X/∂a within 1e-6 relative), log X and
+    the derivative in float32. Otherwise, in float64: where ``a`` requires grad (and grad
+    mode is on), u and the derivative come from one pass of the accurate series /
+    continued fraction (~1e-15); otherwise u is torch's ``gammainc`` (~1e-10 relative near
+    X ≈ a ≫ 1) and the derivative None. Elements where the sampler is not trusted to full
+    log-space precision (a < 0.05, or X below 1e-290 in float64, 1e-37 in float32) have
+    ``native`` False and u drawn afresh — U(0, 1) for a < 0.05, U(0, P(a, floor)) for a
+    draw below the floor (X given that event) — to be inverted. Every u is exactly
+    U(0, 1); u is in ``dtype``, clamped into the open interval.
     """
+    if dtype == torch.float32 and a.dtype == torch.float32:
+        return _draw_float32(a, shape)
     grad = torch.is_grad_enabled() and a.requires_grad
     with torch.no_grad():
         a64 = a.detach().to(_F64).expand(shape)
@@ -133,13 +140,53 @@ def draw_standard_gamma_noise(
         else:
             u = standard_gamma_cdf(log_x, a64)
         floor = log_x < _LOG_NATIVE_MIN_X
-        redo = ~native | floor
-        if bool(redo.any()):
-            v = torch.rand(shape, dtype=_F64, device=a64.device)
-            p_floor = standard_gamma_cdf(torch.full_like(log_x, _LOG_NATIVE_MIN_X), a64)
-            u = torch.where(redo, torch.where(native, v * p_floor, v), u)
-            native = native & ~floor
+        native, u = _redraw_untrusted(native, floor, u, a64, _LOG_NATIVE_MIN_X)
         return StandardUniform.clamp(u.to(dtype)), log_x, native, dlogx
+
+
+def _redraw_untrusted(
+    native: Tensor, floor: Tensor, u: Tensor, a64: Tensor, log_floor: float
+) -> tuple[Tensor, Tensor]:
+    """(native, u) with u drawn afresh where the native draw is not used: U(0, 1) where
+    ``native`` is False, U(0, P(a, e^log_floor)) where the draw fell below the floor."""
+    redo = ~native | floor
+    if bool(redo.any()):
+        v = torch.rand(u.shape, dtype=_F64, device=u.device)
+        p_floor = standard_gamma_cdf(torch.full_like(a64, log_floor), a64)
+        u = torch.where(redo, torch.where(native, v * p_floor, v).to(u.dtype), u)
+        native = native & ~floor
+    return native, u
+
+
+def _draw_float32(a: Tensor, shape: torch.Size) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """:func:`draw_standard_gamma_noise` for float32: everything in float32, the
+    derivative from the float32 pass where it applies (:func:`fast_domain`), else from
+    the float64 one."""
+    grad = torch.is_grad_enabled() and a.requires_grad
+    with torch.no_grad():
+        a32 = a.detach().expand(shape).reshape(-1)
+        native = a32 >= _NATIVE_MIN_A
+        all_native = bool(native.all())
+        shapes = a32 if all_native else torch.where(native, a32, 1.0)
+        log_x = torch.log(torch._standard_gamma(shapes))
+        fast = fast_domain(log_x, a32)
+        if bool(fast.all()):
+            u, dlogx = gamma_cdf_and_dlogx32(log_x, a32)
+        else:
+            u, dlogx = torch.empty_like(log_x), torch.empty_like(log_x)
+            i, j = fast.nonzero().squeeze(1), (~fast).nonzero().squeeze(1)
+            u_i, d_i = gamma_cdf_and_dlogx32(log_x.index_select(0, i), a32.index_select(0, i))
+            u.index_copy_(0, i, u_i)
+            dlogx.index_copy_(0, i, d_i)
+            t64, a64 = log_x.index_select(0, j).double(), a32.index_select(0, j).double()
+            u_j, d_j = standard_gamma_cdf_and_dlogx_da(t64, a64)
+            u.index_copy_(0, j, u_j.float())
+            dlogx.index_copy_(0, j, d_j.float())
+        floor = log_x < _LOG_NATIVE_MIN_X32
+        native, u = _redraw_untrusted(native, floor, u, a32.double(), _LOG_NATIVE_MIN_X32)
+        u = StandardUniform.clamp(u).reshape(shape)
+        d_out = dlogx.reshape(shape) if grad else None
+        return u, log_x.reshape(shape), native.reshape(shape), d_out
 
 
 class NativeGammaNoise:
@@ -304,7 +351,7 @@ class Gamma(NativeGammaNoise, LogSpaceNoiseCache, ImplicitReparamDistribution):
     def _log_z(self, u: Tensor) -> Tensor:
         """log z in float64 with both gradients attached."""
         log_x = log_standard_gamma(u, self.concentration, self._recall_draw(u))
-        return log_x - torch.log(self.rate).to(_F64)
+        return log_x - torch.log(self.rate).to(log_x.dtype)
 
     def from_noise(self, eps: Tensor) -> Tensor:
         log_z = self._log_z(eps)
