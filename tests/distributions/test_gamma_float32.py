@@ -50,7 +50,7 @@ def test_float32_grid_derivative_within_1e6_of_mpmath():
     assert worst_z < F32_RTOL + 2**-23, worst_z  # + the rounding of z itself
 
 
-@pytest.mark.parametrize("low, high", [(0.05, 0.5), (0.5, 5.0), (5.0, 20.0)])
+@pytest.mark.parametrize(("low", "high"), [(0.05, 0.5), (0.5, 5.0), (5.0, 20.0)])
 def test_float32_pass_matches_the_float64_pass_on_native_draws(low, high):
     """The float32 pass at 10⁵ of torch's float32 draws (both tails included): ∂ log x/∂a
     within 1e-6 relative, u within 1e-6 of P(a, x) (M and f are float32 sums)."""
