@@ -41,11 +41,12 @@ uses the float64 pass.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 
-__all__ = ["FAST_RANGE", "fast_domain", "gamma_cdf_and_dlogx32"]
+__all__ = ["FAST_RANGE", "fast_domain", "gamma_cdf_and_dlogx32", "in_fast_domain"]
 
 #: Concentrations the float32 pass serves; elsewhere the float64 pass is used.
 FAST_RANGE = (0.05, 20.0)
@@ -58,14 +59,24 @@ def fast_domain(log_x: Tensor, a: Tensor) -> Tensor:
     return (a >= lo) & (a <= hi) & (log_x >= _MIN_LOG_X)
 
 
+def in_fast_domain(log_x: Tensor, a: Tensor) -> bool:
+    """Whether every element is in :func:`fast_domain` (three reductions, no mask)."""
+    if log_x.numel() == 0:
+        return True
+    a_min, a_max = torch.aminmax(a)
+    lo, hi = FAST_RANGE
+    return bool((a_min >= lo) & (a_max <= hi) & (log_x.min() >= _MIN_LOG_X))
+
+
 def _depths(x: Tensor, a: Tensor, upper: Tensor) -> Tensor:
-    """Nested depth per element (int): ⌈7 + 7√x⌉ for the series (x ≤ a + 1), and
-    ⌈max(37/√x, 3.4√a + 1)⌉ + 2 for the fraction; both at truncation 2⁻³⁰, checked on a
+    """Nested depth per element (integer-valued; ``upper`` is 1.0 in the fraction's
+    region): ⌈7 + 7√x⌉ for the series (x ≤ a + 1), ⌈max(37/√x, 3.4√a + 1)⌉ + 2 for the
+    fraction; both at truncation 2⁻³⁰, checked on a
     grid of a ∈ [0.05, 20] × x (series: x/(a + 1) from 1e-4 to 1; fraction: x − a − 1
     from 0 to 64) against the depth at which the value settles."""
     series = torch.sqrt(x).mul_(7.0).add_(7.0)
     fraction = torch.maximum(torch.rsqrt(x).mul_(37.0), torch.sqrt(a).mul_(3.4).add_(1.0))
-    depth = torch.lerp(series, fraction.add_(2.0), upper.to(x.dtype))
+    depth = torch.lerp(series, fraction.add_(2.0), upper)
     return depth.ceil_().clamp_(max=127.0)
 
 
@@ -79,6 +90,35 @@ def _starts(counts: list[int], offset: int, top: int) -> list[int]:
     return starts
 
 
+_CONSTANTS: dict[tuple[torch.dtype, torch.device], list[Tensor]] = {}
+
+
+def _constants(like: Tensor) -> list[Tensor]:
+    """0-dim tensors 0, 1, …, 300 of ``like``'s dtype and device: an operation with a
+    Python number converts it to a tensor first (a copy each time), these are reused."""
+    key = (like.dtype, like.device)
+    if key not in _CONSTANTS:
+        values = torch.arange(301, dtype=like.dtype, device=like.device)
+        _CONSTANTS[key] = list(values.unbind())
+    return _CONSTANTS[key]
+
+
+def _suffixes(
+    starts: list[int], levels: range, tensors: tuple[Tensor, ...]
+) -> Iterator[tuple[int, tuple[Tensor, ...]]]:
+    """(level, views of ``tensors`` from the level's start) for the levels with elements;
+    the views are re-made only where the start moves."""
+    end = tensors[0].numel()
+    last, views = -1, tensors
+    for n in levels:
+        s = starts[n] - starts[0]
+        if s >= end:
+            continue
+        if s != last:
+            last, views = s, tuple(t[s:] for t in tensors)
+        yield n, views
+
+
 def _nested_series(x: Tensor, a: Tensor, starts: list[int]) -> tuple[Tensor, Tensor]:
     """(M, ∂M/∂a) of M = Σ_{n ≤ N_i} x^n/(a+1)_n, nested from each element's own depth.
 
@@ -86,20 +126,13 @@ def _nested_series(x: Tensor, a: Tensor, starts: list[int]) -> tuple[Tensor, Ten
     updated, so each gets exactly its N_i steps and the others keep T = 1, D = 0."""
     big_m = torch.ones_like(x)
     dm = torch.zeros_like(x)
-    inv_all = torch.empty_like(x)
-    q_all = torch.empty_like(x)
-    one = torch.ones((), dtype=x.dtype)
-    top = len(starts) - 2
-    end = x.numel()
-    for n in range(top, 0, -1):
-        s = starts[n] - starts[0]
-        if s >= end:
-            continue
-        inv, q, xs, t, d = inv_all[s:], q_all[s:], x[s:], big_m[s:], dm[s:]
-        torch.add(a[s:], n, out=inv).reciprocal_()  # 1/(a + n)
+    c = _constants(x)
+    buffers = (torch.empty_like(x), torch.empty_like(x), x, a, big_m, dm)
+    for n, (inv, q, xs, as_, t, d) in _suffixes(starts, range(len(starts) - 2, 0, -1), buffers):
+        torch.add(as_, c[n], out=inv).reciprocal_()  # 1/(a + n)
         torch.mul(t, inv, out=q)  # T/(a + n)
         d.sub_(q).mul_(inv).mul_(xs)  # x (D − T/(a + n))/(a + n)
-        torch.addcmul(one, q, xs, out=t)  # 1 + x T/(a + n)
+        torch.addcmul(c[1], q, xs, out=t)  # 1 + x T/(a + n)
     return big_m, dm
 
 
@@ -109,25 +142,20 @@ def _nested_fraction(
     """(f, ∂f/∂a) of Legendre's fraction for Q, each from its own depth N_i upwards.
 
     Sorted by depth as in :func:`_nested_series`; an element starts (T = b_{N_i},
-    ∂T/∂a = −1) at level N_i."""
+    ∂T/∂a = −1) at level N_i; level n takes the step k = n − 1."""
+    c = _constants(x)
     base = x + 1.0 - a  # b_k = base + 2k
-    f = torch.addcmul(base, depth, torch.full((), 2.0, dtype=x.dtype))
+    f = torch.addcmul(base, depth, c[2])
     df = torch.full_like(x, -1.0)
-    inv_all = torch.empty_like(x)
-    r_all = torch.empty_like(x)
-    q_all = torch.empty_like(x)
-    top = len(starts) - 2
-    end = x.numel()
-    for k in range(top - 1, -1, -1):
-        s = starts[k + 1] - starts[0]  # elements with N_i ≥ k + 1 take this step
-        if s >= end:
-            continue
-        inv, r, q, t, d = inv_all[s:], r_all[s:], q_all[s:], f[s:], df[s:]
+    buffers = (torch.empty_like(x), torch.empty_like(x), torch.empty_like(x), a, base, f, df)
+    levels = range(len(starts) - 2, 0, -1)
+    for n, (inv, r, q, as_, bs, t, d) in _suffixes(starts, levels, buffers):
+        k = n - 1
         torch.reciprocal(t, out=inv)
-        torch.add(a[s:], -(k + 1.0), out=r).mul_(k + 1.0).mul_(inv)  # a_{k+1}/T_{k+1}
+        torch.sub(as_, c[n], out=r).mul_(c[n]).mul_(inv)  # a_{k+1}/T_{k+1}
         torch.mul(r, d, out=q).mul_(inv)
-        torch.mul(inv, k + 1.0, out=d).sub_(1.0).sub_(q)  # ∂T_k/∂a
-        torch.add(base[s:], r, out=t).add_(2.0 * k)  # T_k = b_k + a_{k+1}/T_{k+1}
+        torch.mul(inv, c[n], out=d).sub_(c[1]).sub_(q)  # ∂T_k/∂a
+        torch.add(bs, r, out=t).add_(c[2 * k])  # T_k = b_k + a_{k+1}/T_{k+1}
     return f, df
 
 
@@ -145,10 +173,10 @@ def gamma_cdf_and_dlogx32(log_x: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
     if log_x.numel() == 0:
         return torch.empty_like(log_x), torch.empty_like(log_x)
     x = torch.exp(log_x)
-    upper = torch.gt(x, a + 1.0)
+    upper = torch.sub(x, a).sub_(1.0).sign_().clamp_(min=0.0)  # 1.0 where x > a + 1, else 0.0
     depth = _depths(x, a, upper)
     # Sort by (method, depth): the series' elements first, each part by increasing depth.
-    key = depth.to(torch.uint8).add_(upper.to(torch.uint8), alpha=128)
+    key = torch.addcmul(depth, upper, _constants(x)[128]).to(torch.uint8)
     order = torch.sort(key, stable=True).indices
     counts = torch.bincount(key, minlength=256).tolist()
     n_series = sum(counts[:128])

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 from torch.distributions import constraints
 
-from ._gamma_fast import fast_domain, gamma_cdf_and_dlogx32
+from ._gamma_fast import fast_domain, gamma_cdf_and_dlogx32, in_fast_domain
 from ._gamma_math import (
     standard_gamma_cdf,
     standard_gamma_cdf_and_dlogx_da,
@@ -158,6 +158,22 @@ def _redraw_untrusted(
     return native, u
 
 
+def _split_passes(log_x: Tensor, a32: Tensor) -> tuple[Tensor, Tensor]:
+    """(u, ∂ log x/∂a), float32: the float32 pass where it applies, the float64 one
+    elsewhere."""
+    fast = fast_domain(log_x, a32)
+    u, dlogx = torch.empty_like(log_x), torch.empty_like(log_x)
+    i, j = fast.nonzero().squeeze(1), (~fast).nonzero().squeeze(1)
+    u_i, d_i = gamma_cdf_and_dlogx32(log_x.index_select(0, i), a32.index_select(0, i))
+    u.index_copy_(0, i, u_i)
+    dlogx.index_copy_(0, i, d_i)
+    t64, a64 = log_x.index_select(0, j).double(), a32.index_select(0, j).double()
+    u_j, d_j = standard_gamma_cdf_and_dlogx_da(t64, a64)
+    u.index_copy_(0, j, u_j.float())
+    dlogx.index_copy_(0, j, d_j.float())
+    return u, dlogx
+
+
 def _draw_float32(a: Tensor, shape: torch.Size) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """:func:`draw_standard_gamma_noise` for float32: everything in float32, the
     derivative from the float32 pass where it applies (:func:`fast_domain`), else from
@@ -165,25 +181,17 @@ def _draw_float32(a: Tensor, shape: torch.Size) -> tuple[Tensor, Tensor, Tensor,
     grad = torch.is_grad_enabled() and a.requires_grad
     with torch.no_grad():
         a32 = a.detach().expand(shape).reshape(-1)
-        native = a32 >= _NATIVE_MIN_A
-        all_native = bool(native.all())
-        shapes = a32 if all_native else torch.where(native, a32, 1.0)
+        all_native = a32.numel() == 0 or bool(a32.min() >= _NATIVE_MIN_A)
+        shapes = a32 if all_native else torch.where(a32 >= _NATIVE_MIN_A, a32, 1.0)
         log_x = torch.log(torch._standard_gamma(shapes))
-        fast = fast_domain(log_x, a32)
-        if bool(fast.all()):
+        if in_fast_domain(log_x, a32):
             u, dlogx = gamma_cdf_and_dlogx32(log_x, a32)
         else:
-            u, dlogx = torch.empty_like(log_x), torch.empty_like(log_x)
-            i, j = fast.nonzero().squeeze(1), (~fast).nonzero().squeeze(1)
-            u_i, d_i = gamma_cdf_and_dlogx32(log_x.index_select(0, i), a32.index_select(0, i))
-            u.index_copy_(0, i, u_i)
-            dlogx.index_copy_(0, i, d_i)
-            t64, a64 = log_x.index_select(0, j).double(), a32.index_select(0, j).double()
-            u_j, d_j = standard_gamma_cdf_and_dlogx_da(t64, a64)
-            u.index_copy_(0, j, u_j.float())
-            dlogx.index_copy_(0, j, d_j.float())
-        floor = log_x < _LOG_NATIVE_MIN_X32
-        native, u = _redraw_untrusted(native, floor, u, a32.double(), _LOG_NATIVE_MIN_X32)
+            u, dlogx = _split_passes(log_x, a32)
+        native = a32 >= _NATIVE_MIN_A
+        if a32.numel() and (not all_native or bool(log_x.min() < _LOG_NATIVE_MIN_X32)):
+            floor = log_x < _LOG_NATIVE_MIN_X32
+            native, u = _redraw_untrusted(native, floor, u, a32.double(), _LOG_NATIVE_MIN_X32)
         u = StandardUniform.clamp(u).reshape(shape)
         d_out = dlogx.reshape(shape) if grad else None
         return u, log_x.reshape(shape), native.reshape(shape), d_out
