@@ -42,15 +42,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-__all__ = ["FAST_RANGE", "fast_domain", "gamma_cdf_and_dlogx32", "in_fast_domain"]
+from ._gamma_math import _initial_guess, standard_gamma_log_quantile_and_grad
+
+__all__ = [
+    "FAST_RANGE",
+    "fast_domain",
+    "gamma_cdf_and_dlogx32",
+    "gamma_log_quantile32",
+    "in_fast_domain",
+    "log_cdf_and_dlogx",
+    "standard_gamma_log_quantile32",
+]
 
 #: Concentrations the float32 pass serves; elsewhere the float64 pass is used.
 FAST_RANGE = (0.05, 20.0)
 _MIN_LOG_X = math.log(1e-30)  # below, x is near float32's subnormals: float64 pass
+_HALLEY_STEPS = 3  # from the first guess (~1e-2 in t), Halley's cubic convergence: 1e-6, 1e-18
 
 
 def fast_domain(log_x: Tensor, a: Tensor) -> Tensor:
@@ -119,105 +131,234 @@ def _suffixes(
         yield n, views
 
 
-def _nested_series(x: Tensor, a: Tensor, starts: list[int]) -> tuple[Tensor, Tensor]:
-    """(M, ∂M/∂a) of M = Σ_{n ≤ N_i} x^n/(a+1)_n, nested from each element's own depth.
+def _nested_series(
+    x: Tensor, a: Tensor, starts: list[int], big_m: Tensor, dm: Tensor | None
+) -> None:
+    """M = Σ_{n ≤ N_i} x^n/(a+1)_n and D = ∂M/∂a (unless ``dm`` is None) into ``big_m``
+    (ones on entry) and ``dm`` (zeros), nested from each element's own depth.
 
     The elements are sorted by depth; at level n only those with N_i ≥ n (a suffix) are
     updated, so each gets exactly its N_i steps and the others keep T = 1, D = 0."""
-    big_m = torch.ones_like(x)
-    dm = torch.zeros_like(x)
     c = _constants(x)
-    buffers = (torch.empty_like(x), torch.empty_like(x), x, a, big_m, dm)
+    buffers = (torch.empty_like(x), torch.empty_like(x), x, a, big_m, big_m if dm is None else dm)
     for n, (inv, q, xs, as_, t, d) in _suffixes(starts, range(len(starts) - 2, 0, -1), buffers):
         torch.add(as_, c[n], out=inv).reciprocal_()  # 1/(a + n)
         torch.mul(t, inv, out=q)  # T/(a + n)
-        d.sub_(q).mul_(inv).mul_(xs)  # x (D − T/(a + n))/(a + n)
+        if dm is not None:
+            d.sub_(q).mul_(inv).mul_(xs)  # x (D − T/(a + n))/(a + n)
         torch.addcmul(c[1], q, xs, out=t)  # 1 + x T/(a + n)
-    return big_m, dm
 
 
 def _nested_fraction(
-    x: Tensor, a: Tensor, starts: list[int], depth: Tensor
-) -> tuple[Tensor, Tensor]:
-    """(f, ∂f/∂a) of Legendre's fraction for Q, each from its own depth N_i upwards.
+    x: Tensor, a: Tensor, starts: list[int], depth: Tensor, f: Tensor, df: Tensor | None
+) -> None:
+    """Legendre's fraction f for Q and f′ = ∂f/∂a (unless ``df`` is None) into ``f`` and
+    ``df``, each element from its own depth N_i upwards.
 
     Sorted by depth as in :func:`_nested_series`; an element starts (T = b_{N_i},
     ∂T/∂a = −1) at level N_i; level n takes the step k = n − 1."""
     c = _constants(x)
     base = x + 1.0 - a  # b_k = base + 2k
-    f = torch.addcmul(base, depth, c[2])
-    df = torch.full_like(x, -1.0)
-    buffers = (torch.empty_like(x), torch.empty_like(x), torch.empty_like(x), a, base, f, df)
+    torch.addcmul(base, depth, c[2], out=f)
+    if df is not None:
+        df.fill_(-1.0)
+    scratch = (torch.empty_like(x), torch.empty_like(x), torch.empty_like(x))
+    buffers = (*scratch, a, base, f, f if df is None else df)
     levels = range(len(starts) - 2, 0, -1)
     for n, (inv, r, q, as_, bs, t, d) in _suffixes(starts, levels, buffers):
         k = n - 1
         torch.reciprocal(t, out=inv)
         torch.sub(as_, c[n], out=r).mul_(c[n]).mul_(inv)  # a_{k+1}/T_{k+1}
-        torch.mul(r, d, out=q).mul_(inv)
-        torch.mul(inv, c[n], out=d).sub_(c[1]).sub_(q)  # ∂T_k/∂a
+        if df is not None:
+            torch.mul(r, d, out=q).mul_(inv)
+            torch.mul(inv, c[n], out=d).sub_(c[1]).sub_(q)  # ∂T_k/∂a
         torch.add(bs, r, out=t).add_(c[2 * k])  # T_k = b_k + a_{k+1}/T_{k+1}
-    return f, df
 
 
 def gamma_cdf_and_dlogx32(log_x: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
     """(P(a, x), ∂ log x/∂a) at x = exp(log x) for float32 1-D inputs in :func:`fast_domain`.
 
     Args:
-        log_x: log of the points, float32, shape (n,).
+        log_x: log of the points, shape (n,): float32, or the exact float64 logs of
+            float32 points (as in :func:`log_cdf_and_dlogx`).
         a: concentrations, float32, shape (n,).
 
     Returns:
         (u, dlogx), float32, shape (n,): u = P(a, x) (as 1 − Q above x = a + 1) and the
         implicit derivative of log x in a along P(a, x) = u (relative error ≤ 1e-6).
     """
+    log_f, upper, dlogx = log_cdf_and_dlogx(log_x, a)
+    assert dlogx is not None
+    p = torch.lerp(torch.exp(log_f), torch.expm1(log_f).neg_(), upper.double())
+    return p.float(), dlogx.float()
+
+
+class Special(NamedTuple):
+    """float64 a, log Γ(a) and ψ(a) (None unless a derivative is wanted), shape (n,)."""
+
+    a: Tensor
+    lgamma: Tensor
+    digamma: Tensor | None
+
+
+def special_values(a: Tensor, deriv: bool = True) -> Special:
+    """:class:`Special` of ``a`` (float32 or float64, shape (n,))."""
+    a64 = a.double()
+    return Special(a64, torch.lgamma(a64), torch.digamma(a64) if deriv else None)
+
+
+def log_cdf_and_dlogx(
+    log_x: Tensor, a: Tensor, deriv: bool = True, special: Special | None = None
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """(log F, upper, ∂ log x/∂a or None): F = Q where ``upper`` (1.0, x > a + 1: the
+    continued fraction), else F = P (0.0: the series); log F and the derivative in
+    float64 (the derivative's recurrences are skipped unless ``deriv``).
+
+    Args:
+        log_x: log of the points, shape (n,), in :func:`fast_domain`: float32, or float64
+            holding the exact logs of float32 points (then used as they are).
+        a: concentrations, float32, shape (n,).
+        deriv: compute ∂ log x/∂a.
+        special: :func:`special_values` of ``a`` if already at hand (the inverse reuses
+            them for every step).
+    """
     if log_x.numel() == 0:
-        return torch.empty_like(log_x), torch.empty_like(log_x)
-    x = torch.exp(log_x)
+        empty = torch.empty_like(log_x, dtype=torch.float64)
+        return empty, torch.empty_like(log_x), empty.clone()
+    if special is None:
+        special = special_values(a, deriv)
+    x = torch.exp(log_x).to(a.dtype)  # the float32 points (log_x may be their exact log)
     upper = torch.sub(x, a).sub_(1.0).sign_().clamp_(min=0.0)  # 1.0 where x > a + 1, else 0.0
     depth = _depths(x, a, upper)
-    # Sort by (method, depth): the series' elements first, each part by increasing depth.
+    # Sort by (method, depth): the series' elements first, each part by increasing depth;
+    # the recurrences run on the sorted copies, their results go back in one scatter.
     key = torch.addcmul(depth, upper, _constants(x)[128]).to(torch.uint8)
     order = torch.sort(key, stable=True).indices
     counts = torch.bincount(key, minlength=256).tolist()
     n_series = sum(counts[:128])
-    xs, as_, ts, ds = (v.index_select(0, order) for v in (x, a, log_x, depth))
-    parts = []
+    xs, as_, ds = (v.index_select(0, order) for v in (x, a, depth))
+    value = torch.ones_like(x)  # M (series) or f (fraction), sorted
+    slope = torch.zeros_like(x) if deriv else None  # ∂M/∂a or ∂f/∂a
+    sl, sr = slice(0, n_series), slice(n_series, None)
     if n_series:
-        sl = slice(0, n_series)
-        big_m, dm = _nested_series(xs[sl], as_[sl], _starts(counts[:128], 0, 127))
-        parts.append(_finish_series(ts[sl], xs[sl], as_[sl], big_m, dm))
+        dm = None if slope is None else slope[sl]
+        _nested_series(xs[sl], as_[sl], _starts(counts[:128], 0, 127), value[sl], dm)
     if n_series < x.numel():
-        sl = slice(n_series, None)
         starts = _starts(counts[128:], n_series, 127)
-        f, df = _nested_fraction(xs[sl], as_[sl], starts, ds[sl])
-        parts.append(_finish_fraction(ts[sl], xs[sl], as_[sl], f, df))
-    u_sorted = torch.cat([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
-    d_sorted = torch.cat([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
-    u = torch.empty_like(x).scatter_(0, order, u_sorted)
-    dlogx = torch.empty_like(x).scatter_(0, order, d_sorted)
-    return u, dlogx
+        df = None if slope is None else slope[sr]
+        _nested_fraction(xs[sr], as_[sr], starts, ds[sr], value[sr], df)
+    value = torch.empty_like(value).scatter_(0, order, value)
+    if slope is not None:
+        slope = torch.empty_like(slope).scatter_(0, order, slope)
+    return _finish(log_x, x, upper, special, value, slope)
 
 
-def _finish_series(
-    t: Tensor, x: Tensor, a: Tensor, big_m: Tensor, dm: Tensor
-) -> tuple[Tensor, Tensor]:
-    """(P, ∂ log x/∂a) from the series. In float64: log x − ψ(a + 1), which cancels to a
-    few digits near x ≈ a, and a log x − x − log Γ(a + 1), whose terms grow with a."""
-    a64, t64 = a.double(), t.double()
-    log_p = torch.lgamma(a64 + 1.0).neg_().addcmul_(a64, t64).sub_(x.double())
-    log_p.add_(torch.log(big_m).double())
-    centred = t64.sub_(torch.digamma(a64 + 1.0))
-    dlogx = centred.mul_(big_m.double()).add_(dm.double()).div_(a64).neg_()
-    return torch.exp(log_p).float(), dlogx.float()
+def _finish(
+    log_x: Tensor, x: Tensor, upper: Tensor, sp: Special, value: Tensor, slope: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """(log F, upper, ∂ log x/∂a) in float64 from M, ∂M/∂a (series) or f, ∂f/∂a
+    (fraction): log x − ψ(a + 1) cancels to a few digits near x ≈ a, and the terms of
+    a log x − x − log Γ(a) grow with a. With c = a log x − x − log Γ(a):
+
+    series: log P = c − log a + log M, ∂ log x/∂a = −((log x − ψ(a) − 1/a) M + ∂M/∂a)/a;
+    fraction: log Q = c − log f, ∂ log x/∂a = (log x − ψ(a) − f′/f)/f.
+    Both are formed for every element and the valid one kept (``upper`` as weight)."""
+    a64, t64, w = sp.a, log_x.double(), upper.double()
+    v64 = value.double()
+    log_v = torch.log(v64)
+    common = torch.addcmul(sp.lgamma.neg(), a64, t64).sub_(x.double())
+    # (1 − w)(log M − log a) + w (−log f) = log v − (1 − w) log a − 2 w log v
+    log_a = torch.log(a64)
+    log_f = common.add_(log_v).sub_(log_a.mul_(1.0 - w)).sub_(log_v.mul_(2.0 * w))
+    if slope is None or sp.digamma is None:
+        return log_f, upper, None
+    s64 = slope.double()
+    centred = t64 - sp.digamma  # not in place: t64 may be the caller's log_x
+    inv_a = a64.reciprocal()
+    series = (centred - inv_a).mul_(v64).add_(s64).mul_(inv_a).neg_()
+    fraction = centred.sub_(s64.div_(v64)).div_(v64)
+    return log_f, upper, torch.lerp(series, fraction, w)
 
 
-def _finish_fraction(
-    t: Tensor, x: Tensor, a: Tensor, f: Tensor, df: Tensor
-) -> tuple[Tensor, Tensor]:
-    """(P = 1 − Q, ∂ log x/∂a) from the continued fraction (float64 as in the series)."""
-    a64, t64 = a.double(), t.double()
-    log_q = torch.lgamma(a64).neg_().addcmul_(a64, t64).sub_(x.double())
-    log_q.sub_(torch.log(f).double())
-    centred = t64.sub_(torch.digamma(a64))
-    dlogx = centred.sub_((df / f).double()).div_(f.double())
-    return torch.expm1(log_q).neg_().float(), dlogx.float()
+def gamma_log_quantile32(u: Tensor, a: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(log x, ∂ log x/∂a, converged) with P(a, x) = u, for float32 1-D u and a; log x in
+    float64 (its float32 rounding would cost z ~|log x|·6e-8 of relative precision).
+
+    The first guess of :mod:`._gamma_math` (series start, Wilson–Hilferty, upper tail of
+    small a), then :data:`_HALLEY_STEPS` Halley steps in t = log x on log P − log u where
+    the float32 pass uses the series, on log Q − log(1 − u) where it uses the fraction;
+    the derivative of the last pass is moved to the final t by a second-order Taylor
+    step. ``converged`` is False where the last step exceeded 1e-6·max(1, |t|) or t left
+    :func:`fast_domain` (the caller inverts those in float64).
+    """
+    if u.numel() == 0:
+        t = torch.empty_like(u, dtype=torch.float64)
+        return t, torch.empty_like(u), torch.ones_like(u, dtype=torch.bool)
+    log_u = torch.log(u.double())
+    log_q = torch.log1p(-u.double())
+    lg_a = torch.lgamma(a)
+    guess, _ = _initial_guess(log_u.float(), log_q.float(), a, lg_a, torch.lgamma(a + 1.0))
+    special = special_values(a)
+    a64, lg_a64 = special.a, special.lgamma
+    t64 = guess.double().clamp_(min=_MIN_LOG_X)
+    dlogx: Tensor | None = None
+    for i in range(_HALLEY_STEPS):  # the derivative only at the last evaluation
+        t_at = torch.log(torch.exp(t64).float().double())  # on float32's grid of x
+        log_f, upper, dlogx = log_cdf_and_dlogx(t_at, a, i == _HALLEY_STEPS - 1, special)
+        x64 = torch.exp(t_at)
+        up64 = upper.double()
+        sigma = 1.0 - 2.0 * up64
+        h = sigma * (log_f - torch.lerp(log_u, log_q, up64))
+        w = torch.exp(a64 * t_at - x64 - lg_a64 - log_f)  # x p(x)/F = |d log F/dt|
+        newton = -h / w
+        den = (newton * (a64 - x64 - sigma * w)).mul_(0.5).add_(1.0).clamp_(0.5, 2.0)
+        step = (newton / den).clamp_(-2.0, 2.0)
+        t64 = (t_at + step).clamp_(min=_MIN_LOG_X)
+    assert dlogx is not None
+    assert special.digamma is not None
+    delta = t64 - t_at
+    # d(t + δ) to second order (as _gamma_math._taylor_dlogx, with ψ(a) at hand):
+    d1 = special.digamma - t_at - dlogx * (a64 - x64)
+    d2 = -1.0 - d1 * (a64 - x64) + dlogx * x64
+    dlogx = dlogx + delta * (d1 + 0.5 * delta * d2)
+    converged = (step.abs() <= 1e-6 * t_at.abs().clamp(min=1.0)) & fast_domain(t64, a)
+    t = t64
+    return t, dlogx.float(), converged
+
+
+def standard_gamma_log_quantile32(
+    u: Tensor, a: Tensor, deriv: bool
+) -> tuple[Tensor, Tensor | None]:
+    """(log x, ∂ log x/∂a or None) with P(a, x) = u for float32 ``u`` and ``a`` (any
+    broadcastable shapes); log x in float64, the derivative in float32. By
+    :func:`gamma_log_quantile32` where it applies and converges, by the float64 inverse
+    of :mod:`._gamma_math` elsewhere. No graph."""
+    with torch.no_grad():
+        u, a = torch.broadcast_tensors(u.detach(), a.detach())
+        shape = u.shape
+        u, a = u.reshape(-1), a.reshape(-1)
+        lo, hi = FAST_RANGE
+        use = (a >= lo) & (a <= hi)
+        t = torch.empty_like(u, dtype=torch.float64)
+        d = torch.empty_like(u)
+        i = None if bool(use.all()) else use.nonzero().squeeze(1)
+        u_i, a_i = (u, a) if i is None else (u.index_select(0, i), a.index_select(0, i))
+        t_i, d_i, ok = gamma_log_quantile32(u_i, a_i)
+        if i is None:
+            t, d = t_i, d_i
+        else:
+            t.index_copy_(0, i, t_i)
+            d.index_copy_(0, i, d_i)
+        redo = ~use
+        if i is None:
+            redo = ~ok
+        else:
+            redo.index_fill_(0, i.masked_select(~ok), True)
+        if bool(redo.any()):
+            j = redo.nonzero().squeeze(1)
+            t_j, d_j = standard_gamma_log_quantile_and_grad(
+                u.index_select(0, j), a.index_select(0, j)
+            )
+            t.index_copy_(0, j, t_j)
+            d.index_copy_(0, j, d_j.float())
+        return t.reshape(shape), d.reshape(shape) if deriv else None

@@ -37,7 +37,12 @@ import torch
 from torch import Tensor
 from torch.distributions import constraints
 
-from ._gamma_fast import fast_domain, gamma_cdf_and_dlogx32, in_fast_domain
+from ._gamma_fast import (
+    fast_domain,
+    gamma_cdf_and_dlogx32,
+    in_fast_domain,
+    standard_gamma_log_quantile32,
+)
 from ._gamma_math import (
     standard_gamma_cdf,
     standard_gamma_cdf_and_dlogx_da,
@@ -72,14 +77,19 @@ def log_standard_gamma(
 ) -> Tensor:
     """log X, X = P⁻¹(a, u) ~ Gamma(a, 1), in float64 with ∂ log X/∂a attached (implicit).
 
-    The graph is in float64; the gradient reaches ``a`` (any dtype) through
-    :func:`~reparam.distributions.implicit.attach_gradients`. ``drawn`` = (log X, native,
-    ∂ log X/∂a or None) from :func:`draw_standard_gamma_noise` for this very ``u``: where
-    ``native``, log X is taken as it is (no inversion), and so is its derivative if given.
+    The graph is in float64 (for float32 ``u`` and ``a`` the derivative comes from the
+    float32 pass and inverse of :mod:`._gamma_fast`, within 1e-6); the gradient reaches
+    ``a`` (any dtype) through :func:`~reparam.distributions.implicit.attach_gradients`.
+    ``drawn`` = (log X, native, ∂ log X/∂a or None) from :func:`draw_standard_gamma_noise`
+    for this very ``u``: where ``native``, log X is taken as it is (no inversion), and so
+    is its derivative if given.
     """
     grad = torch.is_grad_enabled() and a.requires_grad
     dlogx: Tensor | None
     if drawn is None:
+        if u.dtype == torch.float32 and a.dtype == torch.float32:
+            log_x, dlogx = standard_gamma_log_quantile32(u, a, grad)
+            return log_x if dlogx is None else attach_gradients(log_x, [(a, dlogx)])
         if grad:
             log_x, dlogx = standard_gamma_log_quantile_and_grad(u, a)
             return attach_gradients(log_x, [(a, dlogx)])
@@ -94,19 +104,19 @@ def log_standard_gamma(
                 )
         else:
             a64 = a.detach().to(_F64).expand(u.shape)
-            log_x, inverse = known.clone(), ~native
+            log_x, inverse = known.clone(), ~native  # float64
             dlogx = torch.zeros_like(log_x) if grad else None
-            dtype = log_x.dtype  # float32 where the draw was (see _draw_float32)
             if dlogx is not None:
-                t_inv, d_inv = standard_gamma_log_quantile_and_grad(u[inverse], a64[inverse])
-                log_x[inverse], dlogx[inverse] = t_inv.to(dtype), d_inv.to(dtype)
+                log_x[inverse], dlogx[inverse] = standard_gamma_log_quantile_and_grad(
+                    u[inverse], a64[inverse]
+                )
                 dlogx[native] = (
-                    known_dlogx[native]
+                    known_dlogx[native].to(_F64)
                     if known_dlogx is not None
-                    else standard_gamma_dlogx_da(log_x[native], a64[native]).to(dtype)
+                    else standard_gamma_dlogx_da(log_x[native], a64[native])
                 )
             else:
-                log_x[inverse] = standard_gamma_log_quantile(u[inverse], a64[inverse]).to(dtype)
+                log_x[inverse] = standard_gamma_log_quantile(u[inverse], a64[inverse])
     return log_x if dlogx is None else attach_gradients(log_x, [(a, dlogx)])
 
 
@@ -117,15 +127,15 @@ def draw_standard_gamma_noise(
     and u = P(a, X).
 
     float32 (``a`` and ``dtype``): X by torch's float32 sampler, u and the derivative by
-    the float32 pass of :mod:`._gamma_fast` (∂ log X/∂a within 1e-6 relative), log X and
-    the derivative in float32. Otherwise, in float64: where ``a`` requires grad (and grad
-    mode is on), u and the derivative come from one pass of the accurate series /
-    continued fraction (~1e-15); otherwise u is torch's ``gammainc`` (~1e-10 relative near
-    X ≈ a ≫ 1) and the derivative None. Elements where the sampler is not trusted to full
-    log-space precision (a < 0.05, or X below 1e-290 in float64, 1e-37 in float32) have
-    ``native`` False and u drawn afresh — U(0, 1) for a < 0.05, U(0, P(a, floor)) for a
-    draw below the floor (X given that event) — to be inverted. Every u is exactly
-    U(0, 1); u is in ``dtype``, clamped into the open interval.
+    the float32 pass of :mod:`._gamma_fast` (∂ log X/∂a within 1e-6 relative; log X is
+    the exact float64 log of the float32 draw). Otherwise, in float64: where ``a``
+    requires grad (and grad mode is on), u and the derivative come from one pass of the
+    accurate series / continued fraction (~1e-15); otherwise u is torch's ``gammainc``
+    (~1e-10 relative near X ≈ a ≫ 1) and the derivative None. Elements where the sampler
+    is not trusted to full log-space precision (a < 0.05, or X below 1e-290 in float64,
+    1e-37 in float32) have ``native`` False and u drawn afresh — U(0, 1) for a < 0.05,
+    U(0, P(a, floor)) for a draw below the floor (X given that event) — to be inverted.
+    Every u is exactly U(0, 1); u is in ``dtype``, clamped into the open interval.
     """
     if dtype == torch.float32 and a.dtype == torch.float32:
         return _draw_float32(a, shape)
@@ -162,12 +172,12 @@ def _split_passes(log_x: Tensor, a32: Tensor) -> tuple[Tensor, Tensor]:
     """(u, ∂ log x/∂a), float32: the float32 pass where it applies, the float64 one
     elsewhere."""
     fast = fast_domain(log_x, a32)
-    u, dlogx = torch.empty_like(log_x), torch.empty_like(log_x)
+    u, dlogx = torch.empty_like(a32), torch.empty_like(a32)
     i, j = fast.nonzero().squeeze(1), (~fast).nonzero().squeeze(1)
     u_i, d_i = gamma_cdf_and_dlogx32(log_x.index_select(0, i), a32.index_select(0, i))
     u.index_copy_(0, i, u_i)
     dlogx.index_copy_(0, i, d_i)
-    t64, a64 = log_x.index_select(0, j).double(), a32.index_select(0, j).double()
+    t64, a64 = log_x.index_select(0, j), a32.index_select(0, j).double()
     u_j, d_j = standard_gamma_cdf_and_dlogx_da(t64, a64)
     u.index_copy_(0, j, u_j.float())
     dlogx.index_copy_(0, j, d_j.float())
@@ -175,15 +185,15 @@ def _split_passes(log_x: Tensor, a32: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _draw_float32(a: Tensor, shape: torch.Size) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-    """:func:`draw_standard_gamma_noise` for float32: everything in float32, the
-    derivative from the float32 pass where it applies (:func:`fast_domain`), else from
-    the float64 one."""
+    """:func:`draw_standard_gamma_noise` for float32: X by torch's float32 sampler (log X
+    its exact float64 log), u and the derivative in float32 from the float32 pass where
+    it applies (:func:`fast_domain`), else from the float64 one."""
     grad = torch.is_grad_enabled() and a.requires_grad
     with torch.no_grad():
         a32 = a.detach().expand(shape).reshape(-1)
         all_native = a32.numel() == 0 or bool(a32.min() >= _NATIVE_MIN_A)
         shapes = a32 if all_native else torch.where(a32 >= _NATIVE_MIN_A, a32, 1.0)
-        log_x = torch.log(torch._standard_gamma(shapes))
+        log_x = torch.log(torch._standard_gamma(shapes).double())  # exact logs of float32 x
         if in_fast_domain(log_x, a32):
             u, dlogx = gamma_cdf_and_dlogx32(log_x, a32)
         else:
