@@ -14,12 +14,19 @@ beta function in θ), so both implementations are judged at identical points:
 over α ∈ {1e-3 … 1e3} (Beta: α, β ∈ {0.01 … 100}) and quantile levels u from 1e-6 to
 1 − 1e-6; reported: max and median relative error.
 
-Speed. One VAE-style step per implementation, interleaved round-robin in one process:
-parameters of size n that require grad (α drawn in [0.5, 5]), one rsample each,
-loss = z.sum(), backward. Reported: medians and the ratio reparam / torch.
+Also in float32 (what a float32 user gets: reparam's float32 pass and inverse, torch's
+float32 gradient) for the Gamma grid.
+
+Speed. One VAE-style step per implementation, float32, interleaved (shared harness: order
+shuffled each round, process CPU time with ``--clock cpu``): parameters of size n that
+require grad (α ~ U(0.5, 5) or U(50, 500)), one rsample each, loss = Σ z², backward, for
+Gamma, Chi2, Beta, Dirichlet (K = 10) and StudentT; reparam's antithetic and qmc noise
+(the numerical inverse) against its plain Monte Carlo (torch's native sampler). Reported:
+medians and paired ratios (median and quartiles of the per-round ratio).
 
 Usage:
-    python benchmarks/bench_implicit.py [--rounds 20] [--size 100000] [--json out.json]
+    python benchmarks/bench_implicit.py --threads 1 --clock cpu [--rounds 10]
+        [--sizes 100000 1000000] [--ranges 0.5-5 50-500] [--json out.json]
 """
 
 from __future__ import annotations
@@ -30,13 +37,13 @@ import platform
 import random
 import statistics
 import sys
-import time
 from collections.abc import Callable
 
 import mpmath as mp
 import torch
 
 import reparam
+from _harness import add_timing_args, cpu_model, loadavg, paired_ratio, run_timing
 
 mp.mp.dps = 30
 ALPHAS = [1e-3, 1e-2, 0.1, 0.5, 1.0, 2.0, 10.0, 100.0, 1000.0]
@@ -134,92 +141,177 @@ def beta_accuracy() -> dict[str, dict[str, float]]:
     }
 
 
+def gamma_accuracy_float32() -> dict[str, dict[str, float]]:
+    """float32 concentrations and noise on the grid: ∂ log z/∂α (log space, so underflowing
+    samples count) of reparam against mpmath at reparam's own z; torch's float32
+    ``_standard_gamma_grad`` against mpmath at the same z where z is a normal float."""
+    errs: dict[str, list[float]] = {"reparam float32": [], "torch float32": []}
+    worst: dict[str, tuple] = {}
+    for a in ALPHAS:
+        u = torch.tensor(LEVELS, dtype=torch.float32)
+        alpha = torch.full_like(u, a).requires_grad_()
+        q = reparam.Gamma(alpha, torch.tensor(1.0))
+        log_z = q._log_z(u)
+        (ours,) = torch.autograd.grad(log_z.sum(), alpha)
+        for i, t in enumerate(log_z.detach().tolist()):
+            x = mp.exp(mp.mpf(t))
+            want = gamma_dx_da(x, a) / float(x) if t > -700 else None
+            if want is None:
+                continue
+            for name, got in (("reparam float32", ours[i].item()),):
+                e = _rel(got, want)
+                errs[name].append(e)
+                if e >= max(errs[name]):
+                    worst[name] = (a, LEVELS[i], float(x), e)
+            z32 = torch.tensor(float(x), dtype=torch.float32)
+            if z32.item() > torch.finfo(torch.float32).tiny:
+                theirs = torch._standard_gamma_grad(torch.tensor(a, dtype=torch.float32), z32)
+                e = _rel(theirs.item(), gamma_dx_da(z32.item(), a))
+                errs["torch float32"].append(e)
+                if e >= max(errs["torch float32"]):
+                    worst["torch float32"] = (a, LEVELS[i], z32.item(), e)
+    return {
+        k: {"max": max(v), "median": statistics.median(v), "n": len(v), "worst": worst[k]}
+        for k, v in errs.items()
+    }
+
+
 # --------------------------------------------------------------------------- speed
-def make_step(impl: str, family: str, n: int) -> Callable[[], None]:
+FAMILIES = ("Gamma", "Chi2", "Beta", "Dirichlet", "StudentT")
+RANGES = {"0.5-5": (0.5, 5.0), "50-500": (50.0, 500.0)}
+
+
+def make_step(
+    impl: str, family: str, n: int, lo: float, hi: float, noise: str = "mc"
+) -> Callable[[], None]:
+    """rsample + backward of n float32 samples, one per parameter element (α ~ U(lo, hi);
+    Dirichlet: n/10 rows of K = 10; Chi2: df = 2α; StudentT: df = 2α). For noise other
+    than mc: a batch of 1000 parameters, sample_shape (n/1000,)."""
     g = torch.Generator().manual_seed(0)
+    batch = n if noise == "mc" else 1000
+    shape = () if noise == "mc" else (n // 1000,)
+
+    def draw(*size: int) -> torch.Tensor:
+        return (torch.rand(*size, generator=g) * (hi - lo) + lo).requires_grad_()
+
     if family == "Dirichlet":
-        conc = (torch.rand(n // 10, 10, generator=g) * 4.5 + 0.5).requires_grad_()
-        params = (conc,)
+        params: tuple = (draw(batch // 10, 10),)
     elif family == "Beta":
-        params = tuple((torch.rand(n, generator=g) * 4.5 + 0.5).requires_grad_() for _ in "ab")
+        params = (draw(batch), draw(batch))
+    elif family in ("Chi2", "StudentT"):
+        params = ((2 * draw(batch)).detach().requires_grad_(),)
     else:
-        params = (
-            (torch.rand(n, generator=g) * 4.5 + 0.5).requires_grad_(),
-            torch.ones(n).requires_grad_(),
-        )
+        params = (draw(batch), torch.ones(batch).requires_grad_())
     cls = getattr(reparam if impl == "reparam" else torch.distributions, family)
 
     def step() -> None:
-        z = cls(*params).rsample()
-        z.sum().backward()
+        q = cls(*params)
+        z = q.rsample(shape) if impl == "torch" else q.rsample(shape, noise=noise)
+        z.square().sum().backward()
 
     return step
 
 
-def time_cases(n: int, rounds: int) -> dict[str, dict[str, float]]:
-    cases = {
-        (impl, fam): make_step(impl, fam, n)
-        for fam in ("Gamma", "Beta", "Dirichlet")
-        for impl in ("torch", "reparam")
-    }
-    times: dict[tuple, list[float]] = {k: [] for k in cases}
-    for step in cases.values():
-        step()
-    for _ in range(rounds):
-        order = list(cases)
-        random.shuffle(order)
-        for k in order:
-            t0 = time.perf_counter()
-            cases[k]()
-            times[k].append(time.perf_counter() - t0)
-    out = {}
-    for fam in ("Gamma", "Beta", "Dirichlet"):
-        t_t = statistics.median(times[("torch", fam)])
-        t_r = statistics.median(times[("reparam", fam)])
-        out[fam] = {
-            "torch_ms": 1e3 * t_t,
-            "reparam_ms": 1e3 * t_r,
-            "ratio": t_r / t_t,
-            "reparam_samples_per_s": n / t_r,
-            "torch_samples_per_s": n / t_t,
+def time_cases(args: argparse.Namespace) -> list[dict]:
+    cases = []
+    for n in args.sizes:
+        for rng in args.ranges:
+            lo, hi = RANGES[rng]
+            for fam in args.families:
+                for impl in ("torch", "reparam"):
+                    step = make_step(impl, fam, n, lo, hi)
+                    cases.append({"n": n, "range": rng, "family": fam, "impl": impl, "step": step})
+            for fam in args.noise_families:
+                for noise in ("antithetic", "qmc"):
+                    step = make_step("reparam", fam, n, lo, hi, noise)
+                    cases.append(
+                        {"n": n, "range": rng, "family": fam, "impl": noise, "step": step}
+                    )
+    run_timing(cases, args.rounds, args.target_ms / 1e3, args.seed, args.clock)
+    return cases
+
+
+def speed_table(cases: list[dict]) -> list[dict]:
+    """One row per (n, range, family): median ms and paired ratios (reparam / torch;
+    antithetic and qmc / reparam's plain Monte Carlo)."""
+    index = {(c["n"], c["range"], c["family"], c["impl"]): c for c in cases}
+    rows = []
+    for (n, rng, fam, impl), c in index.items():
+        if impl != "reparam":
+            continue
+        row = {
+            "n": n,
+            "range": rng,
+            "family": fam,
+            "reparam_ms": 1e3 * statistics.median(c["times"]),
         }
-    return out
+        torch_case = index.get((n, rng, fam, "torch"))
+        if torch_case is not None:
+            row["torch_ms"] = 1e3 * statistics.median(torch_case["times"])
+            row["reparam/torch"] = paired_ratio(c, torch_case)
+        for noise in ("antithetic", "qmc"):
+            other = index.get((n, rng, fam, noise))
+            if other is not None:
+                row[f"{noise}_ms"] = 1e3 * statistics.median(other["times"])
+                row[f"{noise}/mc"] = paired_ratio(other, c)
+        rows.append(row)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--size", type=int, default=100_000)
-    parser.add_argument("--threads", type=int, default=None)
+    add_timing_args(parser, rounds=10, target_ms=200.0)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--ranges", nargs="+", choices=tuple(RANGES), default=list(RANGES))
+    parser.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES))
+    parser.add_argument(
+        "--noise-families",
+        nargs="*",
+        choices=FAMILIES,
+        default=["Gamma", "Beta"],
+        help="families also timed with antithetic and qmc noise (the numerical inverse)",
+    )
+    parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--json", type=str, default=None)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    random.seed(0)
-    torch.manual_seed(0)
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
     print(
         f"reparam {reparam.__version__}, torch {torch.__version__}, python "
-        f"{platform.python_version()}, {torch.get_num_threads()} threads"
+        f"{platform.python_version()}, {torch.get_num_threads()} threads, clock {args.clock}, "
+        f"{cpu_model()}, load {loadavg()}"
     )
     results: dict[str, object] = {}
-    print("\nrelative error of dz/dθ against mpmath at the same z (max / median, n points)")
-    for fam, fn in (("Gamma dz/dα", gamma_accuracy), ("Beta dz/dα", beta_accuracy)):
-        acc = fn()
-        results[fam] = acc
-        for impl, r in acc.items():
-            print(
-                f"  {fam:12s} {impl:8s} max {r['max']:.2e}  median {r['median']:.2e}  "
-                f"(n={r['n']}; worst at {tuple(round(v, 6) for v in r['worst'])})"
-            )
-    print(f"\nspeed: rsample + backward, n = {args.size}, {args.rounds} interleaved rounds")
-    speed = time_cases(args.size, args.rounds)
-    results["speed"] = speed
-    for fam, r in speed.items():
-        print(
-            f"  {fam:10s} torch {r['torch_ms']:8.2f} ms  reparam {r['reparam_ms']:8.2f} ms  "
-            f"ratio reparam/torch {r['ratio']:.2f}  ({r['reparam_samples_per_s']:.3g} "
-            "samples+grads/s)"
+    if not args.skip_accuracy:
+        print("\nrelative error of dz/dθ against mpmath at the same z (max / median, n points)")
+        accuracy = (
+            ("Gamma dz/dα float64", gamma_accuracy),
+            ("Gamma dlogz/dα float32", gamma_accuracy_float32),
+            ("Beta dz/dα float64", beta_accuracy),
         )
+        for fam, fn in accuracy:
+            acc = fn()
+            results[fam] = acc
+            for impl, r in acc.items():
+                print(
+                    f"  {fam:22s} {impl:16s} max {r['max']:.2e}  median {r['median']:.2e}  "
+                    f"(n={r['n']}; worst at {tuple(round(v, 6) for v in r['worst'])})"
+                )
+    print(f"\nspeed: float32 rsample + backward, {args.rounds} interleaved rounds, paired ratios")
+    rows = speed_table(time_cases(args))
+    results["speed"] = rows
+    for r in rows:
+        line = f"  n={r['n']:>8} α~U({r['range']:>6}) {r['family']:10s}"
+        line += f" reparam {r['reparam_ms']:8.2f} ms"
+        if "torch_ms" in r:
+            med, q1, q3 = r["reparam/torch"]
+            line += f"  torch {r['torch_ms']:8.2f} ms  reparam/torch {med:.2f} ({q1:.2f}-{q3:.2f})"
+        for noise in ("antithetic", "qmc"):
+            if f"{noise}/mc" in r:
+                line += f"  {noise}/mc {r[f'{noise}/mc'][0]:.2f}"
+        print(line)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1, default=str)

@@ -154,9 +154,9 @@ def _iterate(
 
 
 # --------------------------------------------------------------------------- series
-def _series(x: Tensor, a: Tensor, deriv: bool) -> tuple[Tensor, Tensor]:
-    """(M, M′) of the lower series (M′ is zeros unless ``deriv``); converges for all x,
-    fast for x ≤ a + 1."""
+def _series(x: Tensor, a: Tensor, deriv: bool, tol: float = _EPS) -> tuple[Tensor, Tensor]:
+    """(M, M′) of the lower series (M′ is zeros unless ``deriv``), truncated at ``tol``
+    relative; converges for all x, fast for x ≤ a + 1."""
 
     def step(k: int, s: list[Tensor], check: bool) -> tuple[list[Tensor], Tensor | None]:
         # In place, with one scratch tensor: a fresh large tensor costs as much as 3 ops.
@@ -169,9 +169,9 @@ def _series(x: Tensor, a: Tensor, deriv: bool) -> tuple[Tensor, Tensor]:
             big_mp.addcmul_(m, h, value=-1.0)
         if not check:
             return s, None
-        done = m <= torch.mul(big_m, _EPS, out=r)
+        done = m <= torch.mul(big_m, tol, out=r)
         if deriv:  # M′ < 0: |M′| = −M′
-            done &= torch.mul(m, h, out=r) <= -_EPS * big_mp
+            done &= torch.mul(m, h, out=r) <= -tol * big_mp
         return s, done
 
     ones, zeros = torch.ones_like(x), torch.zeros_like(x)
@@ -198,9 +198,11 @@ def _small_a_upper(x: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
     return total, dtotal
 
 
-def _continued_fraction(x: Tensor, a: Tensor, deriv: bool) -> tuple[Tensor, Tensor]:
+def _continued_fraction(
+    x: Tensor, a: Tensor, deriv: bool, tol: float = _EPS
+) -> tuple[Tensor, Tensor]:
     """(log f, f′/f) of Legendre's continued fraction for Q at x > a + 1 (modified Lentz,
-    f′ = ∂f/∂a carried along in forward mode; zeros unless ``deriv``)."""
+    f′ = ∂f/∂a carried along in forward mode; zeros unless ``deriv``), to ``tol``."""
     small = 1e-300  # the denominators stay ≥ 2 for x > a + 1; the floor is only a safeguard
     b0 = x + 1.0 - a
 
@@ -229,9 +231,9 @@ def _continued_fraction(x: Tensor, a: Tensor, deriv: bool) -> tuple[Tensor, Tens
         state = [f, dlog_f, c_new, dc, d_new, dd, b0s, as_]
         if not check:
             return state, None
-        done = delta.sub_(1.0).abs_() <= _EPS
+        done = delta.sub_(1.0).abs_() <= tol
         if rel is not None:
-            done &= rel.abs_() <= dlog_f.abs().mul_(_EPS)
+            done &= rel.abs_() <= dlog_f.abs().mul_(tol)
         return state, done
 
     zeros = torch.zeros_like(x)
@@ -257,8 +259,11 @@ def _put(out: Tensor, i: Tensor | None, value: Tensor) -> None:
         out.index_copy_(0, i, value)
 
 
-def _accurate(t: Tensor, a: Tensor, upper: Tensor, deriv: bool) -> tuple[Tensor, Tensor | None]:
-    """(log F, ∂ log x/∂a) at x = eᵗ with F = Q where ``upper``, else P (1-D inputs).
+def _accurate(
+    t: Tensor, a: Tensor, upper: Tensor, deriv: bool, tol: float = _EPS
+) -> tuple[Tensor, Tensor | None]:
+    """(log F, ∂ log x/∂a) at x = eᵗ with F = Q where ``upper``, else P (1-D inputs), the
+    series and fraction truncated at ``tol`` relative.
 
     The second is None unless ``deriv``.
     """
@@ -272,7 +277,7 @@ def _accurate(t: Tensor, a: Tensor, upper: Tensor, deriv: bool) -> tuple[Tensor,
     if bool(lower_series.any()):
         i = _indices(lower_series)
         ts, xs, as_, up = _take(i, t, x, a, upper)
-        big_m, big_mp = _series(xs, as_, deriv)
+        big_m, big_mp = _series(xs, as_, deriv, tol)
         log_p = as_ * ts - xs - torch.lgamma(as_ + 1.0) + torch.log(big_m)
         _put(log_f, i, torch.where(up, _log1mexp(log_p.clamp(max=0.0)), log_p))
         if dlogx is not None:
@@ -292,7 +297,7 @@ def _accurate(t: Tensor, a: Tensor, upper: Tensor, deriv: bool) -> tuple[Tensor,
     if bool(cf.any()):
         i = _indices(cf)
         ts, xs, as_, up = _take(i, t, x, a, upper)
-        log_cf, dlog_cf = _continued_fraction(xs, as_, deriv)
+        log_cf, dlog_cf = _continued_fraction(xs, as_, deriv, tol)
         log_q = as_ * ts - xs - torch.lgamma(as_) - log_cf
         _put(log_f, i, torch.where(up, log_q, _log1mexp(log_q.clamp(max=0.0))))
         if dlogx is not None:
@@ -536,15 +541,18 @@ def standard_gamma_cdf(log_x: Tensor, a: Tensor) -> Tensor:
 
 
 @_untraceable
-def standard_gamma_cdf_and_dlogx_da(log_x: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
+def standard_gamma_cdf_and_dlogx_da(
+    log_x: Tensor, a: Tensor, tol: float = _EPS
+) -> tuple[Tensor, Tensor]:
     """(P(a, x), ∂ log x/∂a) at x = exp(log x) from one pass of the series / continued
-    fraction (both as accurate as float64 allows; P as 1 − Q above the median's
-    neighbourhood x > a); float64, no gradient.
+    fraction (both as accurate as float64 allows, or truncated at ``tol`` relative where
+    a float32 result needs less; P as 1 − Q above the median's neighbourhood x > a);
+    float64, no gradient.
     """
     with torch.no_grad():
         shape, t64, a64 = _prepare(log_x, a)
         upper = torch.exp(t64) > a64
-        log_f, dlogx = _accurate(t64, a64, upper, deriv=True)
+        log_f, dlogx = _accurate(t64, a64, upper, True, tol)
         assert dlogx is not None
         p = torch.where(upper, -torch.expm1(log_f), torch.exp(log_f))
         return p.reshape(shape), dlogx.reshape(shape)
