@@ -48,6 +48,7 @@ import torch
 from torch import Tensor
 
 from ._gamma_math import _initial_guess, standard_gamma_log_quantile_and_grad
+from ._gamma_temme import TEMME_MIN_A, temme_log_cdf_and_dlogx
 
 __all__ = [
     "FAST_RANGE",
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 #: Concentrations the float32 pass serves; elsewhere the float64 pass is used.
-FAST_RANGE = (0.05, 20.0)
+FAST_RANGE = (0.05, math.inf)  # from a = 20: Temme (see _gamma_temme)
 _MIN_LOG_X = math.log(1e-30)  # below, x is near float32's subnormals: float64 pass
 _HALLEY_STEPS = 3  # from the first guess (~1e-2 in t), Halley's cubic convergence: 1e-6, 1e-18
 
@@ -210,9 +211,10 @@ def special_values(a: Tensor, deriv: bool = True) -> Special:
 def log_cdf_and_dlogx(
     log_x: Tensor, a: Tensor, deriv: bool = True, special: Special | None = None
 ) -> tuple[Tensor, Tensor, Tensor | None]:
-    """(log F, upper, ∂ log x/∂a or None): F = Q where ``upper`` (1.0, x > a + 1: the
-    continued fraction), else F = P (0.0: the series); log F and the derivative in
-    float64 (the derivative's recurrences are skipped unless ``deriv``).
+    """(log F, upper, ∂ log x/∂a or None): F = Q where ``upper`` is 1.0, else F = P;
+    log F and the derivative in float64 (the derivative is skipped unless ``deriv``).
+    Below a = 20 (:data:`TEMME_MIN_A`) the float32 series / continued fraction (``upper``
+    where x > a + 1), from there Temme's expansion (``upper`` where x > a).
 
     Args:
         log_x: log of the points, shape (n,), in :func:`fast_domain`: float32, or float64
@@ -224,7 +226,36 @@ def log_cdf_and_dlogx(
     """
     if log_x.numel() == 0:
         empty = torch.empty_like(log_x, dtype=torch.float64)
-        return empty, torch.empty_like(log_x), empty.clone()
+        return empty, torch.empty_like(a), empty.clone()
+    a_min, a_max = (float(v) for v in torch.aminmax(a))
+    if a_max < TEMME_MIN_A:
+        return _series_fraction(log_x, a, deriv, special)
+    if a_min >= TEMME_MIN_A:
+        log_f, upper, dlogx = temme_log_cdf_and_dlogx(log_x.double(), a.double(), deriv)
+        return log_f, upper.to(a.dtype), dlogx
+    big = a >= TEMME_MIN_A
+    i, j = (~big).nonzero().squeeze(1), big.nonzero().squeeze(1)
+    sp_i = None
+    if special is not None:
+        dg = None if special.digamma is None else special.digamma[i]
+        sp_i = Special(special.a[i], special.lgamma[i], dg)
+    small_part = _series_fraction(log_x[i], a[i], deriv, sp_i)
+    large_part = temme_log_cdf_and_dlogx(log_x[j].double(), a[j].double(), deriv)
+    log_f = torch.empty_like(log_x, dtype=torch.float64)
+    upper = torch.empty_like(a)
+    dlogx = torch.empty_like(log_f) if deriv else None
+    for idx, part in ((i, small_part), (j, large_part)):
+        log_f.index_copy_(0, idx, part[0])
+        upper.index_copy_(0, idx, part[1].to(a.dtype))
+        if dlogx is not None and part[2] is not None:
+            dlogx.index_copy_(0, idx, part[2])
+    return log_f, upper, dlogx
+
+
+def _series_fraction(
+    log_x: Tensor, a: Tensor, deriv: bool, special: Special | None
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """:func:`log_cdf_and_dlogx` by the float32 series / continued fraction (a < 20)."""
     if special is None:
         special = special_values(a, deriv)
     x = torch.exp(log_x).to(a.dtype)  # the float32 points (log_x may be their exact log)
