@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._checks import check_int
+from ._vae_fast import fused_metrics
 from ._vae_nets import encoder_decoder, flow_steps
 from ._vae_options import (
     FLOW_POSTERIORS,
@@ -128,6 +129,9 @@ class VAE(nn.Module):
         >>> vae.decode(q.rsample()).event_shape
         torch.Size([1, 8, 8])
     """
+
+    #: the fused losses of :mod:`reparam._vae_fast` where they apply (False: the objectives)
+    fused = True
 
     def __init__(
         self,
@@ -365,6 +369,9 @@ class VAE(nn.Module):
         return log_q - self.prior.log_prob(z)
 
     def _metrics(self, x: Tensor, step: int) -> dict[str, Tensor]:
+        fused = fused_metrics(self, x, step, MIN_SCALE)
+        if fused is not None:  # the same values, without the general path's overhead
+            return fused
         q = self.encode(x)
         if self.objective_name == "elbo":  # both terms from one pass: the KL is not redone
 
