@@ -61,44 +61,61 @@ def encode_params(vae: Any, x: Tensor, min_scale: float) -> tuple[Tensor, Tensor
     """(μ, σ, h) of the diagonal q(z|x): σ = softplus(·) + min_scale; h the encoder's output."""
     h = vae.encoder_net(x)
     mu, rest = vae.encoder_head(h).split(vae.latent_dim, dim=-1)
-    return mu, F.softplus(rest) + min_scale, h
+    # softplus of a strided column slice takes torch's slow elementwise path (5x on CPU)
+    return mu, F.softplus(rest.contiguous()) + min_scale, h
 
 
 def _draw(vae: Any, mu: Tensor, scale: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
-    """(ε, z, logits) with ε ~ N(0, I) of shape (k, B, d) (the draw ``q.rsample((k,))``
-    makes), z = μ + σ ε and the decoder's logits of shape (k, B, C, H, W)."""
-    eps = torch.randn((k, *mu.shape), dtype=mu.dtype, device=mu.device)
+    """(ε, z, logits) with ε ~ N(0, I) of shape (k, B, d) ((B, d) for k = 1; the numbers
+    ``q.rsample((k,))`` draws), z = μ + σ ε and the decoder's logits of shape (k·B, *out) (the decoder's own
+    output layout: (k·B, C·H·W) for the MLP, (k·B, C, H, W) for the conv decoder)."""
+    # for k = 1, ε of shape (B, d) holds the same numbers as (1, B, d), and z needs no
+    # reduction over a broadcast sample dimension in the backward pass.
+    shape = mu.shape if k == 1 else (k, *mu.shape)
+    eps = torch.randn(shape, dtype=mu.dtype, device=mu.device)
     z = torch.addcmul(mu, scale, eps)
-    return eps, z, vae.decoder_output(z)
+    return eps, z, vae.decoder_net(z.reshape(-1, vae.latent_dim))
+
+
+def _target(x: Tensor, logits: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """(logits, x) in matching shapes: (B, *out) for k = 1, else (k, B, *out) with x
+    broadcast over the k samples (a view, not a copy)."""
+    n = x.shape[0]
+    target = x.to(logits.dtype).reshape(n, *logits.shape[1:])
+    if k == 1:
+        return logits, target
+    logits = logits.view(k, n, *logits.shape[1:])
+    return logits, target.expand_as(logits)
 
 
 def _kl_sum(mu: Tensor, scale: Tensor) -> Tensor:
-    """Σ_b KL(N(μ_b, σ_b²) ‖ N(0, I)) over the whole batch (a scalar)."""
+    """Σ_b KL(N(μ_b, σ_b²) ‖ N(0, I)) over the whole batch (a scalar):
+    ½ Σ (σ² + μ² − log σ²) − ½ B d."""
     var = scale * scale
-    return 0.5 * (var + mu * mu - 1 - var.log()).sum()
+    return 0.5 * ((torch.addcmul(var, mu, mu) - var.log()).sum() - mu.numel())
 
 
 def fused_elbo_metrics(
     vae: Any, x: Tensor, k: int, beta: float, min_scale: float
 ) -> dict[str, Tensor]:
     """The VAE's ELBO training metrics: loss = −(mean recon − β mean KL), and the
-    detached "bound", "kl", "recon" and "elbo" (batch means, as the general path logs)."""
+    detached "bound", "kl", "recon" and "elbo" (batch means, as the general path logs).
+
+    loss = (Σ BCE / k + β Σ_b KL_b) / B: one summed BCE over the batch and the k samples,
+    the hand-written form.
+    """
     mu, scale, _ = encode_params(vae, x, min_scale)
     _, _, logits = _draw(vae, mu, scale, k)
-    target = x.to(logits.dtype).expand_as(logits)
+    logits, target = _target(x, logits, k)
     n = x.shape[0]
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="sum")
-    recon = bce / (-k * n)  # mean over data points of (1/k) Σ_i log p(x|z_i)
-    kl = _kl_sum(mu, scale) / n
-    value = recon - beta * kl if beta != 1.0 else recon - kl
-    recon_d, kl_d = recon.detach(), kl.detach()
-    return {
-        "loss": -value,
-        "bound": value.detach(),
-        "kl": kl_d,
-        "recon": recon_d,
-        "elbo": recon_d - kl_d,
-    }
+    kl_sum = _kl_sum(mu, scale)
+    if k != 1:
+        bce = bce / k
+    loss = (bce + (kl_sum if beta == 1.0 else beta * kl_sum)) / n
+    with torch.no_grad():
+        recon, kl = bce / -n, kl_sum / n
+        return {"loss": loss, "bound": -loss, "kl": kl, "recon": recon, "elbo": recon - kl}
 
 
 def fused_iwae_metrics(vae: Any, x: Tensor, k: int, min_scale: float) -> dict[str, Tensor]:
@@ -106,9 +123,10 @@ def fused_iwae_metrics(vae: Any, x: Tensor, k: int, min_scale: float) -> dict[st
     analytic "kl" (no gradient), as the general path logs them."""
     mu, scale, _ = encode_params(vae, x, min_scale)
     eps, z, logits = _draw(vae, mu, scale, k)
-    target = x.to(logits.dtype).expand_as(logits)
+    logits = logits.view(k, x.shape[0], -1)
+    target = x.to(logits.dtype).reshape(1, x.shape[0], -1).expand_as(logits)
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    log_lik = -bce.flatten(-3).sum(-1)  # (k, B)
+    log_lik = -bce.sum(-1)  # (k, B)
     log_w = log_lik + 0.5 * (eps * eps - z * z).sum(-1) + scale.log().sum(-1)
     value = (torch.logsumexp(log_w, dim=0) - math.log(k)).mean()
     with torch.no_grad():
