@@ -43,7 +43,7 @@ from collections.abc import Callable
 import torch
 
 import reparam
-from _harness import calibrate, cpu_model, loadavg
+from _harness import CLOCKS, calibrate, cpu_model, loadavg
 from reparam.distributions import Normal as RNormal
 
 try:  # Pyro is a peer for comparison only, never a dependency of reparam.
@@ -199,7 +199,9 @@ def build_cases(sizes: list[int]) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- timing
-def run(cases: list[dict], rounds: int, target_s: float, seed: int = 0) -> None:
+def run(
+    cases: list[dict], rounds: int, target_s: float, seed: int = 0, clock: str = "wall"
+) -> None:
     for c in cases:
         c["reps"] = calibrate(c["step"], target_s, max_reps=1 << 16)
         c["times"] = []
@@ -211,6 +213,7 @@ def run(cases: list[dict], rounds: int, target_s: float, seed: int = 0) -> None:
         groups.setdefault((c["n"], c["group"]), []).append(i)
     blocks = list(groups.values())
     rng = random.Random(seed)
+    now = CLOCKS[clock]
     for r in range(rounds):
         rng.shuffle(blocks)
         order = []
@@ -220,10 +223,10 @@ def run(cases: list[dict], rounds: int, target_s: float, seed: int = 0) -> None:
         for i in order:
             c = cases[i]
             step, reps = c["step"], c["reps"]
-            t0 = time.perf_counter()
+            t0 = now()
             for _ in range(reps):
                 step()
-            c["times"].append((time.perf_counter() - t0) / reps)
+            c["times"].append((now() - t0) / reps)
         if (r + 1) % 10 == 0:
             print(f"  round {r + 1}/{rounds}", file=sys.stderr, flush=True)
 
@@ -389,6 +392,12 @@ def main(argv: list[str] | None = None) -> int:
         default=20.0,
         help="approximate duration of one measurement in ms (default 20)",
     )
+    p.add_argument(
+        "--clock",
+        choices=tuple(CLOCKS),
+        default="wall",
+        help="wall (default) or cpu: the process's CPU time (use with --threads 1)",
+    )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     args = p.parse_args(argv)
 
@@ -407,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds,
         "sizes": args.sizes,
         "target_ms": args.target_ms,
+        "clock": args.clock,
     }
     env["loadavg_start"] = loadavg()
     print(
@@ -417,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pyro: {PYRO_VERSION}" if PYRO_VERSION else "pyro: not installed")
 
     cases = build_cases(args.sizes)
-    run(cases, args.rounds, args.target_ms / 1e3)
+    run(cases, args.rounds, args.target_ms / 1e3, clock=args.clock)
     env["loadavg_end"] = loadavg()
     summary = summarize(cases, args.sizes)
     tgts = targets(summary)

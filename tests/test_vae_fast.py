@@ -106,3 +106,23 @@ def test_fused_flag_off_takes_the_general_path():
     fused, general = _pair()
     assert fused_metrics(fused, torch.zeros(2, *SHAPE), 0, 1e-4) is not None
     assert fused_metrics(general, torch.zeros(2, *SHAPE), 0, 1e-4) is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fused"),
+    [({}, True), ({"objective": "iwae", "k": 5}, True), ({}, False)],
+    ids=["elbo-fused", "iwae-fused", "elbo-general"],
+)
+def test_training_loss_traces_without_graph_breaks(kwargs, fused):
+    import torch._dynamo as dynamo
+
+    vae = VAE((1, 8, 8), latent_dim=3, hidden=(16,), **kwargs)
+    vae.fused = fused
+
+    def loss(x):
+        return vae.training_step(x, 0)["loss"]
+
+    dynamo.reset()
+    explained = dynamo.explain(loss)(torch.rand(4, 1, 8, 8).round())
+    assert explained.graph_break_count == 0, explained.break_reasons
+    assert explained.graph_count == 1
