@@ -12,6 +12,11 @@ function, as a training loop runs them):
                training_step(x, 0)["loss"], backward, and the default optimizer
                (fused Adam) step; ``--objective iwae --k 5`` for IWAE(5)
 
+Random numbers: by default ``torch._inductor.config.fallback_random = True``, so the
+compiled step draws ε with torch's generator (the same numbers as eager); inductor's own
+CPU generator (``--inductor-random``) was measured 4× slower than eager at 10⁶ on this
+machine, which is then the whole story of the Normal step.
+
 Before timing, every compiled function is checked with ``torch._dynamo.explain`` (graph
 and graph-break counts, printed) and its first call (the compilation) is timed. Then the
 cases run interleaved in one process (``_harness.run_timing``), medians over rounds, and
@@ -128,10 +133,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--objective", choices=("elbo", "iwae"), default="elbo")
     p.add_argument("--k", type=int, default=1)
     p.add_argument("--no-vae", action="store_true", help="the Normal workloads only")
+    p.add_argument(
+        "--inductor-random",
+        action="store_true",
+        help="inductor's own RNG for randn (default: torch._inductor.config.fallback_random"
+        " = True, torch's generator, as eager draws)",
+    )
     p.add_argument("--json", metavar="PATH")
     args = p.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    import torch._inductor.config as inductor_config
+
+    inductor_config.fallback_random = not args.inductor_random
     env = {
         "cpu": cpu_model(),
         "python": platform.python_version(),
@@ -140,8 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         "clock": args.clock,
         "rounds": args.rounds,
         "loadavg_start": loadavg(),
+        "fallback_random": inductor_config.fallback_random,
     }
-    print(f"torch {env['torch']}, threads {env['threads']}, clock {args.clock}, cpu {env['cpu']}")
+    print(
+        f"torch {env['torch']}, threads {env['threads']}, clock {args.clock}, cpu {env['cpu']},"
+        f" inductor fallback_random={inductor_config.fallback_random}"
+    )
     workloads = [normal_cases(n) for n in args.sizes]
     if not args.no_vae:
         workloads.append(vae_cases(args.objective, args.k))

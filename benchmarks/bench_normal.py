@@ -44,6 +44,7 @@ import torch
 
 import reparam
 from _harness import CLOCKS, calibrate, cpu_model, loadavg
+from _memory import peak_step_bytes
 from reparam.distributions import Normal as RNormal
 
 try:  # Pyro is a peer for comparison only, never a dependency of reparam.
@@ -370,6 +371,26 @@ def print_table(summary: dict, tgts: list[dict]) -> None:
         print(f"  [{verdict}] {t['target']}: {t['detail']}")
 
 
+def print_memory(cases: list[dict], summary: dict, tgts: list[dict]) -> None:
+    """Peak memory of one step (torch.profiler) for cases 1 and 2 at the largest size."""
+    n = max(c["n"] for c in cases)
+    print(f"\npeak memory of one step at n = {n:,} (bytes allocated within it, live at once):")
+    peaks: dict = {}
+    for c in cases:
+        if c["n"] == n and c["group"] in ("case1", "case2"):
+            peaks[(c["group"], c["impl"])] = peak_step_bytes(c["step"])
+    for (group, impl), peak in peaks.items():
+        hand = peaks[(group, "hand")]
+        print(f"  {group} {impl:<8} {peak / 2**20:8.2f} MiB  {peak / hand:6.3f}x hand")
+    summary["peak_step_bytes"] = {f"{g} {i}": v for (g, i), v in peaks.items()}
+    for group in ("case1", "case2"):
+        if (group, "reparam") in peaks:
+            v = peaks[(group, "reparam")] / peaks[(group, "hand")]
+            name = f"{group} peak step memory <= 1.05x hand-written at {n:,}"
+            tgts.append({"target": name, "value": v, "pass": v <= 1.05, "detail": f"{v:.3f}"})
+            print(f"  [{'PASS' if v <= 1.05 else 'FAIL'}] {name}: {v:.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rounds", type=int, default=40, help="round-robin rounds (default 40)")
@@ -432,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize(cases, args.sizes)
     tgts = targets(summary)
     print_table(summary, tgts)
+    print_memory(cases, summary, tgts)
     print(f"\nload average (1/5/15 min): start {env['loadavg_start']}, end {env['loadavg_end']}")
     if args.json:
         with open(args.json, "w") as f:

@@ -100,6 +100,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reparam  # noqa: E402
 import vae_reference as ref  # noqa: E402
 from _harness import add_timing_args, cpu_model, loadavg, paired_ratio, run_timing
+from _memory import peak_step_bytes
 
 try:
     from reparam.vae import VAE
@@ -584,7 +585,18 @@ def run_speed(args: argparse.Namespace, env: dict) -> dict:
     summary = summarize(cases)
     tgts = targets(summary, cases)
     print_speed(summary, tgts, init_loss)
-    return {**summary, "initial_loss": init_loss, "targets": tgts}
+    memory = {c["impl"]: peak_step_bytes(c["step"]) for c in cases if c["impl"] != "pyro"}
+    base = memory.get("logits+fused")
+    print("\npeak memory of one step (bytes allocated within it and live at once; torch.profiler):")
+    for impl, peak in memory.items():
+        ratio = f"{peak / base:6.3f}x logits+fused" if base else ""
+        print(f"  {impl:<13} {peak / 2**20:8.2f} MiB  {ratio}")
+    if base and "reparam" in memory:
+        v = memory["reparam"] / base
+        tgts.append({"target": "peak step memory <= 1.05x hand-written (fused Adam)", "value": v,
+                     "pass": v <= 1.05, "detail": f"{v:.3f}"})  # fmt: skip
+        print(f"  [{'PASS' if v <= 1.05 else 'FAIL'}] reparam / logits+fused = {v:.3f}, need <= 1.05")
+    return {**summary, "initial_loss": init_loss, "targets": tgts, "peak_step_bytes": memory}
 
 
 def main(argv: list[str] | None = None) -> int:
