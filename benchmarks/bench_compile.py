@@ -44,7 +44,6 @@ import torch._dynamo as dynamo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import add_timing_args, cpu_model, loadavg, paired_ratio, run_timing  # noqa: E402
-
 from reparam import VAE  # noqa: E402
 from reparam.distributions import Normal  # noqa: E402
 from reparam.training import default_optimizer  # noqa: E402

@@ -37,7 +37,6 @@ import platform
 import random
 import statistics
 import sys
-import time
 from collections.abc import Callable
 
 import torch

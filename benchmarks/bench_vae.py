@@ -167,15 +167,16 @@ def load_mnist(data_dir: str | None, binarization: str = "dynamic") -> tuple:
 
 # --------------------------------------------------------------------------- models
 def build_library(
-    seed: int, hidden: tuple[int, ...] = HIDDEN, latent: int = LATENT, objective: str = "elbo",
+    seed: int,
+    hidden: tuple[int, ...] = HIDDEN,
+    latent: int = LATENT,
+    objective: str = "elbo",
     k: int = 1,
 ) -> torch.nn.Module | None:
     if VAE is None:
         return None
     torch.manual_seed(seed)
-    return VAE(
-        data_shape=(1, 28, 28), latent_dim=latent, hidden=hidden, objective=objective, k=k
-    )
+    return VAE(data_shape=(1, 28, 28), latent_dim=latent, hidden=hidden, objective=objective, k=k)
 
 
 @torch.no_grad()
@@ -190,12 +191,12 @@ def copy_from_library(lib: torch.nn.Module, enc: torch.nn.Module, dec: torch.nn.
     theirs = [*lin, *dlin]
     if (
         len(mine) != len(theirs)
-        or any(a.weight.shape != b.weight.shape for a, b in zip(mine, theirs))
+        or any(a.weight.shape != b.weight.shape for a, b in zip(mine, theirs, strict=True))
         or head.weight.shape != (2 * d, enc.fc21.weight.shape[1])
         or enc.fc21.weight.shape[0] != d
     ):
         return False
-    pairs = [(a, b.weight, b.bias) for a, b in zip(mine, theirs)]
+    pairs = [(a, b.weight, b.bias) for a, b in zip(mine, theirs, strict=True)]
     pairs += [(enc.fc21, head.weight[:d], head.bias[:d])]
     pairs += [(enc.fc22, head.weight[d:], head.bias[d:])]
     for layer, w, b in pairs:
@@ -205,7 +206,10 @@ def copy_from_library(lib: torch.nn.Module, enc: torch.nn.Module, dec: torch.nn.
 
 
 def build_models(
-    seed: int, device: torch.device, arch: str = "784-400-20", objective: str = "elbo",
+    seed: int,
+    device: torch.device,
+    arch: str = "784-400-20",
+    objective: str = "elbo",
     k: int = 1,
 ) -> tuple[dict, str]:
     """All implementations, starting from the same parameters. With ``objective="iwae"``
@@ -214,8 +218,11 @@ def build_models(
     hidden, latent = ARCHS[arch]
     lib = build_library(seed, hidden, latent, objective, k)
     models: dict = {}
-    forms = ("logits", "official", "logits+fused") if objective == "elbo" else ("logits",
-                                                                              "logits+fused")
+    forms = (
+        ("logits", "official", "logits+fused")
+        if objective == "elbo"
+        else ("logits", "logits+fused")
+    )
     for form in forms:
         torch.manual_seed(seed)
         models[form] = ref.HandVAE(
@@ -587,7 +594,7 @@ def run_speed(args: argparse.Namespace, env: dict) -> dict:
     print_speed(summary, tgts, init_loss)
     memory = {c["impl"]: peak_step_bytes(c["step"]) for c in cases if c["impl"] != "pyro"}
     base = memory.get("logits+fused")
-    print("\npeak memory of one step (bytes allocated within it and live at once; torch.profiler):")
+    print("\npeak memory of one step (bytes allocated in it and live at once; torch.profiler):")
     for impl, peak in memory.items():
         ratio = f"{peak / base:6.3f}x logits+fused" if base else ""
         print(f"  {impl:<13} {peak / 2**20:8.2f} MiB  {ratio}")
@@ -595,7 +602,8 @@ def run_speed(args: argparse.Namespace, env: dict) -> dict:
         v = memory["reparam"] / base
         tgts.append({"target": "peak step memory <= 1.05x hand-written (fused Adam)", "value": v,
                      "pass": v <= 1.05, "detail": f"{v:.3f}"})  # fmt: skip
-        print(f"  [{'PASS' if v <= 1.05 else 'FAIL'}] reparam / logits+fused = {v:.3f}, need <= 1.05")
+        verdict = "PASS" if v <= 1.05 else "FAIL"
+        print(f"  [{verdict}] reparam / logits+fused = {v:.3f}, need <= 1.05")
     return {**summary, "initial_loss": init_loss, "targets": tgts, "peak_step_bytes": memory}
 
 

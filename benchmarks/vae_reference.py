@@ -2,7 +2,8 @@
 
 The model is the one of the official PyTorch VAE example (pytorch/examples, ``vae/main.py``)
 with configurable sizes (one or more hidden layers): encoder x → ReLU(W₁x + b₁) → … →
-(μ, log σ²) from two linear heads; decoder z → ReLU(W₃z + b₃) → … → W₄h + b₄ = logits of p(x|z) = Π_j Bernoulli(x_j; sigmoid(ℓ_j));
+(μ, log σ²) from two linear heads; decoder z → ReLU(W₃z + b₃) → … → W₄h + b₄ = logits
+of p(x|z) = Π_j Bernoulli(x_j; sigmoid(ℓ_j));
 prior N(0, I); q(z|x) = N(μ, diag σ²), z = μ + σ ⊙ ε with one ε ~ N(0, I) per data point.
 The loss is the negative ELBO per data point (Kingma & Welling 2014), with the analytic KL
 
@@ -53,7 +54,9 @@ class Encoder(nn.Module):
         super().__init__()
         widths = _widths(hidden)
         sizes = (data_dim, *widths)
-        self.body = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.body = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        )
         self.fc21 = nn.Linear(widths[-1], latent_dim)
         self.fc22 = nn.Linear(widths[-1], latent_dim)
 
@@ -74,7 +77,9 @@ class Decoder(nn.Module):
         super().__init__()
         widths = _widths(hidden)[::-1]
         sizes = (latent_dim, *widths)
-        self.body = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.body = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        )
         self.out = nn.Linear(widths[-1], data_dim)
 
     def forward(self, z: Tensor) -> Tensor:

@@ -66,9 +66,9 @@ def encode_params(vae: Any, x: Tensor, min_scale: float) -> tuple[Tensor, Tensor
 
 
 def _draw(vae: Any, mu: Tensor, scale: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
-    """(ε, z, logits) with ε ~ N(0, I) of shape (k, B, d) ((B, d) for k = 1; the numbers
-    ``q.rsample((k,))`` draws), z = μ + σ ε and the decoder's logits of shape (k·B, *out) (the decoder's own
-    output layout: (k·B, C·H·W) for the MLP, (k·B, C, H, W) for the conv decoder)."""
+    """(ε, z, logits): ε ~ N(0, I) of shape (k, B, d) ((B, d) for k = 1; the numbers
+    ``q.rsample((k,))`` draws), z = μ + σ ε, and the decoder's logits of shape (k·B, *out)
+    in its own layout ((k·B, C·H·W) for the MLP, (k·B, C, H, W) for the conv decoder)."""
     # for k = 1, ε of shape (B, d) holds the same numbers as (1, B, d), and z needs no
     # reduction over a broadcast sample dimension in the backward pass.
     shape = mu.shape if k == 1 else (k, *mu.shape)
