@@ -37,13 +37,13 @@ import platform
 import random
 import statistics
 import sys
-import time
 from collections.abc import Callable
 
 import torch
 
 import reparam
-from _harness import calibrate, cpu_model, loadavg
+from _harness import CLOCKS, calibrate, cpu_model, loadavg
+from _memory import peak_step_bytes
 from reparam.distributions import Normal as RNormal
 
 try:  # Pyro is a peer for comparison only, never a dependency of reparam.
@@ -199,7 +199,9 @@ def build_cases(sizes: list[int]) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- timing
-def run(cases: list[dict], rounds: int, target_s: float, seed: int = 0) -> None:
+def run(
+    cases: list[dict], rounds: int, target_s: float, seed: int = 0, clock: str = "wall"
+) -> None:
     for c in cases:
         c["reps"] = calibrate(c["step"], target_s, max_reps=1 << 16)
         c["times"] = []
@@ -211,6 +213,7 @@ def run(cases: list[dict], rounds: int, target_s: float, seed: int = 0) -> None:
         groups.setdefault((c["n"], c["group"]), []).append(i)
     blocks = list(groups.values())
     rng = random.Random(seed)
+    now = CLOCKS[clock]
     for r in range(rounds):
         rng.shuffle(blocks)
         order = []
@@ -220,10 +223,10 @@ def run(cases: list[dict], rounds: int, target_s: float, seed: int = 0) -> None:
         for i in order:
             c = cases[i]
             step, reps = c["step"], c["reps"]
-            t0 = time.perf_counter()
+            t0 = now()
             for _ in range(reps):
                 step()
-            c["times"].append((time.perf_counter() - t0) / reps)
+            c["times"].append((now() - t0) / reps)
         if (r + 1) % 10 == 0:
             print(f"  round {r + 1}/{rounds}", file=sys.stderr, flush=True)
 
@@ -367,6 +370,26 @@ def print_table(summary: dict, tgts: list[dict]) -> None:
         print(f"  [{verdict}] {t['target']}: {t['detail']}")
 
 
+def print_memory(cases: list[dict], summary: dict, tgts: list[dict]) -> None:
+    """Peak memory of one step (torch.profiler) for cases 1 and 2 at the largest size."""
+    n = max(c["n"] for c in cases)
+    print(f"\npeak memory of one step at n = {n:,} (bytes allocated within it, live at once):")
+    peaks: dict = {}
+    for c in cases:
+        if c["n"] == n and c["group"] in ("case1", "case2"):
+            peaks[(c["group"], c["impl"])] = peak_step_bytes(c["step"])
+    for (group, impl), peak in peaks.items():
+        hand = peaks[(group, "hand")]
+        print(f"  {group} {impl:<8} {peak / 2**20:8.2f} MiB  {peak / hand:6.3f}x hand")
+    summary["peak_step_bytes"] = {f"{g} {i}": v for (g, i), v in peaks.items()}
+    for group in ("case1", "case2"):
+        if (group, "reparam") in peaks:
+            v = peaks[(group, "reparam")] / peaks[(group, "hand")]
+            name = f"{group} peak step memory <= 1.05x hand-written at {n:,}"
+            tgts.append({"target": name, "value": v, "pass": v <= 1.05, "detail": f"{v:.3f}"})
+            print(f"  [{'PASS' if v <= 1.05 else 'FAIL'}] {name}: {v:.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rounds", type=int, default=40, help="round-robin rounds (default 40)")
@@ -389,6 +412,12 @@ def main(argv: list[str] | None = None) -> int:
         default=20.0,
         help="approximate duration of one measurement in ms (default 20)",
     )
+    p.add_argument(
+        "--clock",
+        choices=tuple(CLOCKS),
+        default="wall",
+        help="wall (default) or cpu: the process's CPU time (use with --threads 1)",
+    )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     args = p.parse_args(argv)
 
@@ -407,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds,
         "sizes": args.sizes,
         "target_ms": args.target_ms,
+        "clock": args.clock,
     }
     env["loadavg_start"] = loadavg()
     print(
@@ -417,11 +447,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pyro: {PYRO_VERSION}" if PYRO_VERSION else "pyro: not installed")
 
     cases = build_cases(args.sizes)
-    run(cases, args.rounds, args.target_ms / 1e3)
+    run(cases, args.rounds, args.target_ms / 1e3, clock=args.clock)
     env["loadavg_end"] = loadavg()
     summary = summarize(cases, args.sizes)
     tgts = targets(summary)
     print_table(summary, tgts)
+    print_memory(cases, summary, tgts)
     print(f"\nload average (1/5/15 min): start {env['loadavg_start']}, end {env['loadavg_end']}")
     if args.json:
         with open(args.json, "w") as f:

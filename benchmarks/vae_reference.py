@@ -1,8 +1,9 @@
 """Hand-written reference VAEs (plain PyTorch and Pyro) for ``bench_vae.py``.
 
 The model is the one of the official PyTorch VAE example (pytorch/examples, ``vae/main.py``)
-with configurable sizes: encoder x → ReLU(W₁x + b₁) → (μ, log σ²) from two linear heads;
-decoder z → ReLU(W₃z + b₃) → W₄h + b₄ = logits of p(x|z) = Π_j Bernoulli(x_j; sigmoid(ℓ_j));
+with configurable sizes (one or more hidden layers): encoder x → ReLU(W₁x + b₁) → … →
+(μ, log σ²) from two linear heads; decoder z → ReLU(W₃z + b₃) → … → W₄h + b₄ = logits
+of p(x|z) = Π_j Bernoulli(x_j; sigmoid(ℓ_j));
 prior N(0, I); q(z|x) = N(μ, diag σ²), z = μ + σ ⊙ ε with one ε ~ N(0, I) per data point.
 The loss is the negative ELBO per data point (Kingma & Welling 2014), with the analytic KL
 
@@ -13,13 +14,16 @@ in two forms of the reconstruction term, −log p(x|z):
 - ``"logits"``: ``binary_cross_entropy_with_logits(ℓ, x)`` (numerically stable, fused);
 - ``"official"``: ``binary_cross_entropy(sigmoid(ℓ), x)`` as in the official example.
 
+and, with ``objective="iwae"``, the IWAE(k) bound of Burda et al. (2016) instead,
+log (1/k) Σᵢ p(x|zᵢ) p(zᵢ) / q(zᵢ|x) with k samples zᵢ = μ + σ ⊙ εᵢ, by ``logsumexp``.
+
 Nothing here is part of the library: it is the baseline the library is measured against.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -36,51 +40,87 @@ except ImportError:  # pragma: no cover - depends on the environment
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
-class Encoder(nn.Module):
-    """x (B, *) → (μ, log σ²), each (B, latent_dim); one hidden ReLU layer."""
+def _widths(hidden: int | Sequence[int]) -> tuple[int, ...]:
+    return (hidden,) if isinstance(hidden, int) else tuple(hidden)
 
-    def __init__(self, data_dim: int = 784, hidden: int = 400, latent_dim: int = 20) -> None:
+
+class Encoder(nn.Module):
+    """x (B, *) → (μ, log σ²), each (B, latent_dim); ReLU hidden layers of widths ``hidden``
+    (``fc1``, ``fc1b``, … in order), then the two linear heads ``fc21`` and ``fc22``."""
+
+    def __init__(
+        self, data_dim: int = 784, hidden: int | Sequence[int] = 400, latent_dim: int = 20
+    ) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(data_dim, hidden)
-        self.fc21 = nn.Linear(hidden, latent_dim)
-        self.fc22 = nn.Linear(hidden, latent_dim)
+        widths = _widths(hidden)
+        sizes = (data_dim, *widths)
+        self.body = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        )
+        self.fc21 = nn.Linear(widths[-1], latent_dim)
+        self.fc22 = nn.Linear(widths[-1], latent_dim)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        h = F.relu(self.fc1(x.flatten(1)))
+        h = x.flatten(1)
+        for layer in self.body:
+            h = F.relu(layer(h))
         return self.fc21(h), self.fc22(h)
 
 
 class Decoder(nn.Module):
-    """z (*, latent_dim) → Bernoulli logits (*, data_dim); one hidden ReLU layer."""
+    """z (*, latent_dim) → Bernoulli logits (*, data_dim); ReLU hidden layers of the widths
+    ``hidden`` reversed (the encoder mirrored), then the linear output layer ``out``."""
 
-    def __init__(self, data_dim: int = 784, hidden: int = 400, latent_dim: int = 20) -> None:
+    def __init__(
+        self, data_dim: int = 784, hidden: int | Sequence[int] = 400, latent_dim: int = 20
+    ) -> None:
         super().__init__()
-        self.fc3 = nn.Linear(latent_dim, hidden)
-        self.fc4 = nn.Linear(hidden, data_dim)
+        widths = _widths(hidden)[::-1]
+        sizes = (latent_dim, *widths)
+        self.body = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        )
+        self.out = nn.Linear(widths[-1], data_dim)
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.fc4(F.relu(self.fc3(z)))
+        for layer in self.body:
+            z = F.relu(layer(z))
+        return self.out(z)
 
 
 class HandVAE(nn.Module):
-    """The hand-written VAE; ``loss(x)`` is the negative ELBO averaged over the batch.
+    """The hand-written VAE; ``loss(x)`` is the negative bound averaged over the batch.
 
     Args:
-        data_dim, hidden, latent_dim: layer sizes (784-400-20 by default).
+        data_dim, hidden, latent_dim: layer sizes (784-400-20 by default; ``hidden`` an int
+            or the widths of several hidden layers, e.g. (200, 200)).
         form: ``"logits"`` (BCE with logits) or ``"official"`` (sigmoid, then BCE).
+        objective: ``"elbo"`` (analytic KL, one sample) or ``"iwae"`` (k samples,
+            log (1/k) Σᵢ p(x, zᵢ)/q(zᵢ|x) by ``logsumexp``; logits form only).
+        k: IWAE's number of samples.
     """
 
     def __init__(
-        self, data_dim: int = 784, hidden: int = 400, latent_dim: int = 20, form: str = "logits"
+        self,
+        data_dim: int = 784,
+        hidden: int | Sequence[int] = 400,
+        latent_dim: int = 20,
+        form: str = "logits",
+        objective: str = "elbo",
+        k: int = 1,
     ) -> None:
         super().__init__()
         if form not in ("logits", "official"):
             raise ValueError(f"form must be 'logits' or 'official', got {form!r}")
-        self.form = form
+        if objective not in ("elbo", "iwae") or (objective == "iwae" and form != "logits"):
+            raise ValueError(f"objective must be 'elbo' or 'iwae' (logits), got {objective!r}")
+        self.form, self.objective, self.k = form, objective, k
         self.encoder = Encoder(data_dim, hidden, latent_dim)
         self.decoder = Decoder(data_dim, hidden, latent_dim)
 
     def loss(self, x: Tensor) -> Tensor:
+        if self.objective == "iwae":
+            return self.iwae_loss(x)
         x = x.flatten(1)
         mu, logvar = self.encoder(x)
         std = torch.exp(0.5 * logvar)
@@ -92,6 +132,22 @@ class HandVAE(nn.Module):
             rec = F.binary_cross_entropy(torch.sigmoid(logits), x, reduction="sum")
         kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
         return (rec + kl) / x.shape[0]
+
+    def iwae_loss(self, x: Tensor) -> Tensor:
+        """−(1/B) Σ_b log (1/k) Σᵢ p(x_b|zᵢ) p(zᵢ) / q(zᵢ|x_b), zᵢ = μ + σ εᵢ."""
+        x = x.flatten(1)
+        mu, logvar = self.encoder(x)
+        std = torch.exp(0.5 * logvar)
+        eps = torch.randn((self.k, *std.shape), dtype=std.dtype, device=std.device)
+        z = mu + std * eps
+        logits = self.decoder(z)
+        log_lik = -F.binary_cross_entropy_with_logits(
+            logits, x.expand_as(logits), reduction="none"
+        ).sum(-1)
+        log_pz = (-0.5 * z.pow(2) - HALF_LOG_2PI).sum(-1)
+        log_qz = (-0.5 * eps.pow(2) - 0.5 * logvar - HALF_LOG_2PI).sum(-1)
+        bound = torch.logsumexp(log_lik + log_pz - log_qz, dim=0) - math.log(self.k)
+        return -bound.mean()
 
     @torch.no_grad()
     def log_likelihood(self, x: Tensor, k: int = 5000, chunk: int = 500) -> Tensor:
@@ -142,7 +198,9 @@ class PyroVAE(nn.Module):
     loss is the batch sum of the negative ELBO. Pyro's validation is left at its default.
     """
 
-    def __init__(self, data_dim: int = 784, hidden: int = 400, latent_dim: int = 20) -> None:
+    def __init__(
+        self, data_dim: int = 784, hidden: int | Sequence[int] = 400, latent_dim: int = 20
+    ) -> None:
         super().__init__()
         if pyro is None:
             raise ImportError("pyro is not installed")

