@@ -24,6 +24,11 @@ user's u, or a modified copy) is inverted. Where torch's sampler cannot give log
 full precision — a < 0.05, where X often underflows, or a draw below 1e-290 — the element
 gets u ~ U(0, 1) (below 1e-290: u ~ U(0, P(a, 1e-290)), X conditioned on that event) and
 the numerical inverse; every element's u stays exactly uniform.
+
+**float32.** With float32 parameters (and noise) the draw is torch's float32 sampler and
+u, ∂ log X/∂a come from the float32 pass of :mod:`._gamma_fast` (the inverse likewise:
+Halley steps on that pass), within 1e-6 relative instead of ~1e-14, at 2–4× the speed;
+log X stays the exact float64 log of the float32 draw.
 """
 
 from __future__ import annotations
