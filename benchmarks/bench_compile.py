@@ -4,6 +4,8 @@ Workloads (each timed eager and with its loss function under ``torch.compile``, 
 inductor backend; the backward pass and the optimizer step run outside the compiled
 function, as a training loop runs them):
 
+    gamma N    reparam.Gamma(α, 1).rsample() on N float32 elements, α ~ U(0.5, 5),
+               loss = Σ z², backward (``--gamma-sizes``)
     normal N   reparam.Normal(loc, scale).rsample_and_log_prob() on N elements,
                loss = (z * z).sum() + log_q.sum(), backward (validate_args=False in both:
                torch.compile turns torch's default validation off for the whole process,
@@ -45,7 +47,7 @@ import torch._dynamo as dynamo
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import add_timing_args, cpu_model, loadavg, paired_ratio, run_timing  # noqa: E402
 from reparam import VAE  # noqa: E402
-from reparam.distributions import Normal  # noqa: E402
+from reparam.distributions import Gamma, Normal  # noqa: E402
 from reparam.training import default_optimizer  # noqa: E402
 
 
@@ -81,6 +83,35 @@ def normal_cases(n: int) -> tuple[list[dict], dict]:
     cases = [
         {"impl": f"normal {n} eager", "step": make(normal_loss)},
         {"impl": f"normal {n} compiled", "step": make(compiled)},
+    ]
+    return cases, info
+
+
+def gamma_loss(conc: torch.Tensor) -> torch.Tensor:
+    return Gamma(conc, torch.ones(())).rsample().square().sum()
+
+
+def gamma_cases(n: int) -> tuple[list[dict], dict]:
+    """reparam.Gamma float32 rsample + backward, α ~ U(0.5, 5) (the implicit family's step:
+    its numerics branch on tensor values, so dynamo splits the graph; counted here)."""
+    g = torch.Generator().manual_seed(0)
+    conc = (torch.rand(n, generator=g) * 4.5 + 0.5).requires_grad_()
+    info = _explain(gamma_loss, conc)
+    compiled = torch.compile(gamma_loss)
+    t0 = time.perf_counter()
+    compiled(conc).backward()
+    info["compile_s"] = time.perf_counter() - t0
+
+    def make(fn: Callable[..., torch.Tensor]) -> Callable[[], None]:
+        def step() -> None:
+            conc.grad = None
+            fn(conc).backward()
+
+        return step
+
+    cases = [
+        {"impl": f"gamma {n} eager", "step": make(gamma_loss)},
+        {"impl": f"gamma {n} compiled", "step": make(compiled)},
     ]
     return cases, info
 
@@ -133,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=1)
     p.add_argument("--no-vae", action="store_true", help="the Normal workloads only")
     p.add_argument(
+        "--gamma-sizes", type=int, nargs="*", default=[10**5], help="Gamma workloads (none: [])"
+    )
+    p.add_argument(
         "--inductor-random",
         action="store_true",
         help="inductor's own RNG for randn (default: torch._inductor.config.fallback_random"
@@ -160,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         f" inductor fallback_random={inductor_config.fallback_random}"
     )
     workloads = [normal_cases(n) for n in args.sizes]
+    workloads += [gamma_cases(n) for n in args.gamma_sizes]
     if not args.no_vae:
         workloads.append(vae_cases(args.objective, args.k))
     cases = [c for w in workloads for c in w[0]]
