@@ -374,8 +374,7 @@ class BnnTrain(TrainCommand):
         return build_model(options, data)
 
     def train_config(self, options: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-        every = 10 if options["data"] == "digits" else 1
-        return {"batch_size": options["batch_size"], "checkpoint_every": every}
+        return {"batch_size": options["batch_size"]}
 
     def datasets(self, options: dict[str, Any], model: Any, data: Any) -> tuple[Any, Any]:
         valid = model.pack(data["x_valid"], data["y_valid"]) if "x_valid" in data else None
