@@ -158,7 +158,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: Path, resume_help: s
         help="write checkpoint.pt every N epochs, or once TIME (30s, 5m, 1h) of training has "
         "passed since the last one; always at the end and when stopped or interrupted "
         f"(SIGINT, SIGTERM), so a resume loses nothing then (default {CHECKPOINT_EVERY}; "
-        "metrics.jsonl gets its line every epoch)",
+        "metrics.jsonl gets its line every epoch; flow fit --target checkpoints every "
+        "epoch)",
     )
 
 

@@ -2,7 +2,8 @@
 
 ``train`` fits :class:`reparam.VAE` with the shared training loop
 (:func:`reparam.training.train`) and writes, into ``--out``: ``config.json`` (at the
-start, atomically), ``checkpoint.pt`` and ``metrics.jsonl`` (each epoch), then
+start, atomically), ``metrics.jsonl`` (a line each epoch) and ``checkpoint.pt``
+(``--checkpoint-every``), then
 ``loss.png``, ``reconstructions.png``, ``samples.png`` and, for a 2-D latent,
 ``latent.png`` (posterior means of the test set coloured by label). ``--resume``
 continues from ``checkpoint.pt`` with the saved configuration. ``eval DIR`` prints the
