@@ -78,6 +78,8 @@ def cpu_copy(obj: Any) -> Any:
         return obj.detach().to("cpu", copy=True)
     if isinstance(obj, dict):
         return type(obj)((k, cpu_copy(v)) for k, v in obj.items())
+    if isinstance(obj, tuple) and all(isinstance(v, int | float | str) for v in obj):
+        return obj  # immutable as it is (Python's RNG state: 625 ints, copied each epoch)
     if isinstance(obj, list | tuple):
         return type(obj)(cpu_copy(v) for v in obj)
     return obj
