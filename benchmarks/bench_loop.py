@@ -10,6 +10,8 @@ this one; the cases are interleaved, round by round). A child reports, in wall s
 - ``outside_s``: the wall time from the first epoch's start to the last one's end, less
   ``epochs_s``: what the loop spends outside the epochs (their files, checkpoints, the
   snapshot an interrupt would save), start-up aside;
+- ``first_ms`` / ``last_ms``: that time per epoch, over the first and the last tenth
+  of the epochs (equal when the cost per epoch is constant);
 - ``loop_s``: the wall time of the ``train`` call, and ``loop_startup_s`` the part of it
   before the first epoch and after the last (the optimizer, whose constructor imports
   ``torch._dynamo``, the lock, the bar);
@@ -72,10 +74,15 @@ def _child(out: Path, argv: list[str]) -> None:
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     epochs = sum(r["seconds"] for r in rows)
     between = marks[-1] - marks[0] - epochs  # the first epoch's start to the last one's end
+    # per epoch: its _epoch call less its own time, over the first and the last tenth
+    each = [b - a - r["seconds"] for a, b, r in zip(marks[::2], marks[1::2], rows, strict=True)]
+    tenth = max(1, len(each) // 10)
     print(json.dumps({
         "code": code, "epochs": len(rows), "epochs_s": epochs, "loop_s": spans[0],
         "outside_s": between, "loop_startup_s": spans[0] - (marks[-1] - marks[0]),
         "total_s": total, "startup_s": total - (marks[-1] - marks[0]),
+        "first_ms": 1e3 * statistics.mean(each[:tenth]),
+        "last_ms": 1e3 * statistics.mean(each[-tenth:]),
         "checkpoint_bytes": (out / "checkpoint.pt").stat().st_size,
     }))  # fmt: skip
 
@@ -118,14 +125,16 @@ def main() -> None:
                 results.setdefault((src, case), []).append(r)
                 print(f"#   {src} {case}: {json.dumps(r)}", flush=True)
     print("| tree | case | epochs | Σ epochs s | outside s | outside ms/epoch | "
+          "first / last tenth ms/epoch | "
           "epochs+files / Σ epochs | train() start-up s | start-up+end s | total s | "
           "checkpoint KB |")  # fmt: skip
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (src, case), rs in results.items():
         med = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
         print(
             f"| {src} | {case} | {med['epochs']:.0f} | {med['epochs_s']:.2f} | "
             f"{med['outside_s']:.2f} | {1e3 * med['outside_s'] / med['epochs']:.2f} | "
+            f"{med['first_ms']:.2f} / {med['last_ms']:.2f} | "
             f"{1 + med['outside_s'] / med['epochs_s']:.3f} | {med['loop_startup_s']:.2f} | "
             f"{med['startup_s']:.2f} | {med['total_s']:.2f} | "
             f"{med['checkpoint_bytes'] / 1024:.0f} |"
