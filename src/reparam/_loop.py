@@ -140,6 +140,8 @@ class Loop:
         self.reference: float | None = None  # L₀, the loss of the run's first step
         self.stopped: str | None = None
         self.pending: dict[str, Any] | None = None  # a completed epoch not yet on disk
+        self.fresh = True  # a new run: its first metrics row starts metrics.jsonl anew
+        self.metrics_cut: int | None = None  # on resume, the bytes of the checkpoint's rows
 
     # ------------------------------------------------------------------ set-up
     def restore(self, ckpt: dict[str, Any] | None) -> None:
@@ -162,8 +164,14 @@ class Loop:
         restore_state(self.opt, ckpt["optimizer"], path)
         if ckpt.get("scaler"):
             restore_state(self.scaler, ckpt["scaler"], path)
-        self.epoch, self.step, self.history = ckpt["epoch"], ckpt["step"], ckpt["history"]
+        self.epoch, self.step = ckpt["epoch"], ckpt["step"]
         self.reference = ckpt.get("reference_loss")
+        self.fresh = False
+        if "history" in ckpt:  # written by a reparam that kept the history in it
+            self.history = list(ckpt["history"])
+        else:  # the history is metrics.jsonl's first rows (all ranks read the shared file)
+            rows = state.read_metrics(path.with_name(METRICS), self.epoch, self.step)
+            self.history, self.metrics_cut = rows
         if len(ckpt["rng"]) == self.world:
             state.set_rng_state(ckpt["rng"][self.rank])
         else:  # a different world size: reproducible, though not the same as before
@@ -198,6 +206,7 @@ class Loop:
         # train() passes exactly one of train_data and steps_per_epoch (>= 1)
         self.steps_per_epoch = per_epoch or len(cast(Tensor, self.train_data)) // config.batch_size
         self.saved_epoch = self.epoch  # the completed epochs of the checkpoint on disk
+        self.saved_at = time.perf_counter()  # when it was written (or the run started)
         # One bar for the whole run (a bar per epoch floods logs when epochs are short).
         total = config.epochs * self.steps_per_epoch
         self.bar = tqdm(total=total, initial=self.epoch * self.steps_per_epoch,
@@ -208,6 +217,7 @@ class Loop:
         """Train until the epochs are done or a stop; return the TrainResult."""
         self._prepare()
         try:
+            self._resume_metrics()
             while self.epoch < self.config.epochs and self.stopped is None:
                 if not self._epoch():
                     break
@@ -361,7 +371,7 @@ class Loop:
         return {
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
             "scaler": self.scaler.state_dict(), "epoch": self.epoch, "step": self.step,
-            "rng": rngs, "history": self.history, "config": dataclasses.asdict(self.config),
+            "rng": rngs, "config": dataclasses.asdict(self.config),
             "world_size": self.world, "extra_state": self.options.extra_state,
             "reference_loss": self.reference,
         }  # fmt: skip
@@ -371,9 +381,7 @@ class Loop:
         if self.out_dir is None:
             return
         snap = self._snapshot()
-        due = self.epoch % self.config.checkpoint_every == 0 or self.epoch == self.config.epochs
-        due = due or self.stopped is not None
-        failed = self._write(snap if due else None)
+        failed = self._write(snap if self._due() else None)
         if failed is not None:
             self.history.pop()
             self.epoch -= 1
@@ -381,7 +389,15 @@ class Loop:
                 f"stopped: could not write to {self.out_dir} after epoch {self.epoch + 1}: "
                 f"{failed}"))  # fmt: skip
         if self.rank == 0:
-            self.pending = None if due else state.cpu_copy(snap)
+            self.pending = None if self.saved_epoch == self.epoch else state.cpu_copy(snap)
+
+    def _due(self) -> bool:
+        """Whether this epoch writes a checkpoint: every ``checkpoint_every`` epochs, once
+        ``checkpoint_seconds`` have passed since the last one, at the end and at a stop."""
+        every, seconds = self.config.checkpoint_every, self.config.checkpoint_seconds
+        late = seconds is not None and time.perf_counter() - self.saved_at >= seconds
+        epochs = every is not None and self.epoch % every == 0
+        return self.stopped is not None or self.epoch == self.config.epochs or epochs or late
 
     def _write(self, snap: dict[str, Any] | None) -> str | None:
         """Write metrics.jsonl (and the checkpoint ``snap``) on rank 0; agree on failure.
@@ -393,16 +409,34 @@ class Loop:
             assert self.ckpt_path is not None
             try:
                 with deferred():  # an epoch's files as one unit: a signal waits for them
-                    state.write_metrics(self.out_dir / METRICS, self.history)
+                    state.append_metrics(self.out_dir / METRICS, self.history[-1],
+                                         fresh=self.fresh, sync=snap is not None)  # fmt: skip
+                    self.fresh = False
                     if snap is not None:
-                        save_checkpoint(self.ckpt_path, snap)
-                        self.saved_epoch = snap["epoch"]
+                        self._checkpoint(snap)
             except OSError as exc:
                 where = getattr(exc, "filename", None) or self.out_dir
                 failed = f"{exc.strerror or exc} ({where})"
         if self._anywhere(failed is not None) and failed is None:
             failed = "rank 0 could not write its files"
         return failed
+
+    def _checkpoint(self, snap: dict[str, Any]) -> None:
+        """Write ``snap`` as the checkpoint (rank 0, after its metrics rows are durable)."""
+        save_checkpoint(cast(Path, self.ckpt_path), snap)  # (files only with an out_dir)
+        self.saved_epoch, self.saved_at = snap["epoch"], time.perf_counter()
+
+    def _resume_metrics(self) -> None:
+        """On resume (rank 0): ``metrics.jsonl`` cut back to the checkpoint's rows, or
+        rewritten from the history a checkpoint of an older reparam carries."""
+        if self.fresh or self.rank or self.out_dir is None:
+            return
+        try:
+            with deferred():
+                state.restart_metrics(self.out_dir / METRICS, self.history, self.metrics_cut)
+        except OSError as exc:
+            where = f"{self.out_dir} before epoch {self.epoch + 1}"
+            raise Stop("write_failed", f"stopped: could not write to {where}: {exc}") from None
 
     def _saved_note(self) -> str:
         if self.saved_epoch > 0:
@@ -418,11 +452,11 @@ class Loop:
         the result."""
         self.bar.close()
         if self.pending is not None and self.rank == 0:
-            assert self.ckpt_path is not None  # only _save (which has files) sets pending
+            assert self.out_dir is not None  # only _save (which has files) sets pending
             try:
                 with deferred():
-                    save_checkpoint(self.ckpt_path, self.pending)
-                    self.saved_epoch = self.pending["epoch"]
+                    state.sync_metrics(self.out_dir / METRICS)
+                    self._checkpoint(self.pending)
             except OSError as exc:
                 message = (f"{message}; writing the last completed epoch failed too "
                            f"({exc.strerror or exc})")  # fmt: skip

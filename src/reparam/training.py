@@ -12,20 +12,28 @@ Contract:
 - **Batches.** Epoch ``e`` visits the training tensor (first dimension) in the order
   ``randperm(N)`` drawn from a generator seeded by ``(seed, e)``, in ``N // batch_size`` full
   batches (the last incomplete batch is dropped, so every step has the same size).
-- **Files** (rank 0 only, each written atomically: temp file + ``os.replace``).
-  ``metrics.jsonl``: one JSON object per epoch (``epoch``, ``step``, the epoch's mean train
-  metrics, ``valid_*`` metrics, ``seconds``; a non-finite value is written as ``null``).
-  ``checkpoint.pt`` (every ``checkpoint_every`` epochs and at the end): ``model`` and
-  ``optimizer`` (and ``scaler``) state dicts, ``epoch`` (completed epochs), ``step``, ``rng``
-  (per rank: torch, CUDA, numpy and Python RNG states after the epoch), ``history``,
-  ``config``, ``world_size``, ``extra_state``. It loads with ``weights_only=True``, so
-  ``extra_state`` may hold only tensors and plain Python values.
-- **Resume.** ``resume=True`` restores everything above and continues at the next epoch; the
-  final parameters and history (except ``seconds``) equal an uninterrupted run's bit for bit
-  (same config and world size; the global torch RNG is seeded with ``seed + rank`` on a fresh
-  start, so a model drawing noise from it is covered). The config passed now governs (the
-  stored one is a record): ``epochs`` may be raised on resume, never set below the epochs
-  the checkpoint has completed (a ``ValueError``).
+- **Files** (rank 0 only). ``metrics.jsonl``, the history: one JSON object per epoch
+  (``epoch``, ``step``, the epoch's mean train metrics, ``valid_*`` metrics, ``seconds`` —
+  the epoch's wall time, its files aside; a non-finite value is written as ``null``),
+  *appended* one line per epoch, so an epoch costs the same however many came before; it is
+  fsynced before each checkpoint. ``checkpoint.pt`` (written atomically: temp file +
+  ``os.replace``): ``model`` and ``optimizer`` (and ``scaler``) state dicts, ``epoch``
+  (completed epochs), ``step``, ``rng`` (per rank: torch, CUDA, numpy and Python RNG states
+  after the epoch), ``config``, ``world_size``, ``extra_state``; its size does not grow with
+  the epochs (the history stays in ``metrics.jsonl``). It loads with ``weights_only=True``,
+  so ``extra_state`` may hold only tensors and plain Python values. A checkpoint is written
+  every ``checkpoint_every`` epochs, once ``checkpoint_seconds`` have passed since the last
+  one (whichever comes first), at the end, at a stop and when interrupted.
+- **Resume.** ``resume=True`` restores everything above, reads the history back from the
+  first ``epoch`` rows of ``metrics.jsonl`` (the rows after them — epochs not checkpointed,
+  a line torn by a crash — are cut off the file) and continues at the next epoch; the final
+  parameters, the history and ``metrics.jsonl`` (``seconds`` aside) equal an uninterrupted
+  run's bit for bit (same config and world size; the global torch RNG is seeded with
+  ``seed + rank`` on a fresh start, so a model drawing noise from it is covered; a value
+  written as ``null`` is read back as NaN). A checkpoint of an older reparam, which carried
+  the history, resumes too (``metrics.jsonl`` is rewritten from it). The config passed now
+  governs (the stored one is a record): ``epochs`` may be raised on resume, never set below
+  the epochs the checkpoint has completed (a ``ValueError``).
 - **NaN policy.** A non-finite loss (checked before the backward pass, agreed by all ranks)
   or non-finite parameters at an epoch's end stop training with a message naming the epoch
   and step (printed once to stderr, and in ``TrainResult.message``): ``stopped = "nan"``. No
@@ -44,7 +52,7 @@ Contract:
   temporary files of an interrupted write are removed when it starts.
 - **Ctrl-C policy.** A ``KeyboardInterrupt`` (SIGINT, or SIGTERM where the command line
   installed :func:`reparam._signals.installed`) is caught: the last *completed* epoch is on
-  disk (written then if ``checkpoint_every`` had skipped it), the message says to resume,
+  disk (written then if the checkpoint rule had skipped it), the message says to resume,
   and ``train`` returns with ``stopped = "interrupted"`` (the partial epoch is discarded, so
   a resume equals the uninterrupted run). Signals wait while an epoch's metrics and
   checkpoint are written, so they are written whole.
@@ -99,7 +107,7 @@ CHECKPOINT = "checkpoint.pt"
 #: the largest seed: seed + rank seeds NumPy too, which takes seeds below 2**32.
 SEED_MAX = 2**31 - 1
 #: the entries every checkpoint of :func:`train` has.
-CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "step", "rng", "history", "config")
+CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "step", "rng", "config")
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
 
@@ -116,7 +124,13 @@ class TrainConfig:
         amp: autocast (bf16 where supported, else fp16 with loss scaling); CUDA only.
         grad_clip: clip the global gradient norm to this value (> 0), or None.
         progress: show a tqdm bar with the running loss (rank 0).
-        checkpoint_every: write ``checkpoint.pt`` every this many epochs (and at the end).
+        checkpoint_every: write ``checkpoint.pt`` every this many epochs (≥ 1), or None for
+            no rule by epochs (a checkpoint is written at the end, at a stop and when
+            interrupted in any case).
+        checkpoint_seconds: also write it once this many seconds (> 0) have passed since
+            the last one (or the start), whichever rule comes first; None: no rule by time.
+            With tiny epochs, ``checkpoint_every=None, checkpoint_seconds=30`` keeps a
+            checkpoint's cost off most epochs whatever their length.
         max_steps: stop after this many optimizer steps in total, or None.
         divergence: stop when an epoch's median loss exceeds the first step's loss L₀ by
             more than this factor times max(|L₀|, 1) (> 0), or None to never stop for it.
@@ -133,7 +147,8 @@ class TrainConfig:
     amp: bool = False
     grad_clip: float | None = None
     progress: bool = True
-    checkpoint_every: int = 1
+    checkpoint_every: int | None = 1
+    checkpoint_seconds: float | None = None
     max_steps: int | None = None
     divergence: float | None = 1e4
 
@@ -145,6 +160,14 @@ class TrainConfig:
         if not isinstance(self.seed, int) or not 0 <= self.seed <= SEED_MAX:
             raise ValueError(
                 f"TrainConfig.seed must be an integer in [0, {SEED_MAX}], got {self.seed!r}"
+            )
+        seconds = self.checkpoint_seconds
+        if seconds is not None and not (
+            isinstance(seconds, int | float) and math.isfinite(seconds) and seconds > 0
+        ):
+            raise ValueError(
+                f"TrainConfig.checkpoint_seconds must be a finite number > 0 or None, "
+                f"got {seconds!r}"
             )
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"TrainConfig.lr must be a finite number > 0, got {self.lr!r}")

@@ -6,8 +6,9 @@ import json
 import pytest
 
 from reparam.cli import main
-from reparam.cli._common import read_history
+from reparam.cli._common import checkpoint_rule, read_history
 from reparam.plots.history import BOUND_PANELS, history_curves
+from reparam.training import TrainConfig
 
 FAST = {
     "vae": ["vae", "train", "--epochs", "1", "--hidden", "16", "--batch-size", "256"],
@@ -60,3 +61,76 @@ def test_history_curves_panels():
     assert len(history_curves([{"epoch": 1, "loss": 1.0}], BOUND_PANELS).axes) == 1
     fig = history_curves([], (("loss", "NLL"),), title="t")
     assert [ax.get_ylabel() for ax in fig.axes] == ["NLL"]
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("1", {"checkpoint_every": 1, "checkpoint_seconds": None}),
+        ("25", {"checkpoint_every": 25, "checkpoint_seconds": None}),
+        ("30s", {"checkpoint_every": None, "checkpoint_seconds": 30.0}),
+        ("0.5s", {"checkpoint_every": None, "checkpoint_seconds": 0.5}),
+        ("2.5m", {"checkpoint_every": None, "checkpoint_seconds": 150.0}),
+        ("1H", {"checkpoint_every": None, "checkpoint_seconds": 3600.0}),
+    ],
+)
+def test_checkpoint_every_takes_epochs_or_a_time(text, rule):
+    assert checkpoint_rule(text) == rule
+    TrainConfig(**rule)  # a valid configuration
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("0", "must be >= 1 epoch"),
+        ("-3", "must be >= 1 epoch"),
+        ("1.5", "expected a number of epochs"),
+        ("ten", "expected a number of epochs"),
+        ("", "expected a number of epochs"),
+        ("0s", "finite and > 0"),
+        ("-2m", "finite and > 0"),
+        ("nans", "finite and > 0"),
+        ("infh", "finite and > 0"),
+        ("xs", "expected a number of epochs"),
+    ],
+)
+@pytest.mark.parametrize("command", ["vae", "bnn", "flow"])
+def test_a_bad_checkpoint_every_is_one_line(tmp_path, capsys, command, value, words):
+    out = tmp_path / "run"
+    try:
+        code = main([*FAST[command], "--no-progress", "--out", str(out), "--checkpoint-every",
+                     value])  # fmt: skip
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.strip().splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    assert "--checkpoint-every" in lines[0], err
+    assert words in lines[0], err
+    assert not out.exists()
+
+
+def test_the_default_checkpoint_rule_is_documented_and_used(tmp_path, capsys, monkeypatch):
+    from reparam.cli import _driver
+
+    with pytest.raises(SystemExit):
+        main(["vae", "train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--checkpoint-every N|TIME" in help_text
+    assert f"(default {_driver.CHECKPOINT_EVERY};" in help_text
+    seen = []
+    real = _driver.TrainCommand.fit
+
+    def fit(self, model, prepared, args):
+        seen.append(prepared.config)
+        return real(self, model, prepared, args)
+
+    monkeypatch.setattr(_driver.TrainCommand, "fit", fit)
+    assert main([*FAST["vae"], "--no-progress", "--out", str(tmp_path / "a")]) == 0
+    assert main([*FAST["vae"], "--no-progress", "--out", str(tmp_path / "b"),
+                 "--checkpoint-every", "5"]) == 0  # fmt: skip
+    default, given = ((c.checkpoint_every, c.checkpoint_seconds) for c in seen)
+    assert default == (None, 30.0)
+    assert given == (5, None)

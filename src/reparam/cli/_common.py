@@ -283,6 +283,36 @@ def positive_int(what: str) -> Callable[[str], int]:
     return parse
 
 
+#: the units of a ``--checkpoint-every`` time, in seconds.
+TIME_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def checkpoint_rule(text: str) -> dict[str, Any]:
+    """An argparse type: ``--checkpoint-every`` as :class:`~reparam.training.TrainConfig`
+    keywords. ``N`` (an integer >= 1): every N epochs; a time ``Xs``, ``Xm`` or ``Xh``
+    (X > 0, e.g. ``30s``, ``2.5m``): once that much time has passed since the last one."""
+    unit = TIME_UNITS.get(text[-1:].lower()) if text else None
+    if unit is None:
+        try:
+            epochs = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a number of epochs (10) or a time (30s, 5m, 1h), got {text!r}"
+            ) from None
+        if epochs < 1:
+            raise argparse.ArgumentTypeError(f"must be >= 1 epoch or a time > 0, got {text!r}")
+        return {"checkpoint_every": epochs, "checkpoint_seconds": None}
+    try:
+        seconds = float(text[:-1]) * unit
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of epochs (10) or a time (30s, 5m, 1h), got {text!r}"
+        ) from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"the time must be finite and > 0, got {text!r}")
+    return {"checkpoint_every": None, "checkpoint_seconds": seconds}
+
+
 def nonnegative_int(text: str) -> int:
     """An argparse type: an integer >= 0."""
     value = parse_int(text)
@@ -364,18 +394,23 @@ def read_history(out: Path) -> list[dict[str, Any]]:
 
 def check_resume(out: Path, checkpoint: str, epochs: int, model: Any = None) -> int:
     """Verify the checkpoint of a run to resume before anything is written: intact, not
-    fewer completed epochs than ``epochs``, and (given ``model``) fitting the model that
+    fewer completed epochs than ``epochs``, its history in ``metrics.jsonl`` (unless the
+    checkpoint carries it, as older ones did) and (given ``model``) fitting the model that
     the saved configuration builds. Returns the completed epochs.
 
     Raises:
-        CheckpointError: the checkpoint is damaged, not one, or does not fit ``model``.
+        CheckpointError: the checkpoint is damaged, not one, lacks its history, or does not
+            fit ``model``.
         CommandError: ``epochs`` is below the completed epochs.
     """
     from .._checkpoint import restore_state
+    from .._loop_state import read_metrics
     from ..training import load_checkpoint
 
     ckpt = load_checkpoint(out / checkpoint)
     done = int(ckpt["epoch"])
+    if "history" not in ckpt:
+        read_metrics(out / "metrics.jsonl", done, ckpt["step"])
     if epochs < done:
         raise CommandError(
             f"--epochs {epochs}: the run in {out} has already completed {done} epochs; pass "

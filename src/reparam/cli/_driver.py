@@ -23,6 +23,7 @@ from typing import Any
 from ._common import (
     CommandError,
     check_resume,
+    checkpoint_rule,
     claim_out,
     finish_run,
     finite_or_none,
@@ -43,6 +44,9 @@ __all__ = [
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
+#: ``--checkpoint-every``'s default: a time, so that short epochs do not each pay for a
+#: checkpoint and long ones still get one each.
+CHECKPOINT_EVERY = "30s"
 
 
 class TrainCommand(abc.ABC):
@@ -137,7 +141,7 @@ class TrainCommand(abc.ABC):
 
 def add_run_arguments(parser: argparse.ArgumentParser, out: Path, resume_help: str) -> None:
     """Add a training command's run-directory options: --out (default ``out``), --resume,
-    --overwrite and --no-progress."""
+    --overwrite, --no-progress and --checkpoint-every."""
     parser.add_argument("--out", type=Path, default=out, help="output directory")
     parser.add_argument("--resume", action="store_true", help=resume_help)
     parser.add_argument(
@@ -145,6 +149,17 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: Path, resume_help: s
     )
     parser.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bar"
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=checkpoint_rule,
+        default=CHECKPOINT_EVERY,
+        metavar="N|TIME",
+        help="write checkpoint.pt every N epochs, or once TIME (30s, 5m, 1h) of training has "
+        "passed since the last one; always at the end and when stopped or interrupted "
+        f"(SIGINT, SIGTERM), so a resume loses nothing then (default {CHECKPOINT_EVERY}; "
+        "metrics.jsonl gets its line every epoch; flow fit --target checkpoints every "
+        "epoch)",
     )
 
 
@@ -192,7 +207,8 @@ def _prepare(spec: TrainCommand, args: argparse.Namespace) -> _Prepared:
         check_resume(args.out, CHECKPOINT, options["epochs"], model)
     config = TrainConfig(
         epochs=options["epochs"], lr=options["lr"], seed=options["seed"],
-        device=options["device"], progress=args.progress, **spec.train_config(options, args),
+        device=options["device"], progress=args.progress, **args.checkpoint_every,
+        **spec.train_config(options, args),
     )  # fmt: skip
     train_set, valid_set = spec.datasets(options, model, data)
     if train_set is not None and len(train_set) < config.batch_size:

@@ -2,8 +2,9 @@
 
 ``train`` fits a :class:`reparam.bnn.BNNClassifier` (digits, MNIST, Fashion-MNIST) or a
 :class:`reparam.bnn.BNNRegressor` (``uci:NAME``, one split) with the shared training loop
-and writes, into ``--out``: ``config.json`` (at the start, atomically), ``checkpoint.pt`` and
-``metrics.jsonl`` (each epoch), ``loss.png``, and for classification ``reliability.png``
+and writes, into ``--out``: ``config.json`` (at the start, atomically), ``metrics.jsonl`` (a
+line each epoch) and ``checkpoint.pt`` (``--checkpoint-every``), ``loss.png``, and for
+classification ``reliability.png``
 (reliability diagram of the test set) and ``entropy.png`` (histogram of the predictive
 entropy in vs. out of distribution, with the AUROC of the entropy as OOD score).
 Out-of-distribution sets: Fashion-MNIST's test set for MNIST (and MNIST's for
@@ -374,8 +375,7 @@ class BnnTrain(TrainCommand):
         return build_model(options, data)
 
     def train_config(self, options: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-        every = 10 if options["data"] == "digits" else 1
-        return {"batch_size": options["batch_size"], "checkpoint_every": every}
+        return {"batch_size": options["batch_size"]}
 
     def datasets(self, options: dict[str, Any], model: Any, data: Any) -> tuple[Any, Any]:
         valid = model.pack(data["x_valid"], data["y_valid"]) if "x_valid" in data else None

@@ -16,7 +16,8 @@ built in their IAF form (``fast="forward"``: the sampling direction is one netwo
 ``maf`` becomes the IAF, ``nsf`` the inverse-autoregressive spline flow).
 
 Writes into ``--out`` (default ``runs/flow``): ``config.json`` (at the start,
-atomically), ``checkpoint.pt`` and ``metrics.jsonl`` (the shared training loop, each
+atomically), ``metrics.jsonl`` and ``checkpoint.pt`` (``--data``: the shared training
+loop, a line each epoch and a checkpoint by ``--checkpoint-every``; ``--target``: both each
 epoch), ``result.json`` (density: train / valid / test NLL per point and the test NLL of a
 full-covariance Gaussian fit; VI: ELBO, reverse KL(q‖p) with its standard error — log Z in
 closed form for banana and funnel, by grid quadrature for the other 2-D targets — and the

@@ -2,7 +2,8 @@
 
 ``train`` fits :class:`reparam.VAE` with the shared training loop
 (:func:`reparam.training.train`) and writes, into ``--out``: ``config.json`` (at the
-start, atomically), ``checkpoint.pt`` and ``metrics.jsonl`` (each epoch), then
+start, atomically), ``metrics.jsonl`` (a line each epoch) and ``checkpoint.pt``
+(``--checkpoint-every``), then
 ``loss.png``, ``reconstructions.png``, ``samples.png`` and, for a 2-D latent,
 ``latent.png`` (posterior means of the test set coloured by label). ``--resume``
 continues from ``checkpoint.pt`` with the saved configuration. ``eval DIR`` prints the
@@ -187,12 +188,6 @@ def _loop_arguments(train: argparse.ArgumentParser) -> None:
     )
     add_run_arguments(train, Path("runs/vae"), "continue from OUT/checkpoint.pt (saved config)")
     train.add_argument(
-        "--checkpoint-every",
-        type=positive_int("--checkpoint-every"),
-        help="write checkpoint.pt every this many epochs (and at the end; default 10 for "
-        "digits, whose epochs take milliseconds, else 1)",
-    )
-    train.add_argument(
         "--threads",
         type=positive_int("--threads"),
         help="CPU threads for torch (default: 1 for digits, whose tiny batches only lose "
@@ -376,9 +371,7 @@ class VaeTrain(TrainCommand):
         )  # fmt: skip
 
     def train_config(self, options: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-        every = args.checkpoint_every or (10 if options["data"] == "digits" else 1)
-        return {"batch_size": options["batch_size"], "amp": bool(options["amp"]),
-                "checkpoint_every": every}  # fmt: skip
+        return {"batch_size": options["batch_size"], "amp": bool(options["amp"])}
 
     def datasets(self, options: dict[str, Any], model: Any, data: Any) -> tuple[Any, Any]:
         return data[0].train, data[0].valid
