@@ -63,7 +63,7 @@ __all__ = [
 #: Concentrations the float32 pass serves; elsewhere the float64 pass is used.
 FAST_RANGE = (0.05, math.inf)  # from a = 20: Temme (see _gamma_temme)
 _MIN_LOG_X = math.log(1e-30)  # below, x is near float32's subnormals: float64 pass
-_HALLEY_STEPS = 3  # from the first guess (~1e-2 in t), Halley's cubic convergence: 1e-6, 1e-18
+_EXTRA_STEPS = 3  # Halley steps after the first two, for the elements not yet converged
 
 
 def fast_domain(log_x: Tensor, a: Tensor) -> Tensor:
@@ -311,50 +311,76 @@ def _finish(
     return log_f, upper, torch.lerp(series, fraction, w)
 
 
+def _halley_step(
+    t64: Tensor, a: Tensor, targets: tuple[Tensor, Tensor], special: Special, deriv: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """One Halley step from t (float64) on float32's grid of x: (t_at, t_new, step, the
+    derivative at t_at moved to t_new by a second-order Taylor step, or None).
+
+    On h = σ(log F − log target) with F = P, target u (σ = 1) where the pass uses the
+    series, F = Q, target 1 − u (σ = −1) where it uses the fraction; x p(x)/F = |h′|."""
+    log_u, log_q = targets
+    a64, lg_a64 = special.a, special.lgamma
+    t_at = torch.log(torch.exp(t64).float().double())
+    log_f, upper, dlogx = log_cdf_and_dlogx(t_at, a, deriv, special)
+    x64 = torch.exp(t_at)
+    up64 = upper.double()
+    sigma = 1.0 - 2.0 * up64
+    h = sigma * (log_f - torch.lerp(log_u, log_q, up64))
+    w = torch.exp(a64 * t_at - x64 - lg_a64 - log_f)  # x p(x)/F = |d log F/dt|
+    newton = -h / w
+    den = (newton * (a64 - x64 - sigma * w)).mul_(0.5).add_(1.0).clamp_(0.5, 2.0)
+    step = (newton / den).clamp_(-2.0, 2.0)
+    t_new = (t_at + step).clamp_(min=_MIN_LOG_X)
+    if dlogx is not None and special.digamma is not None:
+        # d(t + δ) to second order (as _gamma_math._taylor_dlogx, with ψ(a) at hand)
+        delta = t_new - t_at
+        d1 = special.digamma - t_at - dlogx * (a64 - x64)
+        d2 = -1.0 - d1 * (a64 - x64) + dlogx * x64
+        dlogx = dlogx + delta * (d1 + 0.5 * delta * d2)
+    return t_at, t_new, step, dlogx
+
+
+def _converged(t_at: Tensor, step: Tensor, t_new: Tensor, a: Tensor) -> Tensor:
+    return (step.abs() <= 1e-6 * t_at.abs().clamp(min=1.0)) & fast_domain(t_new, a)
+
+
 def gamma_log_quantile32(u: Tensor, a: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """(log x, ∂ log x/∂a, converged) with P(a, x) = u, for float32 1-D u and a; log x in
     float64 (its float32 rounding would cost z ~|log x|·6e-8 of relative precision).
 
     The first guess of :mod:`._gamma_math` (series start, Wilson–Hilferty, upper tail of
-    small a), then :data:`_HALLEY_STEPS` Halley steps in t = log x on log P − log u where
-    the float32 pass uses the series, on log Q − log(1 − u) where it uses the fraction;
-    the derivative of the last pass is moved to the final t by a second-order Taylor
-    step. ``converged`` is False where the last step exceeded 1e-6·max(1, |t|) or t left
-    :func:`fast_domain` (the caller inverts those in float64).
+    small a), one Halley step on the value-only pass, one with the derivative (Halley's
+    cubic convergence: ~1e-2 → 1e-6 → 1e-18 in t), then up to :data:`_EXTRA_STEPS` more
+    for the elements whose last step exceeded 1e-6·max(1, |t|), on those alone.
+    ``converged`` is False where that still holds or t left :func:`fast_domain` (the
+    caller inverts those in float64).
     """
     if u.numel() == 0:
         t = torch.empty_like(u, dtype=torch.float64)
         return t, torch.empty_like(u), torch.ones_like(u, dtype=torch.bool)
-    log_u = torch.log(u.double())
-    log_q = torch.log1p(-u.double())
+    targets = (torch.log(u.double()), torch.log1p(-u.double()))
     lg_a = torch.lgamma(a)
-    guess, _ = _initial_guess(log_u.float(), log_q.float(), a, lg_a, torch.lgamma(a + 1.0))
+    guess, _ = _initial_guess(targets[0].float(), targets[1].float(), a, lg_a, lg_a + a.log())
     special = special_values(a)
-    a64, lg_a64 = special.a, special.lgamma
     t64 = guess.double().clamp_(min=_MIN_LOG_X)
-    dlogx: Tensor | None = None
-    for i in range(_HALLEY_STEPS):  # the derivative only at the last evaluation
-        t_at = torch.log(torch.exp(t64).float().double())  # on float32's grid of x
-        log_f, upper, dlogx = log_cdf_and_dlogx(t_at, a, i == _HALLEY_STEPS - 1, special)
-        x64 = torch.exp(t_at)
-        up64 = upper.double()
-        sigma = 1.0 - 2.0 * up64
-        h = sigma * (log_f - torch.lerp(log_u, log_q, up64))
-        w = torch.exp(a64 * t_at - x64 - lg_a64 - log_f)  # x p(x)/F = |d log F/dt|
-        newton = -h / w
-        den = (newton * (a64 - x64 - sigma * w)).mul_(0.5).add_(1.0).clamp_(0.5, 2.0)
-        step = (newton / den).clamp_(-2.0, 2.0)
-        t64 = (t_at + step).clamp_(min=_MIN_LOG_X)
+    t64 = _halley_step(t64, a, targets, special, False)[1]
+    t_at, t64, step, dlogx = _halley_step(t64, a, targets, special, True)
     assert dlogx is not None
-    assert special.digamma is not None
-    delta = t64 - t_at
-    # d(t + δ) to second order (as _gamma_math._taylor_dlogx, with ψ(a) at hand):
-    d1 = special.digamma - t_at - dlogx * (a64 - x64)
-    d2 = -1.0 - d1 * (a64 - x64) + dlogx * x64
-    dlogx = dlogx + delta * (d1 + 0.5 * delta * d2)
-    converged = (step.abs() <= 1e-6 * t_at.abs().clamp(min=1.0)) & fast_domain(t64, a)
-    t = t64
-    return t, dlogx.float(), converged
+    converged = _converged(t_at, step, t64, a)
+    for _ in range(_EXTRA_STEPS):
+        if bool(converged.all()):
+            break
+        i = (~converged).nonzero().squeeze(1)
+        sp = special
+        sub = Special(sp.a[i], sp.lgamma[i], None if sp.digamma is None else sp.digamma[i])
+        t_at, t_i, step, d_i = _halley_step(
+            t64[i], a[i], (targets[0][i], targets[1][i]), sub, True
+        )
+        assert d_i is not None
+        t64[i], dlogx[i] = t_i, d_i
+        converged[i] = _converged(t_at, step, t_i, a[i])
+    return t64, dlogx.float(), converged
 
 
 def standard_gamma_log_quantile32(
