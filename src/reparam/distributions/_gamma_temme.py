@@ -153,9 +153,14 @@ def _eta(mu: Tensor) -> Tensor:
     return torch.copysign(torch.sqrt(2.0 * f.clamp_(min=0.0)), mu)
 
 
+# Degrees used for |η| < 0.3: c_k enters S with a^−k (a ≥ 20), so the later ones need
+# fewer terms (truncation below 1e-12 of S for each).
+_TAYLOR_DEGREE = (12, 9, 7, 5)
+
+
 def _taylor(eta: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """(c_k(η), c′_k(η)) from the Taylor series (Horner)."""
-    coef = _TAYLOR[k]
+    coef = _TAYLOR[k][: _TAYLOR_DEGREE[k] + 1]
     value = torch.full_like(eta, coef[-1])
     slope = torch.full_like(eta, coef[-1] * (len(coef) - 1))
     for n in range(len(coef) - 2, -1, -1):
@@ -165,20 +170,21 @@ def _taylor(eta: Tensor, k: int) -> tuple[Tensor, Tensor]:
     return value, slope
 
 
-def _closed(eta: Tensor, mu: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """(c_k, c′_k) from the closed form, with dμ/dη = η(1 + μ)/μ."""
-    inv_mu = mu.reciprocal()
-    value = torch.zeros_like(mu)
-    d_mu = torch.zeros_like(mu)
+def _closed(
+    inv_mu: Tensor, inv_eta_powers: list[Tensor], dmu_deta: Tensor, k: int
+) -> tuple[Tensor, Tensor]:
+    """(c_k, c′_k) from the closed form, given 1/μ, (1/η)^m for m = 0…8 and
+    dμ/dη = η(1 + μ)/μ."""
+    value = torch.zeros_like(inv_mu)
+    d_mu = torch.zeros_like(inv_mu)
     powers = _MU_POWERS[k]
     for j in range(max(powers), 0, -1):  # Horner in 1/μ
         value = value.add_(powers.get(j, 0.0)).mul_(inv_mu)
         d_mu = d_mu.add_(-j * powers.get(j, 0.0)).mul_(inv_mu)
     d_mu = d_mu.mul_(inv_mu)  # ∂/∂μ of Σ α_j μ^−j = Σ −j α_j μ^−j−1
     beta, m = _ETA_POWER[k]
-    inv_eta = eta.reciprocal()
-    value = value.add_(inv_eta.pow(m).mul_(beta))
-    slope = d_mu.mul_(eta * (1.0 + mu) * inv_mu).add_(inv_eta.pow(m + 1).mul_(-m * beta))
+    value = value.add_(inv_eta_powers[m], alpha=beta)
+    slope = d_mu.mul_(dmu_deta).add_(inv_eta_powers[m + 1], alpha=-m * beta)
     return value, slope
 
 
@@ -207,9 +213,15 @@ def temme_log_cdf_and_dlogx(
     # (both branches are finite everywhere: the closed forms are taken at η_c ≠ 0)
     c: list[Tensor] = []
     dc: list[Tensor] = []
+    inv_mu = mu_c.reciprocal()
+    inv_eta = eta_c.reciprocal()
+    inv_eta_powers = [torch.ones_like(eta), inv_eta]
+    for _ in range(7):
+        inv_eta_powers.append(inv_eta_powers[-1] * inv_eta)
+    dmu_deta = eta_c * (1.0 + mu_c) * inv_mu
     for k in range(4):
         t_val, t_slope = _taylor(eta, k)
-        c_val, c_slope = _closed(eta_c, mu_c, k)
+        c_val, c_slope = _closed(inv_mu, inv_eta_powers, dmu_deta, k)
         c.append(torch.lerp(c_val, t_val, near))
         dc.append(torch.lerp(c_slope, t_slope, near))
     # S = Σ c_k a^−k, S_η = Σ c′_k a^−k, S_a = −Σ k c_k a^−k−1 (Horner in 1/a)
