@@ -75,7 +75,8 @@ class MADE(nn.Module):
         features: D, the number of inputs and of output blocks.
         params_per_feature: P, the size of each output block.
         context_features: C, context inputs (degree 0: connected to every output).
-        hidden_features: widths of the hidden layers (ReLU between layers).
+        hidden_features: widths of the hidden layers (ReLU between layers, in place on the
+            masked layer's fresh output: one activation tensor less per layer).
         reverse: use the reversed order x_D, …, x_1 (block i depends on x_{>i}); stacking
             layers with alternating orders replaces a permutation between them.
 
@@ -119,7 +120,7 @@ class MADE(nn.Module):
         layers: list[nn.Module] = []
         for d_in, d_out in zip(degrees[:-1], degrees[1:], strict=True):
             mask = d_out[:, None] >= d_in[None, :]
-            layers += [MaskedLinear(len(d_in), len(d_out), mask), nn.ReLU()]
+            layers += [MaskedLinear(len(d_in), len(d_out), mask), nn.ReLU(inplace=True)]
         last = MaskedLinear(len(degrees[-1]), len(degree_out), degree_out[:, None] > degrees[-1])
         with torch.no_grad():
             last.weight.zero_()
