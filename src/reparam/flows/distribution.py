@@ -151,24 +151,24 @@ class FlowDistribution(ReparamDistribution):
     def _push(self, x: Tensor) -> tuple[Tensor, Tensor | int]:
         """Forward walk: (z, Σ log|det ∂T_k/∂x_{k−1}|)."""
         ctx = self._context_for(x.shape[:-1])
-        total: Tensor | int = 0
+        total: Tensor | None = None
         stopped = self._stopped
         for t in self.transforms:
             c = ctx if t.context_features else None
             x, ladj = self._call(t, "forward", x, c) if stopped else t(x, c)
-            total = total + ladj
-        return x, total
+            total = ladj if total is None else total + ladj
+        return x, 0 if total is None else total
 
     def _pull(self, z: Tensor) -> tuple[Tensor, Tensor | int]:
         """Inverse walk: (x₀, Σ log|det ∂T_k⁻¹/∂x_k|)."""
         ctx = self._context_for(z.shape[:-1])
-        total: Tensor | int = 0
+        total: Tensor | None = None
         stopped = self._stopped
         for t in reversed(self.transforms):
             c = ctx if t.context_features else None
             z, ladj = self._call(t, "inverse", z, c) if stopped else t.inverse(z, c)
-            total = total + ladj
-        return z, total
+            total = ladj if total is None else total + ladj
+        return z, 0 if total is None else total
 
     # ----------------------------------------------------------------- ε → z
     def sample_noise(

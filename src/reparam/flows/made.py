@@ -34,6 +34,11 @@ __all__ = ["MADE", "MaskedLinear"]
 class MaskedLinear(nn.Linear):
     """y = x (W ⊙ M)ᵀ + b with a fixed 0/1 connectivity mask M (a buffer).
 
+    A mask that keeps every connection (the hidden-to-hidden layers of a MADE on D = 2
+    features) is skipped: y = x Wᵀ + b, the same numbers without the product W ⊙ M and
+    its backward. Whether M is full is looked up again whenever the buffer is replaced
+    or written to in place (``load_state_dict``, ``mask.fill_``).
+
     Args:
         in_features: input width.
         out_features: output width.
@@ -56,10 +61,24 @@ class MaskedLinear(nn.Linear):
                 f"got {tuple(mask.shape)}"
             )
         self.register_buffer("mask", (mask != 0).to(self.weight.dtype))
+        self._full_key: tuple[int, int] | None = None
+        self._full = False
+
+    def _mask_is_full(self) -> bool:
+        """Whether M is all ones, cached on the buffer's identity and version counter."""
+        mask = self.mask
+        if mask.is_inference():  # no version counter: look at the values every call
+            return bool((mask != 0).all())
+        key = (id(mask), mask._version)
+        if key != self._full_key:
+            self._full = bool((mask != 0).all())
+            self._full_key = key
+        return self._full
 
     def forward(self, x: Tensor) -> Tensor:
         """Shape (*, in_features) → (*, out_features)."""
-        return F.linear(x, self.weight * self.mask, self.bias)
+        weight = self.weight if self._mask_is_full() else self.weight * self.mask
+        return F.linear(x, weight, self.bias)
 
 
 class MADE(nn.Module):
@@ -75,7 +94,8 @@ class MADE(nn.Module):
         features: D, the number of inputs and of output blocks.
         params_per_feature: P, the size of each output block.
         context_features: C, context inputs (degree 0: connected to every output).
-        hidden_features: widths of the hidden layers (ReLU between layers).
+        hidden_features: widths of the hidden layers (ReLU between layers, in place on the
+            masked layer's fresh output: one activation tensor less per layer).
         reverse: use the reversed order x_D, …, x_1 (block i depends on x_{>i}); stacking
             layers with alternating orders replaces a permutation between them.
 
@@ -119,7 +139,7 @@ class MADE(nn.Module):
         layers: list[nn.Module] = []
         for d_in, d_out in zip(degrees[:-1], degrees[1:], strict=True):
             mask = d_out[:, None] >= d_in[None, :]
-            layers += [MaskedLinear(len(d_in), len(d_out), mask), nn.ReLU()]
+            layers += [MaskedLinear(len(d_in), len(d_out), mask), nn.ReLU(inplace=True)]
         last = MaskedLinear(len(degrees[-1]), len(degree_out), degree_out[:, None] > degrees[-1])
         with torch.no_grad():
             last.weight.zero_()
