@@ -278,7 +278,11 @@ class Antithetic(NoiseStrategy):
                 f"must be even; got sample_shape={tuple(sample_shape)} (first dimension: "
                 f"{first})"
             )
-        half = q.sample_noise(torch.Size((sample_shape[0] // 2,)) + sample_shape[1:])
+        # The half from q's base directly: a family's own plain-MC path (the native
+        # Gamma draws) would compute its u = F(z) only for the inverse to redo it.
+        ref = q.sample_noise(torch.Size((0,)))  # an empty draw: ε's dtype and device
+        half_shape = q.noise_shape(torch.Size((sample_shape[0] // 2,)) + sample_shape[1:])
+        half = q.noise.sample(half_shape, dtype=ref.dtype, device=ref.device)
         try:
             partner = q.noise.reflect(half)
         except NotImplementedError as err:
