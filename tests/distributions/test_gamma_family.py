@@ -667,7 +667,7 @@ def test_native_mixed_batch_ks_and_fallback_for_tiny_concentrations():
 def test_native_draws_below_the_floor_are_redrawn_exactly(monkeypatch):
     """Draws below the floor get u ~ U(0, P(a, floor)) and the inverse: X given X < floor.
     With the floor raised to the median the whole lower half takes that route."""
-    import reparam.distributions.gamma as gamma_module
+    import reparam.distributions._gamma_noise as gamma_module
 
     a = 0.7
     floor = sc.gammaincinv(a, 0.5)

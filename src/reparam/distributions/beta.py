@@ -24,10 +24,10 @@ import torch
 from torch import Tensor
 from torch.distributions import constraints
 
+from ._gamma_noise import LogSpaceNoiseCache, NativeGammaNoise, exp_clamped, log_standard_gamma
 from ._params import as_params
 from .base import ReparamDistribution
 from .dirichlet import dirichlet_mode
-from .gamma import LogSpaceNoiseCache, NativeGammaNoise, exp_clamped, log_standard_gamma
 from .standard import StandardUniform
 
 __all__ = ["Beta"]

@@ -21,9 +21,9 @@ import torch
 from torch import Tensor
 from torch.distributions import constraints
 
+from ._gamma_noise import LogSpaceNoiseCache, NativeGammaNoise, exp_clamped, log_standard_gamma
 from ._params import as_tensors
 from .base import ReparamDistribution
-from .gamma import LogSpaceNoiseCache, NativeGammaNoise, exp_clamped, log_standard_gamma
 from .standard import StandardUniform
 
 __all__ = ["Dirichlet", "dirichlet_mode"]

@@ -24,9 +24,9 @@ import torch
 from torch import Tensor
 from torch.distributions import constraints
 
+from ._gamma_noise import NativeGammaNoise, draw_standard_gamma_noise, log_standard_gamma
 from ._params import as_params
 from .base import ReparamDistribution
-from .gamma import NativeGammaNoise, draw_standard_gamma_noise, log_standard_gamma
 from .standard import StandardUniform
 
 if TYPE_CHECKING:
