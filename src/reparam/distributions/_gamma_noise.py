@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 import torch
 from torch import Tensor
+from torch.types import _size
 
 from ._gamma_fast import (
     fast_domain,
@@ -52,7 +53,7 @@ _LOG_NATIVE_MIN_X32 = math.log(1e-37)  # float32: just above the smallest normal
 
 
 def log_standard_gamma(
-    u: Tensor, a: Tensor, drawn: tuple[Tensor, Tensor, Tensor | None] | None = None
+    u: Tensor, a: Tensor, drawn: tuple[Tensor, Tensor | None, Tensor | None] | None = None
 ) -> Tensor:
     """log X, X = P⁻¹(a, u) ~ Gamma(a, 1), in float64 with ∂ log X/∂a attached (implicit).
 
@@ -60,8 +61,8 @@ def log_standard_gamma(
     float32 pass and inverse of :mod:`._gamma_fast`, within 1e-6); the gradient reaches
     ``a`` (any dtype) through :func:`~reparam.distributions.implicit.attach_gradients`.
     ``drawn`` = (log X, native, ∂ log X/∂a or None) from :func:`draw_standard_gamma_noise`
-    for this very ``u``: where ``native``, log X is taken as it is (no inversion), and so
-    is its derivative if given.
+    for this very ``u``: where ``native`` (None: everywhere), log X is taken as it is (no
+    inversion), and so is its derivative if given.
     """
     grad = torch.is_grad_enabled() and a.requires_grad
     dlogx: Tensor | None
@@ -73,34 +74,43 @@ def log_standard_gamma(
             log_x, dlogx = standard_gamma_log_quantile_and_grad(u, a)
             return attach_gradients(log_x, [(a, dlogx)])
         return standard_gamma_log_quantile(u, a)
+    log_x, dlogx = complete_draw(u, a, drawn, grad)
+    return log_x if dlogx is None else attach_gradients(log_x, [(a, dlogx)])
+
+
+def complete_draw(
+    u: Tensor, a: Tensor, drawn: tuple[Tensor, Tensor | None, Tensor | None], grad: bool
+) -> tuple[Tensor, Tensor | None]:
+    """(log X, ∂ log X/∂a or None) of a native draw, no graph: the draw's own where it is
+    ``native`` (None: everywhere), the float64 inverse of u elsewhere."""
     known, native, known_dlogx = drawn
     with torch.no_grad():
-        if bool(native.all()):
+        if native is None or bool(native.all()):
             log_x, dlogx = known, None
             if grad:
                 dlogx = (
                     known_dlogx if known_dlogx is not None else standard_gamma_dlogx_da(known, a)
                 )
+            return log_x, dlogx
+        a64 = a.detach().to(_F64).expand(u.shape)
+        log_x, inverse = known.clone(), ~native  # float64
+        dlogx = torch.zeros_like(log_x) if grad else None
+        if dlogx is not None:
+            log_x[inverse], dlogx[inverse] = standard_gamma_log_quantile_and_grad(
+                u[inverse], a64[inverse]
+            )
+            dlogx[native] = (
+                known_dlogx[native].to(_F64)
+                if known_dlogx is not None
+                else standard_gamma_dlogx_da(log_x[native], a64[native])
+            )
         else:
-            a64 = a.detach().to(_F64).expand(u.shape)
-            log_x, inverse = known.clone(), ~native  # float64
-            dlogx = torch.zeros_like(log_x) if grad else None
-            if dlogx is not None:
-                log_x[inverse], dlogx[inverse] = standard_gamma_log_quantile_and_grad(
-                    u[inverse], a64[inverse]
-                )
-                dlogx[native] = (
-                    known_dlogx[native].to(_F64)
-                    if known_dlogx is not None
-                    else standard_gamma_dlogx_da(log_x[native], a64[native])
-                )
-            else:
-                log_x[inverse] = standard_gamma_log_quantile(u[inverse], a64[inverse])
-    return log_x if dlogx is None else attach_gradients(log_x, [(a, dlogx)])
+            log_x[inverse] = standard_gamma_log_quantile(u[inverse], a64[inverse])
+    return log_x, dlogx
 
 
 def draw_standard_gamma_noise(
-    a: Tensor, shape: torch.Size, dtype: torch.dtype
+    a: Tensor, shape: torch.Size, dtype: torch.dtype, deriv: bool | None = None
 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """(u, log X, native, ∂ log X/∂a or None): X ~ Gamma(a, 1) by torch's exact sampler
     and u = P(a, X).
@@ -116,9 +126,9 @@ def draw_standard_gamma_noise(
     U(0, P(a, floor)) for a draw below the floor (X given that event) — to be inverted.
     Every u is exactly U(0, 1); u is in ``dtype``, clamped into the open interval.
     """
+    grad = torch.is_grad_enabled() and a.requires_grad if deriv is None else deriv
     if dtype == torch.float32 and a.dtype == torch.float32:
-        return _draw_float32(a, shape)
-    grad = torch.is_grad_enabled() and a.requires_grad
+        return _draw_float32(a, shape, grad)
     with torch.no_grad():
         a64 = a.detach().to(_F64).expand(shape)
         native = a64 >= _NATIVE_MIN_A
@@ -163,11 +173,12 @@ def _split_passes(log_x: Tensor, a32: Tensor) -> tuple[Tensor, Tensor]:
     return u, dlogx
 
 
-def _draw_float32(a: Tensor, shape: torch.Size) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+def _draw_float32(
+    a: Tensor, shape: torch.Size, grad: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """:func:`draw_standard_gamma_noise` for float32: X by torch's float32 sampler (log X
     its exact float64 log), u and the derivative in float32 from the float32 pass where
     it applies (:func:`fast_domain`), else from the float64 one."""
-    grad = torch.is_grad_enabled() and a.requires_grad
     with torch.no_grad():
         a32 = a.detach().expand(shape).reshape(-1)
         all_native = a32.numel() == 0 or bool(a32.min() >= _NATIVE_MIN_A)
@@ -186,6 +197,28 @@ def _draw_float32(a: Tensor, shape: torch.Size) -> tuple[Tensor, Tensor, Tensor,
         return u, log_x.reshape(shape), native.reshape(shape), d_out
 
 
+def _compiling() -> bool:
+    return bool(torch.compiler.is_compiling())
+
+
+@torch.library.custom_op("reparam::native_standard_gamma", mutates_args=())
+def native_standard_gamma(a: Tensor, deriv: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """(u, log X, ∂ log X/∂a or zeros) of one native draw for every element of ``a`` (the
+    noise's shape), completed by the inverse where the draw is not used: the whole of
+    :func:`draw_standard_gamma_noise` + :func:`complete_draw` as one operation, opaque to
+    ``torch.compile`` (its numerics branch on values). u in a's dtype, log X float64, the
+    derivative in a's dtype."""
+    u, log_x, native, dlogx = draw_standard_gamma_noise(a, a.shape, a.dtype, deriv)
+    log_x, dlogx = complete_draw(u, a, (log_x, native, dlogx), deriv)
+    d = torch.zeros_like(a) if dlogx is None else dlogx.to(a.dtype)
+    return u, log_x, d
+
+
+@native_standard_gamma.register_fake
+def _(a: Tensor, deriv: bool) -> tuple[Tensor, Tensor, Tensor]:
+    return torch.empty_like(a), torch.empty_like(a, dtype=torch.float64), torch.empty_like(a)
+
+
 class NativeGammaNoise:
     """Plain-MC noise through torch's exact Gamma sampler, remembered for ``from_noise``.
 
@@ -202,25 +235,29 @@ class NativeGammaNoise:
     """
 
     native_sampler: bool = True
-    _drawn: tuple[Tensor, Tensor, Tensor, tuple[Tensor, Tensor, Tensor | None]] | None = None
+    _drawn: tuple[Tensor, Tensor | None, Tensor | None, tuple] | None = None
+    _in_rsample = False  # under torch.compile: inside rsample / rsample_and_log_prob
 
     def _native_concentration(self) -> Tensor:
         raise NotImplementedError
 
     def _remember_draw(self, u: Tensor, *drawn: Tensor | None) -> None:
         a = self._native_concentration().detach().clone()
-        self._drawn = (u, u.detach().clone(), a, drawn)  # type: ignore[assignment]
+        self._drawn = (u, u.detach().clone(), a, drawn)
 
-    def _recall_draw(self, eps: Tensor) -> tuple[Tensor, Tensor, Tensor | None] | None:
+    def _recall_draw(self, eps: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None] | None:
         """(log X, native, ∂ log X/∂a or None) if ``eps`` is the tensor of the last draw,
         holding the values it was drawn with, and the concentration is unchanged; else
-        None (the noise is then inverted)."""
+        None (the noise is then inverted). Under ``torch.compile`` only rsample's own
+        draw is reused, by identity: its ε never leaves rsample."""
         drawn = self._drawn
-        if (
-            drawn is not None
-            and drawn[0] is eps
-            and torch.equal(eps.detach(), drawn[1])
-            and torch.equal(self._native_concentration().detach(), drawn[2])
+        if drawn is None or drawn[0] is not eps:
+            return None
+        saved_eps, saved_a = drawn[1], drawn[2]
+        if saved_eps is None or saved_a is None:  # a compiled rsample's own draw
+            return drawn[3] if self._in_rsample else None
+        if torch.equal(eps.detach(), saved_eps) and torch.equal(
+            self._native_concentration().detach(), saved_a
         ):
             return drawn[3]
         return None
@@ -242,9 +279,40 @@ class NativeGammaNoise:
         if shape is None:
             return super().sample_noise(sample_shape, noise=noise)  # type: ignore[misc]
         a = self._native_concentration()
+        if _compiling():
+            # One opaque operation; the draw is kept (by identity: its ε cannot change
+            # before from_noise) only for rsample's own from_noise.
+            grad = torch.is_grad_enabled() and a.requires_grad
+            a_full = a.detach().expand(shape).contiguous()
+            u, log_x, dlogx = native_standard_gamma(a_full, grad)
+            if self._in_rsample:
+                self._drawn = (u, None, None, (log_x, None, dlogx if grad else None))
+            return u
         u, *drawn = draw_standard_gamma_noise(a, shape, a.dtype)
         self._remember_draw(u, *drawn)
         return u
+
+    def rsample(
+        self, sample_shape: _size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> Tensor:
+        if not _compiling():
+            return super().rsample(sample_shape, noise=noise)  # type: ignore[misc]
+        self._in_rsample = True
+        try:
+            return super().rsample(sample_shape, noise=noise)  # type: ignore[misc]
+        finally:
+            self._in_rsample = False
+
+    def rsample_and_log_prob(
+        self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> tuple[Tensor, Tensor]:
+        if not _compiling():
+            return super().rsample_and_log_prob(sample_shape, noise=noise)  # type: ignore[misc]
+        self._in_rsample = True
+        try:
+            return super().rsample_and_log_prob(sample_shape, noise=noise)  # type: ignore[misc]
+        finally:
+            self._in_rsample = False
 
 
 def exp_clamped(log_z: Tensor, dtype: torch.dtype, high: float | None = None) -> Tensor:
@@ -274,10 +342,15 @@ class LogSpaceNoiseCache:
     _last_noise: tuple[weakref.ref, weakref.ref, bool, object] | None = None
 
     def _remember(self, eps: Tensor, z: Tensor, parts: object) -> None:
+        if _compiling():  # weak references do not trace; log_prob_from_noise recomputes
+            self._last_noise = None
+            return
         self._last_noise = (weakref.ref(eps), weakref.ref(z), torch.is_grad_enabled(), parts)
 
     def _recall(self, eps: Tensor, z: Tensor, compute: Callable[[Tensor], _T]) -> _T:
         last, self._last_noise = self._last_noise, None
+        if _compiling():
+            return compute(eps)
         if (
             last is not None
             and last[0]() is eps
