@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-# The main job: a VAE on scikit-learn's bundled 8x8 digits (~1 min on 2 cores), then its
+# The main job: a VAE on scikit-learn's bundled 8x8 digits (~25 s on 2 cores), then its
 # evaluation table; a fresh run each time (runs/vae is replaced).
 demo: install
 	rm -rf runs/vae
