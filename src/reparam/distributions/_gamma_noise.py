@@ -26,6 +26,7 @@ from ._gamma_math import (
     standard_gamma_log_quantile,
     standard_gamma_log_quantile_and_grad,
 )
+from ._params import _is_compiling
 from .implicit import attach_gradients
 from .standard import StandardUniform
 
@@ -197,12 +198,7 @@ def _draw_float32(
         return u, log_x.reshape(shape), native.reshape(shape), d_out
 
 
-def _compiling() -> bool:
-    return bool(torch.compiler.is_compiling())
-
-
-@torch.library.custom_op("reparam::native_standard_gamma", mutates_args=())
-def native_standard_gamma(a: Tensor, deriv: bool) -> tuple[Tensor, Tensor, Tensor]:
+def _native_standard_gamma(a: Tensor, deriv: bool) -> tuple[Tensor, Tensor, Tensor]:
     """(u, log X, ∂ log X/∂a or zeros) of one native draw for every element of ``a`` (the
     noise's shape), completed by the inverse where the draw is not used: the whole of
     :func:`draw_standard_gamma_noise` + :func:`complete_draw` as one operation, opaque to
@@ -214,9 +210,19 @@ def native_standard_gamma(a: Tensor, deriv: bool) -> tuple[Tensor, Tensor, Tenso
     return u, log_x, d
 
 
-@native_standard_gamma.register_fake
-def _(a: Tensor, deriv: bool) -> tuple[Tensor, Tensor, Tensor]:
+def _native_standard_gamma_fake(a: Tensor, deriv: bool) -> tuple[Tensor, Tensor, Tensor]:
     return torch.empty_like(a), torch.empty_like(a, dtype=torch.float64), torch.empty_like(a)
+
+
+native_standard_gamma: Callable[[Tensor, bool], tuple[Tensor, Tensor, Tensor]]
+if hasattr(torch.library, "custom_op"):  # torch ≥ 2.4
+    _op = torch.library.custom_op("reparam::native_standard_gamma", mutates_args=())(
+        _native_standard_gamma
+    )
+    _op.register_fake(_native_standard_gamma_fake)
+    native_standard_gamma = _op
+else:  # torch 2.3: no custom operators; torch.compile breaks the graph around the numerics
+    native_standard_gamma = _native_standard_gamma
 
 
 class NativeGammaNoise:
@@ -279,7 +285,7 @@ class NativeGammaNoise:
         if shape is None:
             return super().sample_noise(sample_shape, noise=noise)  # type: ignore[misc]
         a = self._native_concentration()
-        if _compiling():
+        if _is_compiling():
             # One opaque operation; the draw is kept (by identity: its ε cannot change
             # before from_noise) only for rsample's own from_noise.
             grad = torch.is_grad_enabled() and a.requires_grad
@@ -295,7 +301,7 @@ class NativeGammaNoise:
     def rsample(
         self, sample_shape: _size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
     ) -> Tensor:
-        if not _compiling():
+        if not _is_compiling():
             return super().rsample(sample_shape, noise=noise)  # type: ignore[misc]
         self._in_rsample = True
         try:
@@ -306,7 +312,7 @@ class NativeGammaNoise:
     def rsample_and_log_prob(
         self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
     ) -> tuple[Tensor, Tensor]:
-        if not _compiling():
+        if not _is_compiling():
             return super().rsample_and_log_prob(sample_shape, noise=noise)  # type: ignore[misc]
         self._in_rsample = True
         try:
@@ -342,14 +348,14 @@ class LogSpaceNoiseCache:
     _last_noise: tuple[weakref.ref, weakref.ref, bool, object] | None = None
 
     def _remember(self, eps: Tensor, z: Tensor, parts: object) -> None:
-        if _compiling():  # weak references do not trace; log_prob_from_noise recomputes
+        if _is_compiling():  # weak references do not trace; log_prob_from_noise recomputes
             self._last_noise = None
             return
         self._last_noise = (weakref.ref(eps), weakref.ref(z), torch.is_grad_enabled(), parts)
 
     def _recall(self, eps: Tensor, z: Tensor, compute: Callable[[Tensor], _T]) -> _T:
         last, self._last_noise = self._last_noise, None
-        if _compiling():
+        if _is_compiling():
             return compute(eps)
         if (
             last is not None

@@ -262,7 +262,7 @@ def check_params(owner: str, params: Mapping[str, Tensor], arg_constraints: Mapp
         cached = (arg_constraints, _plan(arg_constraints))
         _PLANS[id(arg_constraints)] = cached
     get = params.get
-    if torch.compiler.is_compiling():
+    if _is_compiling():
         _assert_traced(owner, cached[1], params)
         return
     for plan in cached[1]:
@@ -271,3 +271,9 @@ def check_params(owner: str, params: Mapping[str, Tensor], arg_constraints: Mapp
             _quick_ok(value, plan) or _exact_ok(value, plan.constraint)
         ):
             raise param_error(owner, plan.name, value, _describe(plan.constraint))
+
+
+def _is_compiling() -> bool:
+    """torch.compiler.is_compiling() where torch has it (2.3 on), else False."""
+    is_compiling = getattr(torch.compiler, "is_compiling", None)
+    return bool(is_compiling()) if is_compiling is not None else False
