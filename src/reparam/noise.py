@@ -158,6 +158,11 @@ def _elementwise_base(q: HasNoise, strategy: str) -> None:
         )
 
 
+def _empty_noise(q: HasNoise) -> Tensor:
+    """An empty draw of q's own noise: the dtype and device ε must have."""
+    return q.sample_noise(torch.Size((0,)))
+
+
 class NoiseStrategy(ABC):
     """How ε is drawn for a :class:`~reparam.distributions.ReparamDistribution`.
 
@@ -280,7 +285,7 @@ class Antithetic(NoiseStrategy):
             )
         # The half from q's base directly: a family's own plain-MC path (the native
         # Gamma draws) would compute its u = F(z) only for the inverse to redo it.
-        ref = q.sample_noise(torch.Size((0,)))  # an empty draw: ε's dtype and device
+        ref = _empty_noise(q)
         half_shape = q.noise_shape(torch.Size((sample_shape[0] // 2,)) + sample_shape[1:])
         half = q.noise.sample(half_shape, dtype=ref.dtype, device=ref.device)
         try:
@@ -341,8 +346,7 @@ class SobolQMC(NoiseStrategy):
                 f"(torch.quasirandom.SobolEngine.MAXDIM); {type(q).__name__} has d = {d} "
                 f"(batch_shape + noise_event_shape = {tuple(shape[len(sample_shape) :])})"
             )
-        # An empty draw of the family's own noise: the dtype and device ε must have.
-        ref = q.sample_noise(torch.Size((0,)))
+        ref = _empty_noise(q)
         if n == 0 or d == 0:
             return torch.empty(shape, dtype=ref.dtype, device=ref.device)
         u = scrambled_sobol(n, d).clamp_(_U_EDGE, 1.0 - _U_EDGE)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import torch
@@ -298,27 +299,33 @@ class NativeGammaNoise:
         self._remember_draw(u, *drawn)
         return u
 
+    def _rsample_scope(self) -> AbstractContextManager[None]:
+        """While compiling, marks rsample's own sample_noise → from_noise (the draw is
+        then reused by identity); otherwise does nothing."""
+        if not _is_compiling():
+            return nullcontext()
+
+        @contextmanager
+        def scope() -> Iterator[None]:
+            self._in_rsample = True
+            try:
+                yield
+            finally:
+                self._in_rsample = False
+
+        return scope()
+
     def rsample(
         self, sample_shape: _size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
     ) -> Tensor:
-        if not _is_compiling():
+        with self._rsample_scope():
             return super().rsample(sample_shape, noise=noise)  # type: ignore[misc]
-        self._in_rsample = True
-        try:
-            return super().rsample(sample_shape, noise=noise)  # type: ignore[misc]
-        finally:
-            self._in_rsample = False
 
     def rsample_and_log_prob(
         self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
     ) -> tuple[Tensor, Tensor]:
-        if not _is_compiling():
+        with self._rsample_scope():
             return super().rsample_and_log_prob(sample_shape, noise=noise)  # type: ignore[misc]
-        self._in_rsample = True
-        try:
-            return super().rsample_and_log_prob(sample_shape, noise=noise)  # type: ignore[misc]
-        finally:
-            self._in_rsample = False
 
 
 def exp_clamped(log_z: Tensor, dtype: torch.dtype, high: float | None = None) -> Tensor:
