@@ -176,22 +176,25 @@ def _nested_fraction(
         torch.add(bs, r, out=t).add_(c[2 * k])  # T_k = b_k + a_{k+1}/T_{k+1}
 
 
-def gamma_cdf_and_dlogx32(log_x: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
+def gamma_cdf_and_dlogx32(
+    log_x: Tensor, a: Tensor, deriv: bool = True
+) -> tuple[Tensor, Tensor | None]:
     """(P(a, x), ∂ log x/∂a) at x = exp(log x) for float32 1-D inputs in :func:`fast_domain`.
 
     Args:
         log_x: log of the points, shape (n,): float32, or the exact float64 logs of
             float32 points (as in :func:`log_cdf_and_dlogx`).
         a: concentrations, float32, shape (n,).
+        deriv: compute the derivative (else None: sampling without a gradient skips its
+            recurrences, ψ(a) and the finish).
 
     Returns:
         (u, dlogx), float32, shape (n,): u = P(a, x) (as 1 − Q above x = a + 1) and the
         implicit derivative of log x in a along P(a, x) = u (relative error ≤ 1e-6).
     """
-    log_f, upper, dlogx = log_cdf_and_dlogx(log_x, a)
-    assert dlogx is not None
+    log_f, upper, dlogx = log_cdf_and_dlogx(log_x, a, deriv)
     p = torch.lerp(torch.exp(log_f), torch.expm1(log_f).neg_(), upper.double())
-    return p.float(), dlogx.float()
+    return p.float(), None if dlogx is None else dlogx.float()
 
 
 class Special(NamedTuple):
@@ -360,9 +363,9 @@ def gamma_log_quantile32(u: Tensor, a: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         t = torch.empty_like(u, dtype=torch.float64)
         return t, torch.empty_like(u), torch.ones_like(u, dtype=torch.bool)
     targets = (torch.log(u.double()), torch.log1p(-u.double()))
-    lg_a = torch.lgamma(a)
+    special = special_values(a)  # log Γ(a) once: for the guess and every step
+    lg_a = special.lgamma.float()
     guess, _ = _initial_guess(targets[0].float(), targets[1].float(), a, lg_a, lg_a + a.log())
-    special = special_values(a)
     t64 = guess.double().clamp_(min=_MIN_LOG_X)
     t64 = _halley_step(t64, a, targets, special, False)[1]
     t_at, t64, step, dlogx = _halley_step(t64, a, targets, special, True)

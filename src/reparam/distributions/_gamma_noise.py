@@ -166,6 +166,7 @@ def _split_passes(log_x: Tensor, a32: Tensor) -> tuple[Tensor, Tensor]:
     u, dlogx = torch.empty_like(a32), torch.empty_like(a32)
     i, j = fast.nonzero().squeeze(1), (~fast).nonzero().squeeze(1)
     u_i, d_i = gamma_cdf_and_dlogx32(log_x.index_select(0, i), a32.index_select(0, i))
+    assert d_i is not None
     u.index_copy_(0, i, u_i)
     dlogx.index_copy_(0, i, d_i)
     t64, a64 = log_x.index_select(0, j), a32.index_select(0, j).double()
@@ -187,7 +188,7 @@ def _draw_float32(
         shapes = a32 if all_native else torch.where(a32 >= _NATIVE_MIN_A, a32, 1.0)
         log_x = torch.log(torch._standard_gamma(shapes).double())  # exact logs of float32 x
         if in_fast_domain(log_x, a32):
-            u, dlogx = gamma_cdf_and_dlogx32(log_x, a32)
+            u, dlogx = gamma_cdf_and_dlogx32(log_x, a32, grad)
         else:
             u, dlogx = _split_passes(log_x, a32)
         native = a32 >= _NATIVE_MIN_A
@@ -195,7 +196,7 @@ def _draw_float32(
             floor = log_x < _LOG_NATIVE_MIN_X32
             native, u = _redraw_untrusted(native, floor, u, a32.double(), _LOG_NATIVE_MIN_X32)
         u = StandardUniform.clamp(u).reshape(shape)
-        d_out = dlogx.reshape(shape) if grad else None
+        d_out = dlogx.reshape(shape) if grad and dlogx is not None else None
         return u, log_x.reshape(shape), native.reshape(shape), d_out
 
 
