@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("estimators",),
     ("diagnostics", "objectives", "_objective_args", "schedules", "importance", "metrics"),
     ("flows", "nn", "data"),
-    ("_checkpoint", "_rundir", "_loop", "_loop_state", "training"),
+    ("_checkpoint", "_rundir", "_tensorboard", "_loop", "_loop_state", "training"),
     ("vae", "_vae_fast", "_vae_nets", "_vae_options", "bnn", "density", "vi"),
     ("plots",),
     ("cli", "__main__"),

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from . import _loop_state as state
 from ._checkpoint import restore_state, save_checkpoint
 from ._signals import Terminated, deferred, signal_name
+from ._tensorboard import EventLog
 
 __all__ = ["METRICS", "Loop", "Options", "Stop", "TrainResult"]
 
@@ -96,10 +97,6 @@ def _scalars(out: Any, where: str) -> dict[str, Tensor]:
     return out
 
 
-def _loss_postfix(running: float) -> str:
-    return f"loss={running:.4g}"
-
-
 @dataclasses.dataclass
 class Options:
     """The per-call choices of :func:`~reparam.training.train` beyond its config."""
@@ -109,9 +106,10 @@ class Options:
     resume_hint: str = "resume=True"
     steps_per_epoch: int | None = None
     stop: Callable[[list[dict[str, float]]], bool] | None = None
-    postfix: Callable[[float], str] = _loss_postfix
+    postfix: Callable[[float], str] = "loss={:.4g}".format
     echo: bool = True
     seed_globals: bool = True
+    tensorboard: Path | None = None
 
 
 class Loop:
@@ -142,6 +140,7 @@ class Loop:
         self.pending: dict[str, Any] | None = None  # a completed epoch not yet on disk
         self.fresh = True  # a new run: its first metrics row starts metrics.jsonl anew
         self.metrics_cut: int | None = None  # on resume, the bytes of the checkpoint's rows
+        self.events: EventLog | None = None  # TensorBoard's copy of metrics.jsonl (rank 0)
 
     # ------------------------------------------------------------------ set-up
     def restore(self, ckpt: dict[str, Any] | None) -> None:
@@ -232,6 +231,8 @@ class Loop:
             return result
         finally:
             self.bar.close()
+            if self.events is not None:
+                self.events.close()
         return self._finish(self.stopped, self._stop_message())
 
     def _stop_message(self) -> str | None:
@@ -377,18 +378,19 @@ class Loop:
         }  # fmt: skip
 
     def _save(self) -> None:
-        """Write the epoch's metrics (and checkpoint when due); nothing in memory mode."""
-        if self.out_dir is None:
+        """Write the epoch's metrics, events and (when due) checkpoint, those asked for."""
+        files = self.out_dir is not None  # (the same on every rank, as the calls below)
+        if not files and self.options.tensorboard is None:
             return
-        snap = self._snapshot()
-        failed = self._write(snap if self._due() else None)
+        snap = self._snapshot() if files else None
+        failed = self._write(snap if files and self._due() else None)
         if failed is not None:
             self.history.pop()
             self.epoch -= 1
             raise Stop("write_failed", (
-                f"stopped: could not write to {self.out_dir} after epoch {self.epoch + 1}: "
-                f"{failed}"))  # fmt: skip
-        if self.rank == 0:
+                f"stopped: could not write to {self.out_dir or self.options.tensorboard} after "
+                f"epoch {self.epoch + 1}: {failed}"))  # fmt: skip
+        if self.rank == 0 and files:
             self.pending = None if self.saved_epoch == self.epoch else state.cpu_copy(snap)
 
     def _due(self) -> bool:
@@ -400,22 +402,23 @@ class Loop:
         return self.stopped is not None or self.epoch == self.config.epochs or epochs or late
 
     def _write(self, snap: dict[str, Any] | None) -> str | None:
-        """Write metrics.jsonl (and the checkpoint ``snap``) on rank 0; agree on failure.
-        Returns the failure's description, or None."""
+        """Write metrics.jsonl, the events and the checkpoint ``snap`` (those asked for) on
+        rank 0; agree on failure. Returns the failure's description, or None."""
         failed = None
         if self.rank == 0:
-            # _save writes nothing in memory mode, so both paths are set here
-            assert self.out_dir is not None
-            assert self.ckpt_path is not None
             try:
                 with deferred():  # an epoch's files as one unit: a signal waits for them
-                    state.append_metrics(self.out_dir / METRICS, self.history[-1],
-                                         fresh=self.fresh, sync=snap is not None)  # fmt: skip
-                    self.fresh = False
+                    if self.out_dir is not None:
+                        state.append_metrics(self.out_dir / METRICS, self.history[-1],
+                                             fresh=self.fresh, sync=snap is not None)  # fmt: skip
+                        self.fresh = False
+                    if (log_dir := self.options.tensorboard) is not None:  # history first
+                        self.events = self.events or EventLog(log_dir, self.history[:-1])
+                        self.events.write(self.history[-1])
                     if snap is not None:
                         self._checkpoint(snap)
             except OSError as exc:
-                where = getattr(exc, "filename", None) or self.out_dir
+                where = getattr(exc, "filename", None) or self.out_dir or self.options.tensorboard
                 failed = f"{exc.strerror or exc} ({where})"
         if self._anywhere(failed is not None) and failed is None:
             failed = "rank 0 could not write its files"

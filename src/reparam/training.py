@@ -47,6 +47,14 @@ Contract:
 - **Write failures.** A checkpoint or metrics write that fails (a full disk, a removed
   directory) stops training with ``stopped = "write_failed"``; the previous checkpoint is
   intact (writes are atomic) and the message names it.
+- **TensorBoard** (optional extra ``reparam[tensorboard]``; rank 0). ``tensorboard=DIR``
+  also writes each ``metrics.jsonl`` row as TensorBoard scalars at global step ``epoch``
+  (``loss`` → ``train/loss``, ``valid_loss`` → ``valid/loss``, ``step``, ``seconds`` →
+  ``run/step``, ``run/seconds``; non-numeric fields skipped), flushed every epoch and closed
+  at the end, a stop or an interrupt. At its first epoch a run writes the history so far
+  into a new event file and deletes the ones an earlier run left in DIR
+  (:mod:`reparam._tensorboard`), so after a resume the events equal ``metrics.jsonl`` (float32:
+  TensorBoard's precision): no epoch twice, none the checkpoint had not completed.
 - **Ownership.** ``train`` holds the exclusive lock of ``out_dir``
   (:mod:`reparam._rundir`; rank 0), so two processes cannot train into one directory;
   temporary files of an interrupted write are removed when it starts.
@@ -82,7 +90,7 @@ import math
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
@@ -92,6 +100,7 @@ from . import _rundir
 from ._checkpoint import CheckpointError
 from ._checkpoint import load_checkpoint as _load_verified
 from ._loop import Loop, Options, TrainResult
+from ._tensorboard import require as _require_tensorboard
 
 __all__ = [
     "CheckpointError",
@@ -242,6 +251,7 @@ def train(
     postfix: Callable[[float], str] | None = None,
     echo: bool = True,
     seed_globals: bool = True,
+    tensorboard: str | os.PathLike[str] | bool | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``train_data`` (see the module docstring for the full contract).
 
@@ -267,6 +277,9 @@ def train(
         echo: print the message of an early stop to stderr (rank 0).
         seed_globals: seed the global RNGs with ``seed + rank`` on a fresh start; False
             leaves them to the caller (e.g. under ``torch.random.fork_rng``).
+        tensorboard: a directory for TensorBoard events mirroring ``metrics.jsonl`` (written
+            by rank 0; pass the same on every rank), True for ``out_dir/tensorboard``, or
+            None / False for none. Needs the ``tensorboard`` package.
 
     Returns:
         The :class:`TrainResult`.
@@ -275,7 +288,8 @@ def train(
         ValueError: no ``training_step``; fewer samples than ``batch_size``; ``batch_size``
             not divisible by the world size; ``amp`` without CUDA; on resume, ``epochs``
             below the checkpoint's completed epochs; neither or both of ``train_data`` and
-            ``steps_per_epoch``; ``resume`` without ``out_dir``.
+            ``steps_per_epoch``; ``resume`` or ``tensorboard=True`` without ``out_dir``.
+        ImportError: ``tensorboard`` given without the ``tensorboard`` package (at once).
         CheckpointError: (a ``ValueError``) on resume, a damaged checkpoint or one that
             does not fit the model or optimizer.
         FileNotFoundError: ``resume=True`` but no checkpoint in ``out_dir``.
@@ -287,24 +301,46 @@ def train(
     device = select_device(config.device)
     if config.amp and device.type != "cuda":
         raise ValueError(f"amp=True needs a CUDA device, got device={str(device)!r}")
-    out_dir = None if out_dir is None else Path(out_dir)
-    ckpt_path = None if out_dir is None else out_dir / CHECKPOINT
-    if resume and ckpt_path is None:
-        raise ValueError("resume=True needs an out_dir (a run in memory has no checkpoint)")
-    if resume and (ckpt_path is None or not ckpt_path.is_file()):  # (None raised just above)
-        raise FileNotFoundError(f"resume=True but there is no checkpoint at {ckpt_path}")
+    out, ckpt_path = _paths(out_dir, resume)
     options = Options(
         extra_state or {}, optimizer or default_optimizer, resume_hint, steps_per_epoch, stop,
-        echo=echo, seed_globals=seed_globals, **({"postfix": postfix} if postfix else {}),
+        echo=echo, seed_globals=seed_globals, tensorboard=_event_dir(tensorboard, out),
+        **({"postfix": postfix} if postfix else {}),
     )  # fmt: skip
 
     with _process_group(world, device) as device:
         rank = dist.get_rank() if world > 1 else 0
-        locked = out_dir if rank == 0 else None  # rank 0 holds the run directory's lock
+        locked = out if rank == 0 else None  # rank 0 holds the run directory's lock
         with _rundir.lock(locked) if locked is not None else contextlib.nullcontext():
-            loop = Loop(model, (train_data, valid_data), config, (out_dir, ckpt_path), device,
+            loop = Loop(model, (train_data, valid_data), config, (out, ckpt_path), device,
                         (rank, world), options)  # fmt: skip
             return _run(loop, load_checkpoint(ckpt_path) if resume and ckpt_path else None)
+
+
+def _paths(
+    out_dir: str | os.PathLike[str] | None, resume: bool
+) -> tuple[Path | None, Path | None]:
+    """``out_dir`` as a path and its checkpoint's (None, None in memory); a resume needs one."""
+    out = None if out_dir is None else Path(out_dir)
+    ckpt_path = None if out is None else out / CHECKPOINT
+    if resume and ckpt_path is None:
+        raise ValueError("resume=True needs an out_dir (a run in memory has no checkpoint)")
+    if resume and (ckpt_path is None or not ckpt_path.is_file()):  # (None raised just above)
+        raise FileNotFoundError(f"resume=True but there is no checkpoint at {ckpt_path}")
+    return out, ckpt_path
+
+
+def _event_dir(
+    tensorboard: str | os.PathLike[str] | bool | None, out_dir: Path | None
+) -> Path | None:
+    """The directory of TensorBoard events that ``train(tensorboard=...)`` asks for (None:
+    none), checking that the package is there."""
+    if tensorboard is None or tensorboard is False:
+        return None
+    if tensorboard is True and out_dir is None:
+        raise ValueError("tensorboard=True needs an out_dir (else pass the events' directory)")
+    _require_tensorboard()
+    return cast(Path, out_dir) / "tensorboard" if tensorboard is True else Path(tensorboard)
 
 
 def _run(loop: Loop, checkpoint: dict[str, Any] | None) -> TrainResult:
