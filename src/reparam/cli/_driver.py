@@ -3,9 +3,10 @@
 :func:`run_train_command` runs the steps they share: options (new or resumed), threads,
 data, the model under a forked RNG, the training configuration and its checks, the device,
 ``config.json``, the banner, the shared loop and its stops (NaN, divergence, signals),
-evaluation, an optional result file, plots, the "wrote …" line and the exit status. A
+optional TensorBoard events (``--tensorboard``, :mod:`reparam._tensorboard`), evaluation,
+an optional result file, plots, the "wrote …" line and the exit status. A
 :class:`TrainCommand` supplies what differs. Under torchrun every process trains; only rank
-0 (``$RANK``) claims the directory, writes config, results and plots, and reports.
+0 (``$RANK``) claims the directory, writes config, results, plots and events, and reports.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ._common import (
 __all__ = [
     "CHECKPOINT",
     "CONFIG",
+    "TENSORBOARD",
     "TrainCommand",
     "add_run_arguments",
     "rank",
@@ -47,6 +49,8 @@ CHECKPOINT = "checkpoint.pt"
 #: ``--checkpoint-every``'s default: a time, so that short epochs do not each pay for a
 #: checkpoint and long ones still get one each.
 CHECKPOINT_EVERY = "30s"
+#: ``--tensorboard``'s directory in the run directory when no DIR is given.
+TENSORBOARD = "tensorboard"
 
 
 class TrainCommand(abc.ABC):
@@ -111,7 +115,7 @@ class TrainCommand(abc.ABC):
         extra = None if self.state_key is None else {self.state_key: model.config}
         return train(model, prepared.train_set, prepared.config, args.out,
                      valid_data=prepared.valid_set, resume=args.resume, resume_hint="--resume",
-                     extra_state=extra)  # fmt: skip
+                     extra_state=extra, tensorboard=prepared.tensorboard)  # fmt: skip
 
     @abc.abstractmethod
     def config_doc(
@@ -141,7 +145,7 @@ class TrainCommand(abc.ABC):
 
 def add_run_arguments(parser: argparse.ArgumentParser, out: Path, resume_help: str) -> None:
     """Add a training command's run-directory options: --out (default ``out``), --resume,
-    --overwrite, --no-progress and --checkpoint-every."""
+    --overwrite, --no-progress, --checkpoint-every and --tensorboard."""
     parser.add_argument("--out", type=Path, default=out, help="output directory")
     parser.add_argument("--resume", action="store_true", help=resume_help)
     parser.add_argument(
@@ -161,6 +165,41 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: Path, resume_help: s
         "metrics.jsonl gets its line every epoch; flow fit --target checkpoints every "
         "epoch)",
     )
+    add_tensorboard_argument(parser, f"DIR (default OUT/{TENSORBOARD})")
+
+
+def add_tensorboard_argument(parser: argparse.ArgumentParser, into: str) -> None:
+    """Add ``--tensorboard [DIR]`` (``into`` says where the events go): ``args.tensorboard``
+    is None (not given), True (no DIR) or the DIR given (see :func:`event_dir`)."""
+    parser.add_argument(
+        "--tensorboard",
+        nargs="?",
+        const=True,
+        type=Path,
+        metavar="DIR",
+        help="also write each metrics.jsonl row as TensorBoard scalars at step = epoch "
+        f"(train/loss, valid/..., run/step, run/seconds) into {into}; a resume rewrites "
+        "them to match metrics.jsonl; needs pip install 'reparam[tensorboard]'",
+    )
+
+
+def event_dir(args: argparse.Namespace, default: Path) -> Path | None:
+    """The events' directory that ``--tensorboard`` asks for (``default`` without a DIR;
+    None without the option), checked before anything is written.
+
+    Raises:
+        CommandError: the ``tensorboard`` package is missing (one line naming the extra).
+    """
+    from .._tensorboard import require
+
+    given = getattr(args, "tensorboard", None)
+    if given is None:
+        return None
+    try:
+        require()
+    except ImportError as exc:
+        raise CommandError(f"--tensorboard: {exc}") from None
+    return default if given is True else Path(given)
 
 
 def rank() -> int:
@@ -187,6 +226,8 @@ class _Prepared:
     train_set: Any
     valid_set: Any
     device: Any
+    #: the TensorBoard events' directory (rank 0), or None.
+    tensorboard: Path | None = None
 
 
 def _prepare(spec: TrainCommand, args: argparse.Namespace) -> _Prepared:
@@ -196,6 +237,7 @@ def _prepare(spec: TrainCommand, args: argparse.Namespace) -> _Prepared:
 
     from ..training import TrainConfig, select_device
 
+    events = event_dir(args, args.out / TENSORBOARD)  # every rank fails alike without it
     saved = spec.read_config(args.out) if args.resume else None
     options = spec.resolve_options(args) if saved is None else spec.resume_options(args, saved)
     data = spec.load(options)
@@ -218,7 +260,8 @@ def _prepare(spec: TrainCommand, args: argparse.Namespace) -> _Prepared:
     device = select_device(config.device)
     if config.amp and device.type != "cuda":
         raise CommandError(f"--amp needs a CUDA device; the device is {device}")
-    return _Prepared(saved, options, data, model, config, train_set, valid_set, device)
+    events = events if rank() == 0 else None  # rank 0 writes the events
+    return _Prepared(saved, options, data, model, config, train_set, valid_set, device, events)
 
 
 def run_train_command(spec: TrainCommand, args: argparse.Namespace) -> int:
@@ -235,7 +278,8 @@ def run_train_command(spec: TrainCommand, args: argparse.Namespace) -> int:
     lead = rank() == 0  # under torchrun only rank 0 claims, writes and reports
     run = None
     if lead:
-        run = claim_out(args, spec.command, spec.outputs, resumable=True, legacy_ok=spec.legacy_ok)
+        outputs = (*spec.outputs, TENSORBOARD)
+        run = claim_out(args, spec.command, outputs, resumable=True, legacy_ok=spec.legacy_ok)
         doc = spec.config_doc(args, p.options, p.model, p.data, p.saved)
         write_json(out / CONFIG, {"reparam_version": __version__, **doc})
         print(spec.banner(p.options, p.data, p.device), file=sys.stderr)
@@ -255,9 +299,10 @@ def run_train_command(spec: TrainCommand, args: argparse.Namespace) -> int:
             write_json(out / spec.result_file, record)
             files.append(spec.result_file)
         files += spec.write_plots(model, p.data, evaluated, p.options, out)
+    events = "" if p.tensorboard is None else f" and TensorBoard events to {p.tensorboard}"
     print(spec.summary(evaluated))
     print(
-        f"wrote {CONFIG}, {CHECKPOINT}, metrics.jsonl, {', '.join(files)} to {out} "
+        f"wrote {CONFIG}, {CHECKPOINT}, metrics.jsonl, {', '.join(files)} to {out}{events} "
         f"({time.perf_counter() - start:.1f} s)"
     )
     return code

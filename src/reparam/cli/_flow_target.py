@@ -1,6 +1,8 @@
 """The VI mode of ``reparam flow fit --target``: :func:`reparam.vi.fit_flow_to_target` with
 the run files of the training loop (``metrics.jsonl`` and ``checkpoint.pt`` after every
-epoch, in :func:`reparam.training.train`'s checkpoint format, so ``--resume`` works)."""
+epoch, in :func:`reparam.training.train`'s checkpoint format, so ``--resume`` works), and
+with ``--tensorboard`` the loop's TensorBoard events (:class:`reparam._tensorboard.EventLog`,
+written with metrics.jsonl, before the checkpoint)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from tqdm import tqdm
 from .._atomic import atomic_write_text
 from .._checkpoint import restore_state, save_checkpoint
 from .._signals import Terminated
+from .._tensorboard import EventLog
 from ..training import CHECKPOINT, TrainResult, load_checkpoint
 from ..vi import fit_flow_to_target
 from ._driver import rank
@@ -23,10 +26,11 @@ __all__ = ["fit_target"]
 
 
 def fit_target(model: Any, options: dict[str, Any], out: Path, resume: bool,
-                progress: bool) -> Any:  # fmt: skip
-    """The VI run: :func:`reparam.vi.fit_flow_to_target`, writing metrics.jsonl and
-    checkpoint.pt (the loop's format: model, optimizer, epoch, step, rng, history) after
-    every epoch; a resume restores them. Returns a :class:`reparam.training.TrainResult`."""
+               progress: bool, tensorboard: Path | None = None) -> Any:  # fmt: skip
+    """The VI run: :func:`reparam.vi.fit_flow_to_target`, writing metrics.jsonl, the events
+    in ``tensorboard`` (if not None) and checkpoint.pt (the loop's format: model, optimizer,
+    epoch, step, rng, history) after every epoch; a resume restores them. Returns a
+    :class:`reparam.training.TrainResult`."""
     path = out / CHECKPOINT
     opt = torch.optim.Adam(model.parameters(), lr=options["lr"])
     history: list[dict[str, float]] = []
@@ -41,6 +45,7 @@ def fit_target(model: Any, options: dict[str, Any], out: Path, resume: bool,
     bar = tqdm(total=options["epochs"], initial=len(history), disable=not progress, unit="epoch")
 
     lead = rank() == 0  # under torchrun only rank 0 writes the run files
+    events: list[EventLog] = []  # opened at the first epoch, with the history before it
 
     def save(fit: Any) -> None:
         history[:] = fit.history
@@ -49,6 +54,9 @@ def fit_target(model: Any, options: dict[str, Any], out: Path, resume: bool,
         if not lead:
             return
         atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+        if tensorboard is not None:
+            events[:] = events or [EventLog(tensorboard, history[:-1])]
+            events[0].write(history[-1])
         save_checkpoint(path, {
             "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": len(history),
             "step": history[-1]["step"], "rng": [{"torch": torch.get_rng_state()}],
@@ -70,6 +78,8 @@ def fit_target(model: Any, options: dict[str, Any], out: Path, resume: bool,
         stopped, message = "nan", f"stopped: {exc}"
     finally:
         bar.close()
+        for log in events:
+            log.close()
     if message:
         print(message, file=sys.stderr)
     step = int(history[-1]["step"]) if history else 0

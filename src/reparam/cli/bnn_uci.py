@@ -5,7 +5,9 @@ Each split trains a BNN regressor (one hidden layer of 50 ReLU units, inputs and
 normalised on the training split) in ``OUT/split-NN`` (checkpoint, metrics,
 ``result.json``), so an interrupted run continues with ``--resume`` where it stopped; the
 RMSE and test log-likelihood (original units), mean ± standard error over splits, go to
-``OUT/uci.json``.
+``OUT/uci.json``. With ``--tensorboard [DIR]`` each split also writes the loop's TensorBoard
+events into ``DIR/split-NN`` (default ``OUT/tensorboard/split-NN``: one TensorBoard run per
+split).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ._common import (
     set_threads,
     write_json,
 )
+from ._driver import TENSORBOARD, add_tensorboard_argument, event_dir
 from .bnn import (
     CHECKPOINT,
     CONFIG,
@@ -50,7 +53,7 @@ __all__ = ["SplitStopped", "add_uci_parser", "load_splits", "run_split", "summar
 
 UCI = "bnn uci"
 #: what ``bnn uci`` writes: its config, one directory per split, the summary.
-UCI_OUTPUTS = (CONFIG, "split-*", "uci.json")
+UCI_OUTPUTS = (CONFIG, "split-*", "uci.json", TENSORBOARD)
 UCI_RESULT = "result.json"
 
 
@@ -79,6 +82,7 @@ def add_uci_parser(bsub: Any) -> argparse.ArgumentParser:
     uci.add_argument("--out", type=Path, default=Path("runs/bnn-uci"), help="output directory")
     uci.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     uci.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    add_tensorboard_argument(uci, f"DIR/split-NN (default OUT/{TENSORBOARD}/split-NN)")
     uci.set_defaults(run=reported("bnn uci", _uci), check=checker(uci, _check_uci))
     return uci
 
@@ -99,9 +103,12 @@ class SplitStopped(Exception):
     """A split's training stopped early (NaN, divergence, a failed write)."""
 
 
-def run_split(d: Any, options: dict[str, Any], split_dir: Path) -> dict[str, Any]:
-    """Train and test on one split in ``split_dir`` (resuming a checkpoint found there),
-    write its ``result.json`` and return its metrics; a split already done is read back.
+def run_split(
+    d: Any, options: dict[str, Any], split_dir: Path, tensorboard: Path | None = None
+) -> dict[str, Any]:
+    """Train and test on one split in ``split_dir`` (resuming a checkpoint found there;
+    TensorBoard events in ``tensorboard`` unless None), write its ``result.json`` and
+    return its metrics; a split already done is read back.
 
     Raises:
         KeyboardInterrupt: training was interrupted (its last completed epoch is saved).
@@ -130,7 +137,7 @@ def run_split(d: Any, options: dict[str, Any], split_dir: Path) -> dict[str, Any
             checkpoint_every=max(1, epochs // 10),
         )  # fmt: skip
         result = train(model, model.pack(d.x_train, d.y_train), config, split_dir,
-                       resume=resume)  # fmt: skip
+                       resume=resume, tensorboard=tensorboard)  # fmt: skip
         if result.stopped == "interrupted":
             raise Terminated() if result.signal == "SIGTERM" else KeyboardInterrupt()
         if result.stopped is not None:
@@ -172,16 +179,17 @@ def load_splits(name: str, options: dict[str, Any], splits: int | None = None) -
 
 def uci_protocol(
     datasets: list[Any], options: dict[str, Any], out: Path,
-    progress: Callable[..., Any] = print,
+    progress: Callable[..., Any] = print, tensorboard: Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Train and test on each split of ``datasets`` (:func:`load_splits`), split ``i`` in
     ``out/split-ii`` (resumable: done splits are read back, a split with a checkpoint
-    continues from it)."""
+    continues from it), its TensorBoard events in ``tensorboard/split-ii`` unless None."""
     rows = []
     for d in datasets:
         split_dir = out / f"split-{d.split:02d}"
         was_done = (split_dir / UCI_RESULT).is_file()
-        metrics = run_split(d, options, split_dir)
+        events = None if tensorboard is None else tensorboard / split_dir.name
+        metrics = run_split(d, options, split_dir, events)
         rows.append(metrics)
         note = "done earlier" if was_done else f"{metrics['seconds']:.1f} s"
         progress(f"split {d.split:2d}: RMSE {metrics['rmse']:.3f}  test LL "
@@ -206,6 +214,7 @@ def _uci(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     out: Path = args.out
+    events = event_dir(args, out / TENSORBOARD)  # the package is there
     if args.resume:
         saved = read_config(out / CONFIG, "bnn uci", ("options", "name"))
         if saved["name"] != args.name:
@@ -221,7 +230,7 @@ def _uci(args: argparse.Namespace) -> int:
     write_json(out / CONFIG, {"reparam_version": __version__, "name": args.name,
                               "options": options})  # fmt: skip
     try:
-        result = uci_protocol(datasets, options, out,
+        result = uci_protocol(datasets, options, out, tensorboard=events,
                               progress=lambda m: print(m, file=sys.stderr))  # fmt: skip
     except KeyboardInterrupt as exc:
         done = len(list(out.glob(f"split-*/{UCI_RESULT}")))

@@ -74,7 +74,9 @@ class TargetFit(FlowFit):
         from ._flow_target import fit_target
 
         model = model.to(prepared.device)
-        return fit_target(model, prepared.options, args.out, args.resume, args.progress)
+        return fit_target(
+            model, prepared.options, args.out, args.resume, args.progress, prepared.tensorboard
+        )
 
     def evaluate(self, model: Any, data: Any, options: dict[str, Any]) -> dict[str, Any]:
         return vi_result(model, options["target"])
