@@ -7,81 +7,27 @@ import math
 import os
 import sys
 
-import numpy as np
 import pytest
 import torch.multiprocessing as mp
 
 from reparam import _tensorboard
 from reparam.training import train
+from tests.tensorboard_events import (
+    accumulated,
+    assert_events_equal_metrics,
+    expected_scalars,
+    metrics_rows,
+    same,
+)
 from tests.test_training import LinReg, Noisy, _free_ports, config, make_data
 
-pytest.importorskip("tensorboard")
 
-from tensorboard.backend.event_processing.event_accumulator import (  # noqa: E402
-    EventAccumulator,
-)
-from tensorboard.backend.event_processing.event_file_loader import (  # noqa: E402
-    LegacyEventFileLoader,
-)
+@pytest.fixture
+def tb():
+    pytest.importorskip("tensorboard")
 
 
-def tag_of(key):
-    """The tag the docs promise for a metrics.jsonl key (written out, not imported)."""
-    if key.startswith("valid_"):
-        return "valid/" + key[len("valid_") :]
-    return ("run/" if key in ("step", "seconds") else "train/") + key
-
-
-def expected_scalars(rows):
-    """tag -> [(epoch, value as float32)] of metrics.jsonl rows (null: NaN)."""
-    out = {}
-    for row in rows:
-        for key, value in row.items():
-            if key == "epoch" or isinstance(value, bool | str):
-                continue
-            value = math.nan if value is None else float(np.float32(value))
-            out.setdefault(tag_of(key), []).append((row["epoch"], value))
-    return out
-
-
-def accumulated(log_dir):
-    """tag -> [(step, value)] as TensorBoard shows them (EventAccumulator, all events kept)."""
-    acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    return {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}
-
-
-def raw(log_dir):
-    """tag -> [(step, value)] of every event in every event file, in file order (no purging
-    applied: what summary_iterator-style readers see)."""
-    out = {}
-    for path in sorted(log_dir.glob("events.out.tfevents.*")):
-        for event in LegacyEventFileLoader(str(path)).Load():
-            for value in event.summary.value:
-                out.setdefault(value.tag, []).append((event.step, value.simple_value))
-    return out
-
-
-def same(a, b):
-    """Equal scalar tables, NaN equal to NaN."""
-    assert a.keys() == b.keys(), (sorted(a), sorted(b))
-    for tag in a:
-        got = [(s, "nan" if math.isnan(v) else v) for s, v in a[tag]]
-        want = [(s, "nan" if math.isnan(v) else v) for s, v in b[tag]]
-        assert got == want, tag
-
-
-def metrics_rows(d):
-    return [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
-
-
-def assert_events_equal_metrics(log_dir, rows):
-    want = expected_scalars(rows)
-    same(accumulated(log_dir), want)
-    same(raw(log_dir), want)  # one copy of each row, whatever the reader
-    assert len(list(log_dir.glob("events.out.tfevents.*"))) == 1
-
-
+@pytest.mark.usefixtures("tb")
 def test_every_metric_is_a_scalar_at_its_epoch(tmp_path):
     out = tmp_path / "run"
     result = train(LinReg(), make_data(), config(epochs=3), out, valid_data=make_data(32, 2),
@@ -93,6 +39,7 @@ def test_every_metric_is_a_scalar_at_its_epoch(tmp_path):
     assert rows == result.history
 
 
+@pytest.mark.usefixtures("tb")
 def test_an_interrupted_and_resumed_run_has_each_epoch_once(tmp_path):
     out, log_dir = tmp_path / "run", tmp_path / "events"
     cut = train(Noisy(interrupt_at=9), make_data(), config(checkpoint_every=3), out,
@@ -104,6 +51,7 @@ def test_an_interrupted_and_resumed_run_has_each_epoch_once(tmp_path):
     assert_events_equal_metrics(log_dir, metrics_rows(out))
 
 
+@pytest.mark.usefixtures("tb")
 def test_rows_the_checkpoint_had_not_completed_are_dropped(tmp_path):
     """A crash after epoch 3's row and events but before its checkpoint: the resume redoes
     epoch 3, and the events hold the new row (its seconds differ), not the old one."""
@@ -120,6 +68,7 @@ def test_rows_the_checkpoint_had_not_completed_are_dropped(tmp_path):
     assert_events_equal_metrics(out / "tensorboard", rows)
 
 
+@pytest.mark.usefixtures("tb")
 def test_resuming_with_events_writes_the_whole_history(tmp_path):
     out = tmp_path / "run"
     train(LinReg(), make_data(), config(epochs=2), out)  # no events
@@ -128,6 +77,7 @@ def test_resuming_with_events_writes_the_whole_history(tmp_path):
     assert_events_equal_metrics(out / "tensorboard", metrics_rows(out))
 
 
+@pytest.mark.usefixtures("tb")
 def test_other_event_files_in_the_directory_are_left_alone(tmp_path):
     log_dir = tmp_path / "events"
     log_dir.mkdir()
@@ -140,6 +90,7 @@ def test_other_event_files_in_the_directory_are_left_alone(tmp_path):
     assert len(ours) == 1  # the second run replaced the first one's
 
 
+@pytest.mark.usefixtures("tb")
 def test_a_run_in_memory_writes_events_too(tmp_path):
     result = train(LinReg(), make_data(), config(epochs=3), None, tensorboard=tmp_path / "tb")
     assert os.listdir(tmp_path) == ["tb"]
@@ -168,6 +119,7 @@ def test_scalars_take_numeric_fields_only():
         "run/step": 12.0, "train/loss": 1.5, "valid/elbo": -2.0, "run/seconds": 0.25}  # fmt: skip
 
 
+@pytest.mark.usefixtures("tb")
 def test_a_non_finite_value_is_written_as_it_is(tmp_path):
     log = _tensorboard.EventLog(tmp_path, [{"epoch": 1, "loss": 1.0}])
     log.write({"epoch": 2, "loss": math.inf, "valid_loss": math.nan})
@@ -190,6 +142,7 @@ def _ddp_worker(rank, world, ports, out_dir):
             json.dump(result.history, fh)
 
 
+@pytest.mark.usefixtures("tb")
 def test_under_ddp_only_rank_0_writes_events(tmp_path):
     mp.spawn(_ddp_worker, args=(2, _free_ports(2), str(tmp_path)), nprocs=2, join=True)
     files = tmp_path / "files"
