@@ -84,7 +84,9 @@ class EventLog:
         OSError: ``log_dir`` cannot be created or written.
     """
 
-    def __init__(self, log_dir: str | os.PathLike[str], history: Iterable[Mapping[str, Any]]):
+    def __init__(
+        self, log_dir: str | os.PathLike[str], history: Iterable[Mapping[str, Any]]
+    ) -> None:
         writer_class = require()
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ the package it is one line and nothing is written."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 import reparam
 from reparam.cli import main
 from tests.cli.test_driver import FAST
-from tests.cli.test_run_faults import ENV, _uci_root
+from tests.cli.test_run_faults import ENV, _as_foreground, _signal_when, _uci_root
 from tests.tensorboard_events import assert_events_equal_metrics, metrics_rows
 
 #: two epochs of each training command (the later --epochs wins).
@@ -137,6 +138,35 @@ def test_without_the_package_it_is_one_line_and_nothing_is_written(
     assert not out.exists()
 
 
+def _this_reparam_env():
+    """The subprocess environment with this checkout's reparam first on the path."""
+    src = str(Path(reparam.__file__).parents[1])
+    return {**ENV, "PYTHONPATH": os.pathsep.join([src, ENV.get("PYTHONPATH", "")])}
+
+
+@pytest.mark.usefixtures("tb")
+def test_sigterm_closes_the_events_and_resume_completes_them(tmp_path):
+    """A real SIGTERM to the command: what is on disk equals metrics.jsonl (the epoch's
+    events are written with its row, under the deferred signal), and so after --resume."""
+    argv = [*FAST["vae"], "--no-progress", "--epochs", "40", "--checkpoint-every", "3",
+            "--out", "run", "--tensorboard"]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "reparam", *argv], cwd=tmp_path,
+                            env=_this_reparam_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_foreground)  # fmt: skip
+    events = tmp_path / "run" / "tensorboard"
+    code, err = _signal_when(proc, lambda: any(events.glob("events.*")), signal.SIGTERM)
+    assert code == 143, err
+    out = tmp_path / "run"
+    done = len(metrics_rows(out))
+    assert 1 <= done < 40
+    assert_events_equal_metrics(events, metrics_rows(out))
+    subprocess.run([sys.executable, "-m", "reparam", *argv, "--resume"], cwd=tmp_path,
+                   env=_this_reparam_env(), check=True, capture_output=True)  # fmt: skip
+    assert len(metrics_rows(out)) == 40
+    assert_events_equal_metrics(events, metrics_rows(out))
+
+
 def test_without_the_package_in_a_fresh_process(tmp_path):
     """The real chain: no ``tensorboard`` module, so torch.utils.tensorboard fails to import."""
     argv = [*TWO["bnn"], "--out", "run", "--tensorboard"]
@@ -144,9 +174,7 @@ def test_without_the_package_in_a_fresh_process(tmp_path):
         "import sys; sys.modules['tensorboard'] = None; from reparam.cli import main; "
         f"sys.exit(main({argv!r}))"
     )
-    src = str(Path(reparam.__file__).parents[1])  # this reparam, whatever is installed
-    env = {**ENV, "PYTHONPATH": os.pathsep.join([src, ENV.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_this_reparam_env(),
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 2, done
     assert done.stderr.strip().splitlines() == [
