@@ -39,7 +39,7 @@ def source_version() -> str:
     """``__version__`` as written in src/reparam/__init__.py, the one version source."""
     text = (ROOT / "src" / "reparam" / "__init__.py").read_text(encoding="utf-8")
     match = re.search(r'^__version__ = "([^"]+)"$', text, re.MULTILINE)
-    assert match, "src/reparam/__init__.py defines no __version__ = \"...\""
+    assert match, 'src/reparam/__init__.py defines no __version__ = "..."'
     return match.group(1)
 
 
@@ -83,7 +83,8 @@ def test_wheel_holds_the_package_only(dist):
         names = z.namelist()
         metadata = z.read(f"reparam-{version}.dist-info/METADATA").decode()
     assert "reparam/py.typed" in names
-    assert "reparam/__init__.py" in names and "reparam/cli/__init__.py" in names
+    assert "reparam/__init__.py" in names
+    assert "reparam/cli/__init__.py" in names
     info = f"reparam-{version}.dist-info/"
     strays = [n for n in names if not n.startswith(("reparam/", info))]
     assert not strays, f"outside the package: {strays}"  # no tests/, benchmarks/, docs/
@@ -126,14 +127,18 @@ def fresh_venv(dist) -> Path:
 def test_installed_wheel_runs(fresh_venv, dist, tmp_path):
     version = source_version()
     python, env = fresh_venv / "bin" / "python", clean_env()
-    code = ("import importlib.metadata as m, json, reparam; "
-            "print(json.dumps([reparam.__file__, reparam.__version__, m.version('reparam')]))")
+    code = (
+        "import importlib.metadata as m, json, reparam; "
+        "print(json.dumps([reparam.__file__, reparam.__version__, m.version('reparam')]))"
+    )
     where, attr, meta = json.loads(run(python, "-c", code, cwd=tmp_path, env=env).stdout)
     assert Path(where).resolve().is_relative_to(fresh_venv.resolve()), where
     assert attr == meta == version
     cli = fresh_venv / "bin" / "reparam"
     assert run(cli, "--version", cwd=tmp_path, env=env).stdout.strip() == f"reparam {version}"
     proc = run(cli, "compare", cwd=tmp_path, env=env)
-    assert "pathwise" in proc.stdout and "score" in proc.stdout
+    assert "pathwise" in proc.stdout
+    assert "score" in proc.stdout
     result = json.loads((tmp_path / "runs" / "compare" / "compare.json").read_text())
-    assert result["reparam_version"] == version and result["rows"]
+    assert result["reparam_version"] == version
+    assert result["rows"]

@@ -50,8 +50,13 @@ EXPECTED: dict[str, list[str]] = {
         *(
             rf"{re.escape(name)} +\S+ +\S+ +\S+ +{NUMBER} +\d+"
             for name in (
-                "pathwise ", "pathwise, antithetic", "pathwise, qmc", "pathwise, linear CV",
-                "pathwise, quadratic CV", "score ", "score, running mean",
+                "pathwise ",
+                "pathwise, antithetic",
+                "pathwise, qmc",
+                "pathwise, linear CV",
+                "pathwise, quadratic CV",
+                "score ",
+                "score, running mean",
                 "score, leave-one-out",
             )
         ),  # fmt: skip
@@ -98,7 +103,9 @@ def test_bnn_uci_without_data_says_so_in_one_line(tmp_path):
     assert proc.returncode == EXIT_SKIP
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(missing / "concrete") in lines[0] and "--data" in lines[0]
+    assert len(lines) == 1
+    assert str(missing / "concrete") in lines[0]
+    assert "--data" in lines[0]
 
 
 def test_readme_lists_every_example():
