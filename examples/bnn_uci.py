@@ -11,7 +11,7 @@ The data are read from local files (``reparam.data.load_uci``): ``--data PATH``,
 holding ``<name>/data.txt`` and the split index files, by default ``../shared/data/uci``
 next to the repository. Without them the script stops with one line (exit status 77).
 
-    python examples/bnn_uci.py                  # concrete, 3 splits x 400 epochs
+    python examples/bnn_uci.py                  # concrete, 3 splits x 400 epochs (~50 s CPU)
     python examples/bnn_uci.py --name yacht --splits 20 --estimator flipout
     python examples/bnn_uci.py --fast           # a smoke run: split 0, 10 epochs
 """

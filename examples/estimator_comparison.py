@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, make in ROWS:
         estimator = make()  # a fresh one: the running-mean baseline starts empty
         params = {"mu": mu, "sigma": sigma}
+        # a warm-up call, so the first row's time holds no one-off costs
         reparam.gradient_stats(f, q, params, make(), num_samples=args.samples, repeats=5)
         s = reparam.gradient_stats(f, q, params, estimator, num_samples=args.samples,
                                    repeats=repeats)  # fmt: skip

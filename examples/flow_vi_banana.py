@@ -13,7 +13,7 @@ Each is then judged by importance sampling with fresh draws: the ELBO ± se, the
 KL(q‖p) = log Z − ELBO, the effective sample size of p̃/q as a fraction of the draws and
 Pareto k̂ (Yao et al. 2018: < 0.5 good, > 0.7 do not trust q).
 
-    python examples/flow_vi_banana.py          # 20 x 100 steps of 256 draws (~1 min CPU)
+    python examples/flow_vi_banana.py          # 20 x 100 steps of 256 draws (~10 s CPU)
     python examples/flow_vi_banana.py --fast   # a smoke run: 2 x 25 steps of 64 draws
 """
 
