@@ -29,8 +29,8 @@ test: install
 
 # ruff, the type checker over src/, and the layout rules (layers, no import cycle, sizes).
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks tools
-	$(VENV)/bin/ruff format --check src tests benchmarks tools
+	$(VENV)/bin/ruff check src tests benchmarks tools examples
+	$(VENV)/bin/ruff format --check src tests benchmarks tools examples
 	$(VENV)/bin/mypy
 	$(PY) tools/check_layout.py
 
