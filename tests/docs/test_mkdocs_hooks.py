@@ -1,0 +1,65 @@
+"""The mkdocs hooks (tools/mkdocs_hooks.py): API pages from every package's __all__, and
+the globbed nav entries."""
+
+import importlib.util
+import pkgutil
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mkdocs")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def hooks():
+    spec = importlib.util.spec_from_file_location("mkdocs_hooks", ROOT / "tools/mkdocs_hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mkdocs_hooks"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_public_package_gets_a_page_with_every_name(hooks):
+    packages = hooks._import_packages(ROOT / "src")
+    on_disk = {"reparam"} | {
+        info.name
+        for info in pkgutil.walk_packages([str(ROOT / "src/reparam")], prefix="reparam.")
+        if info.ispkg and not any(part.startswith("_") for part in info.name.split("."))
+    }
+    assert set(packages) == {name for name in on_disk if getattr(packages.get(name), "__all__", 0)}
+    assert {"reparam.distributions", "reparam.estimators", "reparam.vi"} <= set(packages)
+    for package, module in packages.items():
+        page = hooks.api_page(package, packages)
+        assert page.startswith(f"# {package}\n")
+        for name in module.__all__:
+            assert f".{name}\n" in page or f".{name}]" in page, (package, name)
+
+
+def test_a_reexported_name_is_linked_not_documented_twice(hooks):
+    packages = hooks._import_packages(ROOT / "src")
+    page = hooks.api_page("reparam", packages)
+    assert "::: reparam.Normal\n" not in page
+    assert "[`Normal`][reparam.distributions.Normal]" in page
+    assert "::: reparam.gradient_stats\n" in page  # from a module, not a subpackage
+    # reparam.vi.fit is both a function and a module: the function's own path
+    assert "::: reparam.vi.fit.fit\n" in hooks.api_page("reparam.vi", packages)
+
+
+def test_globs_expand_to_existing_pages_not_listed_elsewhere(hooks):
+    pages = ["index.md", "tutorials/b.md", "tutorials/a.md", "tutorials/c.md", "x.md", "y.md"]
+    nav = [
+        {"Home": "index.md"},
+        {"Tutorials": ["tutorials/c.md", "tutorials/*.md"]},
+        "pyro*.md",
+        {"Missing": "missing/*.md"},
+        {"Other": "*.md"},
+    ]
+    assert hooks.expand_nav(nav, pages) == [
+        {"Home": "index.md"},
+        {"Tutorials": ["tutorials/c.md", "tutorials/a.md", "tutorials/b.md"]},
+        {"Other": ["x.md", "y.md"]},
+    ]
+    assert hooks.expand_nav(["pyro*.md"], [*pages, "pyro.md"]) == ["pyro.md"]

@@ -1,0 +1,157 @@
+"""mkdocs hooks (``hooks:`` in mkdocs.yml): the API reference pages and the globbed nav.
+
+- One page ``api/<package>.md`` per package of ``reparam`` (found by walking the source
+  tree: a new package appears without editing anything), with one ``::: package.Name``
+  entry per name in its ``__all__``. A name a package re-exports from one of its own
+  subpackages (``reparam.Normal`` is ``reparam.distributions.Normal``) is documented
+  once, on the subpackage's page, and linked from the parent's.
+- Nav entries may be globs (``tutorials/*.md``): each expands to the pages that match and
+  are not listed anywhere else in the nav (nor matched by an earlier glob), sorted by
+  path with a folder's ``index.md`` first; a titled glob becomes a section, and a glob
+  that matches nothing drops out. A page appears once it exists.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import importlib.util
+import logging
+import pkgutil
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.structure.files import File, Files
+
+ROOT_PACKAGE = "reparam"
+API_DIR = "api"
+log = logging.getLogger("mkdocs.hooks.reparam")
+
+
+def _import_packages(src: Path) -> dict[str, ModuleType]:
+    """Every public package under ``src/reparam`` (the root included), imported from src."""
+    if str(src) not in sys.path:
+        sys.path.insert(0, str(src))
+    root = importlib.import_module(ROOT_PACKAGE)
+    if not str(Path(root.__file__ or "").resolve()).startswith(str(src.resolve())):
+        raise RuntimeError(f"{ROOT_PACKAGE} imports from {root.__file__}, not from {src}")
+    packages = {ROOT_PACKAGE: root}
+    for info in pkgutil.walk_packages(root.__path__, prefix=f"{ROOT_PACKAGE}."):
+        if not info.ispkg or any(part.startswith("_") for part in info.name.split(".")):
+            continue
+        try:
+            packages[info.name] = importlib.import_module(info.name)
+        except ImportError as error:  # an optional dependency is missing: say so, fail --strict
+            log.warning("API reference: %s is left out, it does not import: %s", info.name, error)
+    return {name: mod for name, mod in packages.items() if getattr(mod, "__all__", None)}
+
+
+def _identifier(package: str, name: str, packages: dict[str, ModuleType]) -> str:
+    """The path mkdocstrings documents ``package.name`` under: that path, unless a submodule
+    of the same name hides the object from griffe (``reparam.vi.fit`` the function and the
+    module), then the object's own module and name."""
+    obj = getattr(packages[package], name)
+    hidden = not isinstance(obj, ModuleType) and importlib.util.find_spec(f"{package}.{name}")
+    return f"{obj.__module__}.{obj.__qualname__}" if hidden else f"{package}.{name}"
+
+
+def _documented_in(name: str, package: str, packages: dict[str, ModuleType]) -> str | None:
+    """The deepest subpackage of ``package`` that exports the same object as ``name``."""
+    obj = getattr(packages[package], name)
+    owners = [
+        other
+        for other, mod in packages.items()
+        if other.startswith(f"{package}.")
+        and name in mod.__all__
+        and getattr(mod, name, None) is obj
+    ]
+    return max(owners, key=lambda other: other.count("."), default=None)
+
+
+def api_page(package: str, packages: dict[str, ModuleType]) -> str:
+    """The Markdown of one package's API page."""
+    lines = [
+        f"# {package}",
+        "",
+        f"::: {package}",
+        "    options:",
+        "      members: false",
+        "      show_root_heading: false",
+        "      show_root_toc_entry: false",
+        "",
+    ]
+    linked: list[str] = []
+    for name in packages[package].__all__:
+        owner = _documented_in(name, package, packages)
+        if owner is None:
+            lines += [f"::: {_identifier(package, name, packages)}", ""]
+        else:
+            target = _identifier(owner, name, packages)
+            linked.append(f"- [`{name}`][{target}] (from [`{owner}`]({owner}.md))")
+    if linked:
+        lines += ["## Re-exported", "", f"Also importable from `{package}`:", "", *linked, ""]
+    return "\n".join(lines)
+
+
+def _is_glob(entry: object) -> bool:
+    return isinstance(entry, str) and any(ch in entry for ch in "*?[")
+
+
+def _explicit_pages(nav: Any) -> set[str]:
+    if isinstance(nav, str):
+        return set() if _is_glob(nav) else {nav}
+    if isinstance(nav, list):
+        return set().union(*(_explicit_pages(item) for item in nav)) if nav else set()
+    if isinstance(nav, dict):
+        return set().union(*(_explicit_pages(value) for value in nav.values()))
+    return set()
+
+
+def expand_nav(nav: list[Any], pages: list[str]) -> list[Any]:
+    """The nav with each glob entry replaced by the pages it matches (see the module doc)."""
+    placed = _explicit_pages(nav)
+
+    def matches(pattern: str) -> list[str]:
+        # a folder's index.md first (the section's page), then by path
+        ordered = sorted(pages, key=lambda p: (p.rsplit("/", 1)[0], not p.endswith("index.md"), p))
+        found = [p for p in ordered if fnmatch.fnmatch(p, pattern) and p not in placed]
+        placed.update(found)
+        return found
+
+    def expand(items: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for item in items:
+            if _is_glob(item):
+                out += matches(item)
+            elif isinstance(item, dict):
+                ((title, value),) = item.items()
+                if _is_glob(value):
+                    found = matches(value)
+                    if found:
+                        out.append({title: found})
+                elif isinstance(value, list):
+                    sub = expand(value)
+                    if sub:
+                        out.append({title: sub})
+                else:
+                    out.append(item)
+            else:
+                out.append(item)
+        return out
+
+    return expand(nav)
+
+
+def on_files(files: Files, config: MkDocsConfig) -> Files:
+    src = Path(config.config_file_path).parent / "src"
+    packages = _import_packages(src)
+    for package in packages:
+        files.append(
+            File.generated(config, f"{API_DIR}/{package}.md", content=api_page(package, packages))
+        )
+    if config.nav:
+        config.nav = expand_nav(config.nav, [f.src_uri for f in files.documentation_pages()])
+    return files
