@@ -9,6 +9,10 @@
   are not listed anywhere else in the nav (nor matched by an earlier glob), sorted by
   path with a folder's ``index.md`` first; a titled glob becomes a section, and a glob
   that matches nothing drops out. A page appears once it exists.
+- A line ``<!-- pages: GLOB ... | INTRO -->`` in a page becomes the paragraph INTRO
+  followed by a list of links to the pages that match (in the order of the globs, then
+  by path), each titled by its first heading; it becomes nothing when no page matches,
+  so a page can link to pages that do not exist yet.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import importlib
 import importlib.util
 import logging
 import pkgutil
+import posixpath
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -25,10 +31,13 @@ from typing import Any
 
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
 
 ROOT_PACKAGE = "reparam"
 API_DIR = "api"
 log = logging.getLogger("mkdocs.hooks.reparam")
+_PAGES = re.compile(r"^<!-- pages: (?P<globs>[^|]+?)(?: \| (?P<intro>.+?))? -->$", re.MULTILINE)
+_HEADING = re.compile(r"^# (?P<title>.+)$", re.MULTILINE)
 
 
 def _import_packages(src: Path) -> dict[str, ModuleType]:
@@ -155,3 +164,30 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     if config.nav:
         config.nav = expand_nav(config.nav, [f.src_uri for f in files.documentation_pages()])
     return files
+
+
+def page_links(markdown: str, here: str, pages: dict[str, str]) -> str:
+    """``markdown`` with each ``<!-- pages: ... -->`` line replaced by its list of links;
+    ``pages`` maps each page's path to its Markdown, ``here`` is this page's path."""
+
+    def links(match: re.Match[str]) -> str:
+        found: list[str] = []
+        for pattern in match["globs"].split():
+            found += [p for p in sorted(pages) if fnmatch.fnmatch(p, pattern) and p not in found]
+        lines = []
+        for path in found:
+            heading = _HEADING.search(pages[path])
+            title = heading["title"].strip() if heading else path
+            lines.append(f"- [{title}]({posixpath.relpath(path, posixpath.dirname(here) or '.')})")
+        if not lines:
+            return ""
+        return (f"{match['intro']}\n\n" if match["intro"] else "") + "\n".join(lines)
+
+    return _PAGES.sub(links, markdown)
+
+
+def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    if not _PAGES.search(markdown):
+        return markdown
+    pages = {f.src_uri: f.content_string for f in files.documentation_pages()}
+    return page_links(markdown, page.file.src_uri, pages)

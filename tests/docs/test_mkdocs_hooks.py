@@ -63,3 +63,15 @@ def test_globs_expand_to_existing_pages_not_listed_elsewhere(hooks):
         {"Other": ["x.md", "y.md"]},
     ]
     assert hooks.expand_nav(["pyro*.md"], [*pages, "pyro.md"]) == ["pyro.md"]
+
+
+def test_a_pages_line_lists_the_pages_that_exist_and_vanishes_when_none_does(hooks):
+    pages = {"index.md": "", "tutorials/b.md": "# Bee\n", "tutorials/a.md": "text\n# Ay\n"}
+    line = "<!-- pages: tutorials/b*.md tutorials/*.md | **Tutorials**: -->"
+    assert hooks.page_links(f"x\n\n{line}\n\ny", "index.md", pages) == (
+        "x\n\n**Tutorials**:\n\n- [Bee](tutorials/b.md)\n- [Ay](tutorials/a.md)\n\ny"
+    )
+    assert hooks.page_links(line, "tutorials/a.md", pages).endswith("- [Ay](a.md)")
+    assert hooks.page_links(f"x\n{line.replace('tutorials', 'none')}\ny", "index.md", pages) == (
+        "x\n\ny"
+    )
