@@ -5,6 +5,8 @@ The docstrings are Google style with a few reStructuredText constructs that read
 
 - ``.. math:: ...`` (on its line and the more-indented lines after it) becomes a
   ``$$ ... $$`` block, rendered by MathJax through pymdownx.arithmatex;
+- a list item's lines hung at the text's column (RST: 2 spaces under ``- ``) move to
+  4 spaces, where Markdown keeps them in the item;
 - ``:math:`x``` becomes ``$x$``;
 - ``:func:`x```, ``:class:`~a.b```, ``:mod:``, ``:meth:``, ``:attr:``, ``:data:`` become
   inline code (``~`` keeps the last component, as in Sphinx);
@@ -25,6 +27,7 @@ import griffe
 _ROLE = re.compile(r":(?:func|class|mod|meth|attr|data|obj|exc):`(~?)([^`]+)`")
 _MATH_ROLE = re.compile(r":math:`([^`]+)`")
 _MATH = re.compile(r"^(\s*)\.\. math::\s*(.*)$")
+_ITEM = re.compile(r"^\s*(?:[-*] |\d+\. )")
 _DOCTEST = re.compile(r"^(\s*)>>>( |$)")
 
 
@@ -52,8 +55,7 @@ def _math_blocks(lines: list[str]) -> list[str]:
                 break
             body.append(lines[i].strip())
             i += 1
-        formula = "\n".join(f"{indent}{line}" for line in body if line)
-        out += [f"{indent}$$", formula, f"{indent}$$"]
+        out += [f"{indent}$$", *(f"{indent}{line}" for line in body if line), f"{indent}$$"]
     return out
 
 
@@ -75,13 +77,44 @@ def _doctests(lines: list[str]) -> list[str]:
     return out
 
 
+def _lists(lines: list[str]) -> list[str]:
+    # RST hangs a list item's continuation at the text's column (2 for "- "); Markdown
+    # needs 4 once a blank line or a block intervenes: move each item's lines to 4.
+    out: list[str] = []
+    # Markdown also starts a list, or an item after an item of several blocks, only after
+    # a blank line: one is put there.
+    stack: list[list[int]] = []  # open items: [indent in the text, indent out, blank seen]
+    block = False  # inside a $$ or ``` block: no list markers there
+    for line in lines:
+        text = line.lstrip(" ")
+        if not text:
+            for item in stack:
+                item[2] = 1
+            out.append(line)
+            continue
+        n = len(line) - len(text)
+        loose, popped = False, False
+        while stack and n <= stack[-1][0]:
+            loose, popped = loose or bool(stack.pop()[2]), True
+        new = stack[-1][1] + 4 + max(0, n - stack[-1][0] - 2) if stack else n
+        if text.startswith(("$$", "```")):
+            block = not block
+        elif not block and re.match(r"[-*] |\d+\. ", text):
+            in_list = popped or bool(stack) or bool(out and _ITEM.match(out[-1]))
+            if out and out[-1].strip() and (loose or not in_list):
+                out.append("")
+            stack.append([n, new, 0])
+        out.append(" " * new + text)
+    return out
+
+
 def _deeper(line: str, indent: str) -> bool:
     return bool(line.strip()) and len(line) - len(line.lstrip()) > len(indent)
 
 
 def rst_to_markdown(text: str) -> str:
     """The docstring ``text`` with the RST constructs above in Markdown."""
-    text = "\n".join(_doctests(_math_blocks(text.split("\n"))))
+    text = "\n".join(_doctests(_lists(_math_blocks(text.split("\n")))))
     text = _MATH_ROLE.sub(r"$\1$", text)
     return _ROLE.sub(_role, text)
 
