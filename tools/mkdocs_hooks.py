@@ -92,16 +92,23 @@ def api_page(package: str, packages: dict[str, ModuleType]) -> str:
         "      show_root_toc_entry: false",
         "",
     ]
-    linked: list[str] = []
+    linked: dict[str, list[str]] = {}
     for name in packages[package].__all__:
         owner = _documented_in(name, package, packages)
         if owner is None:
             lines += [f"::: {_identifier(package, name, packages)}", ""]
         else:
             target = _identifier(owner, name, packages)
-            linked.append(f"- [`{name}`][{target}] (from [`{owner}`]({owner}.md))")
+            linked.setdefault(owner, []).append(f"[`{name}`][{target}]")
     if linked:
-        lines += ["## Re-exported", "", f"Also importable from `{package}`:", "", *linked, ""]
+        lines += [
+            "## Re-exported",
+            "",
+            f"Also importable from `{package}`, and documented with their package:",
+            "",
+            *(f"- [`{owner}`]({owner}.md): {', '.join(names)}" for owner, names in linked.items()),
+            "",
+        ]
     return "\n".join(lines)
 
 
