@@ -5,6 +5,10 @@
   entry per name in its ``__all__``. A name a package re-exports from one of its own
   subpackages (``reparam.Normal`` is ``reparam.distributions.Normal``) is documented
   once, on the subpackage's page, and linked from the parent's.
+- A name that griffe cannot see in the source (made at import time, e.g. the Pyro
+  classes ``reparam.pyro`` builds in a loop) gets a row in a table instead, with the
+  first line of its docstring, the documented classes it derives from, and an anchor
+  ``package.Name`` that cross-references reach.
 - Nav entries may be globs (``tutorials/*.md``): each expands to the pages that match and
   are not listed anywhere else in the nav (nor matched by an earlier glob), sorted by
   path with a folder's ``index.md`` first; a titled glob becomes a section, and a glob
@@ -25,10 +29,12 @@ import pkgutil
 import posixpath
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import griffe
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
@@ -67,6 +73,32 @@ def _identifier(package: str, name: str, packages: dict[str, ModuleType]) -> str
     return f"{obj.__module__}.{obj.__qualname__}" if hidden else f"{package}.{name}"
 
 
+def static_names(src: Path) -> Callable[[str], bool]:
+    """Whether griffe (so mkdocstrings) finds a dotted path in the source as written."""
+    root = griffe.GriffeLoader(search_paths=[str(src)]).load(ROOT_PACKAGE)
+
+    def found(path: str) -> bool:
+        obj: Any = root
+        for part in path.split(".")[1:]:
+            if part not in obj.members:
+                return False
+            obj = obj.members[part]
+        return True
+
+    return found
+
+
+def _summary(obj: object) -> str:
+    doc = (getattr(obj, "__doc__", None) or "").strip().split("\n\n")[0]
+    doc = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", " ".join(doc.split()))
+    return doc.replace("|", "\\|")
+
+
+def _documented_bases(obj: object, documented: dict[int, str]) -> list[str]:
+    bases = obj.__mro__[1:] if isinstance(obj, type) else ()
+    return [f"[`{b.__name__}`][{documented[id(b)]}]" for b in bases if id(b) in documented]
+
+
 def _documented_in(name: str, package: str, packages: dict[str, ModuleType]) -> str | None:
     """The deepest subpackage of ``package`` that exports the same object as ``name``."""
     obj = getattr(packages[package], name)
@@ -80,8 +112,12 @@ def _documented_in(name: str, package: str, packages: dict[str, ModuleType]) -> 
     return max(owners, key=lambda other: other.count("."), default=None)
 
 
-def api_page(package: str, packages: dict[str, ModuleType]) -> str:
-    """The Markdown of one package's API page."""
+def api_page(
+    package: str,
+    packages: dict[str, ModuleType],
+    static: Callable[[str], bool] = lambda path: True,
+) -> str:
+    """The Markdown of one package's API page (``static``: see :func:`static_names`)."""
     lines = [
         f"# {package}",
         "",
@@ -93,13 +129,36 @@ def api_page(package: str, packages: dict[str, ModuleType]) -> str:
         "",
     ]
     linked: dict[str, list[str]] = {}
+    built: list[str] = []
     for name in packages[package].__all__:
         owner = _documented_in(name, package, packages)
-        if owner is None:
-            lines += [f"::: {_identifier(package, name, packages)}", ""]
-        else:
+        if owner is not None:
             target = _identifier(owner, name, packages)
             linked.setdefault(owner, []).append(f"[`{name}`][{target}]")
+        elif static(f"{package}.{name}"):
+            lines += [f"::: {_identifier(package, name, packages)}", ""]
+        else:
+            built.append(name)
+    if built:
+        documented = {
+            id(getattr(mod, n)): _identifier(p, n, packages)
+            for p, mod in packages.items()
+            for n in mod.__all__
+            if static(f"{p}.{n}") and isinstance(getattr(mod, n), type)
+        }
+        lines += [
+            "## Built at import",
+            "",
+            f"Names that `{package}` makes when it is imported:",
+            "",
+            "| name | what | derives from |",
+            "| --- | --- | --- |",
+        ]
+        for name in built:
+            obj = getattr(packages[package], name)
+            bases = ", ".join(_documented_bases(obj, documented))
+            lines.append(f"| [](){{#{package}.{name}}}`{name}` | {_summary(obj)} | {bases} |")
+        lines.append("")
     if linked:
         lines += [
             "## Re-exported",
@@ -164,9 +223,12 @@ def expand_nav(nav: list[Any], pages: list[str]) -> list[Any]:
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     src = Path(config.config_file_path).parent / "src"
     packages = _import_packages(src)
+    static = static_names(src)
     for package in packages:
         files.append(
-            File.generated(config, f"{API_DIR}/{package}.md", content=api_page(package, packages))
+            File.generated(
+                config, f"{API_DIR}/{package}.md", content=api_page(package, packages, static)
+            )
         )
     if config.nav:
         config.nav = expand_nav(config.nav, [f.src_uri for f in files.documentation_pages()])

@@ -2,6 +2,7 @@
 the globbed nav entries."""
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -35,7 +36,9 @@ def test_every_public_package_gets_a_page_with_every_name(hooks):
         page = hooks.api_page(package, packages)
         assert page.startswith(f"# {package}\n")
         for name in module.__all__:
-            assert f".{name}\n" in page or f".{name}]" in page, (package, name)
+            documented = re.search(rf"^::: [\w.]+\.{name}$", page, re.MULTILINE)
+            linked = re.search(rf"\[`{name}`\]\[[\w.]+\.{name}\]", page)
+            assert documented or linked or f"{{#{package}.{name}}}" in page, (package, name)
 
 
 def test_a_reexported_name_is_linked_not_documented_twice(hooks):
@@ -46,6 +49,25 @@ def test_a_reexported_name_is_linked_not_documented_twice(hooks):
     assert "::: reparam.gradient_stats\n" in page  # from a module, not a subpackage
     # reparam.vi.fit is both a function and a module: the function's own path
     assert "::: reparam.vi.fit.fit\n" in hooks.api_page("reparam.vi", packages)
+
+
+def test_a_name_griffe_cannot_see_gets_a_row_with_an_anchor_and_its_documented_bases(hooks):
+    packages = hooks._import_packages(ROOT / "src")
+    page = hooks.api_page(
+        "reparam.distributions", packages, lambda path: not path.endswith(".Gamma")
+    )
+    assert "::: reparam.distributions.Gamma\n" not in page
+    (row,) = [line for line in page.split("\n") if "{#reparam.distributions.Gamma}" in line]
+    assert "Gamma distribution" in row
+    assert "[`ReparamDistribution`][reparam.distributions.ReparamDistribution]" in row
+    assert "::: reparam.distributions.Beta\n" in page
+
+
+def test_static_names_are_the_source_as_written(hooks):
+    found = hooks.static_names(ROOT / "src")
+    assert found("reparam.distributions.Normal")
+    assert found("reparam.vi.fit")
+    assert not found("reparam.distributions.NoSuchName")
 
 
 def test_globs_expand_to_existing_pages_not_listed_elsewhere(hooks):
