@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: install demo test lint bench bench-implicit bench-variance clean
+.PHONY: install demo test lint docs bench bench-implicit bench-variance clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,12 @@ lint: install
 	$(VENV)/bin/mypy
 	$(PY) tools/check_layout.py
 
+# The documentation site (mkdocs.yml): API pages from every package's __all__, built into
+# site/ (open site/index.html); --strict turns every warning (a broken link, a docstring
+# griffe cannot parse) into a failure.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 bench: install
 	$(PY) benchmarks/bench_normal.py
 
@@ -44,4 +50,4 @@ bench-variance: install
 	$(PY) benchmarks/bench_variance.py --repeats 200 --samples 16 64 256
 
 clean:
-	rm -rf $(VENV) runs build dist src/*.egg-info
+	rm -rf $(VENV) runs build dist site src/*.egg-info

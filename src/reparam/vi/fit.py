@@ -106,7 +106,9 @@ def elbo_estimate(
         log_joint: z of shape (S, d) ↦ log p(x, z) of shape (S,).
         q: the variational distribution, event shape (d,).
         num_particles: S.
-        noise, stl, control_variate: as in :func:`fit`.
+        noise: as in :func:`fit`.
+        stl: as in :func:`fit`.
+        control_variate: as in :func:`fit`.
         entropy: the :func:`entropy_mode` of q when already known (a loop over steps
             resolves it once); None resolves it here.
 

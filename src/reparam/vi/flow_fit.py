@@ -145,10 +145,12 @@ def fit_flow_to_target(
         log_target: log p̃, z (S, d) → (S,).
         epochs: the total epochs (≥ 1), counting those in ``history``.
         anneal_steps: N of β_t (0: no annealing); t counts steps from the start of the fit.
-        optimizer, history: to continue a fit: its optimizer (state restored) and the
-            rows of its completed epochs; None starts afresh.
+        optimizer: to continue a fit, its optimizer (state restored); None starts afresh.
+        history: to continue a fit, the rows of its completed epochs; None starts afresh.
         on_epoch: called after every epoch with the fit so far (e.g. to checkpoint).
-        log_z, eval_samples: for the closing :func:`target_diagnostics` (0: none).
+        log_z: the known log normalizer of the target (None: unknown), for the closing
+            :func:`target_diagnostics`.
+        eval_samples: for the closing :func:`target_diagnostics` (0: none).
 
     Returns:
         :class:`FlowFit`.
