@@ -150,3 +150,24 @@ def test_import_reparam_does_not_import_pyro_and_missing_pyro_is_one_line():
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError:")
     assert "pip install 'reparam[pyro]'" in last
+
+
+@pytest.mark.parametrize("name", ["Normal", "Gamma", "TruncatedNormal", "flow"])
+def test_log_prob_of_the_draw_is_kept_and_equals_the_computed_one(name):
+    torch.manual_seed(4)
+    p = torch.tensor([0.5, 2.0], requires_grad=True)
+    if name == "flow":
+        q = rp.to_pyro(reparam.flows.build_flow("iaf", 2, transforms=2, hidden_features=(8,))())
+    elif name == "TruncatedNormal":
+        q = rp.TruncatedNormal(p, 1.0, -1.0, 3.0)
+    else:
+        q = getattr(rp, name)(p.exp(), 1.5)
+    z = q()
+    kept = q.log_prob(z)
+    assert kept is q._drawn[1]
+    computed = q.log_prob(z.detach().clone())  # another tensor: computed afresh
+    torch.testing.assert_close(kept, computed, rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        q2 = rp.Normal(p, 1.0)
+        q2()
+    assert "_drawn" not in q2.__dict__  # a draw without gradients keeps nothing

@@ -22,19 +22,34 @@ import inspect
 import types
 from typing import Any, TypeVar
 
+import torch
 from pyro.distributions.torch_distribution import TorchDistributionMixin
+from torch import Tensor
 from torch.distributions import Distribution
 from torch.types import _size
 
 from .. import distributions as _dists
+from ..distributions import ReparamDistribution
 
 __all__ = ["PYRO_DISTRIBUTIONS", "PyroAdapted", "pyro_class", "to_pyro"]
 
 _D = TypeVar("_D", bound=Distribution)
+_EMPTY = torch.Size()
 
 
 class PyroAdapted:
-    """Marker and ``expand`` fallback shared by every adapted class (first in its MRO)."""
+    """What every adapted class adds (first in its MRO): the ``expand`` fallback and
+    log q(z) kept from the draw.
+
+    Pyro draws z with ``fn()`` and then asks ``fn.log_prob(z)``. Where the family is a
+    :class:`~reparam.distributions.ReparamDistribution` with ``has_rsample``, ``rsample``
+    goes through ``rsample_and_log_prob`` (log q from ε by the change of variables:
+    one pass, no inverse; for an IAF flow the inverse would take D network passes) and
+    keeps (z, log q(z)); ``log_prob(value)`` returns that log q when ``value`` *is* that z
+    (the same tensor object) and computes it otherwise. The pair is kept only for a draw
+    made with gradients enabled, on this distribution object, whose parameters do not
+    change after construction, so it cannot go stale; Pyro builds a new one per step.
+    """
 
     def expand(self, batch_shape: _size, _instance: Any = None) -> Any:
         """reparam's ``expand`` (the same class, parameters expanded, not copied), or
@@ -43,6 +58,31 @@ class PyroAdapted:
             return super().expand(batch_shape, _instance)  # type: ignore[misc]
         except NotImplementedError:
             return TorchDistributionMixin.expand(self, batch_shape)  # type: ignore[arg-type]
+
+    def rsample(self, sample_shape: _size = _EMPTY, **kwargs: Any) -> Tensor:
+        """z = g(ε, θ), keeping log q(z) for :meth:`log_prob` (see the class)."""
+        if not (isinstance(self, ReparamDistribution) and self.has_rsample):
+            return super().rsample(sample_shape, **kwargs)  # type: ignore[misc]
+        if not torch.is_grad_enabled():
+            return ReparamDistribution.rsample(self, sample_shape, **kwargs)
+        z, log_q = self.rsample_and_log_prob(torch.Size(sample_shape), **kwargs)
+        self._drawn = (z, log_q)
+        return z
+
+    def from_noise_keeping_log_prob(self, eps: Tensor) -> Tensor:
+        """``from_noise(eps)``, keeping log q(z) for :meth:`log_prob` as ``rsample`` does."""
+        assert isinstance(self, ReparamDistribution)
+        z, log_q = self.from_noise_and_log_prob(eps)
+        if torch.is_grad_enabled():
+            self._drawn = (z, log_q)
+        return z
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        """log q(value): kept from the draw if ``value`` is the drawn z, else computed."""
+        drawn = self.__dict__.get("_drawn")
+        if drawn is not None and drawn[0] is value:
+            return drawn[1]
+        return super().log_prob(value)  # type: ignore[misc]
 
 
 def _doc(cls: type) -> str:

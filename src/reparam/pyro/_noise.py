@@ -148,4 +148,5 @@ class noise(Messenger):  # noqa: N801  (a handler, named like Pyro's poutine han
             )
         view = _ParticleView(base, axis)
         eps = self.strategy(view, (view.size,)).movedim(0, axis)
-        msg["value"] = base.from_noise(eps)
+        keep = getattr(base, "from_noise_keeping_log_prob", None)
+        msg["value"] = keep(eps) if keep is not None else base.from_noise(eps)
