@@ -4,7 +4,7 @@ Two conjugate models with known posteriors:
 
 1. Gamma–Poisson: rate ~ Gamma(2, 1), counts ~ Poisson(rate). The guide is
    ``reparam.pyro.Gamma(a, a / m)`` (implicit reparameterization), fitted with Pyro's
-   ``Trace_ELBO`` over 8 vectorized particles whose noise is drawn in antithetic pairs
+   ``Trace_ELBO`` over 32 vectorized particles whose noise is drawn in antithetic pairs
    (``reparam.pyro.noise("antithetic")``).
 2. Bayesian linear regression with a correlated Gaussian posterior, fitted with the
    flow autoguide ``reparam.pyro.AutoReparamFlow(model, flow="maf")`` and QMC noise.
@@ -75,10 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     pyro.set_rng_seed(args.seed)
 
     pyro.clear_param_store()
-    fit(gamma_model, gamma_guide, 8, "antithetic", steps, (0.1, 0.01, 0.001))
+    fit(gamma_model, gamma_guide, 32, "antithetic", steps, (0.1, 0.01, 0.001))
     a, m = pyro.param("a").item(), pyro.param("m").item()
     a_n, b_n = 2.0 + COUNTS.sum().item(), 1.0 + len(COUNTS)
-    print("Gamma–Poisson, guide reparam.pyro.Gamma (antithetic noise, 8 particles)")
+    print("Gamma–Poisson, guide reparam.pyro.Gamma (antithetic noise, 32 particles)")
     print(f"  fitted: mean {m:.4f}  variance {m * m / a:.4f}")
     print(f"  exact:  mean {a_n / b_n:.4f}  variance {a_n / b_n**2:.4f}")
 
