@@ -103,3 +103,19 @@ def test_bad_arguments_are_named_errors():
 
     with pytest.raises(ValueError, match="noise strategy 'wrong' returned"):
         _trace(Wrong())
+
+
+def test_the_flow_autoguide_latent_gets_antithetic_base_noise():
+    def model():
+        pyro.sample("w", dist.Normal(torch.zeros(3), 1.0).to_event(1))
+
+    guide = rp.AutoReparamFlow(model, flow="maf", transforms=2, hidden_features=(8,))
+    guide()  # builds the flow
+    with torch.no_grad(), rp.noise("antithetic"), pyro.plate(rp.PARTICLE_PLATE, 6, dim=-1):
+        tr = pyro.poutine.trace(guide).get_trace()
+    site = next(s for n, s in tr.nodes.items() if n.endswith("_latent"))
+    u = site["value"]
+    assert u.shape == (6, 3)
+    eps, _ = site["fn"]._pull(u)  # the flow's inverse: back to the base noise
+    torch.testing.assert_close(eps[3:], -eps[:3], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(tr.nodes["w"]["value"], u)  # real support: w = u
