@@ -119,3 +119,15 @@ def test_the_flow_autoguide_latent_gets_antithetic_base_noise():
     eps, _ = site["fn"]._pull(u)  # the flow's inverse: back to the base noise
     torch.testing.assert_close(eps[3:], -eps[:3], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(tr.nodes["w"]["value"], u)  # real support: w = u
+
+
+def test_a_family_under_pyros_expanded_distribution_is_a_named_error():
+    from pyro.distributions.torch_distribution import ExpandedDistribution
+
+    def guide():
+        base = rp.Normal(torch.tensor(0.0), 1.0)
+        pyro.sample("e", ExpandedDistribution(base, torch.Size([8])).to_event(1))
+
+    with pytest.raises(ValueError, match="under Pyro's ExpandedDistribution"):
+        with rp.noise("qmc"), pyro.plate(rp.PARTICLE_PLATE, 4, dim=-1):
+            pyro.poutine.trace(guide).get_trace()

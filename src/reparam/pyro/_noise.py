@@ -67,17 +67,18 @@ class _ParticleView:
         return self.noise.sample(shape, dtype=ref.dtype, device=ref.device)
 
 
-def _reparam_base(fn: Any) -> ReparamDistribution | None:
-    """The reparam distribution a site samples from, under ``to_event`` and ``mask``."""
+def _reparam_base(fn: Any) -> tuple[ReparamDistribution | None, bool]:
+    """The reparam distribution a site samples from, under ``to_event`` and ``mask``, and
+    whether Pyro's ``ExpandedDistribution`` sits on the way (a family with no ``expand``)."""
+    expanded = False
     while True:
         if isinstance(fn, ReparamDistribution):
-            return fn
-        if isinstance(fn, (Independent, MaskedDistribution)):
+            return fn, expanded
+        if isinstance(fn, (Independent, MaskedDistribution, ExpandedDistribution)):
+            expanded = expanded or isinstance(fn, ExpandedDistribution)
             fn = fn.base_dist
-        elif isinstance(fn, ExpandedDistribution):
-            return fn.base_dist if isinstance(fn.base_dist, ReparamDistribution) else None
         else:
-            return None
+            return None, expanded
 
 
 class noise(Messenger):  # noqa: N801  (a handler, named like Pyro's poutine handlers)
@@ -125,21 +126,19 @@ class noise(Messenger):  # noqa: N801  (a handler, named like Pyro's poutine han
         if isinstance(self.strategy, MonteCarlo):
             return
         fn = msg["fn"]
-        base = _reparam_base(fn)
+        base, expanded = _reparam_base(fn)
         if base is None:
             return
         name = f"reparam.pyro.noise({self.strategy.name!r})"
-        if isinstance(fn, ExpandedDistribution) or isinstance(
-            getattr(fn, "base_dist", None), ExpandedDistribution
-        ):
+        if expanded:
             raise ValueError(
                 f"{name}: site {msg['name']!r} is a {type(base).__name__} under Pyro's "
                 "ExpandedDistribution (its family has no expand), out of reach of noise "
                 "strategies; use noise='mc'"
             )
         frame = next((f for f in msg["cond_indep_stack"] if f.name == self.plate), None)
-        axis = None if frame is None else len(fn.batch_shape) + frame.dim
-        if frame is None or axis is None or axis < 0 or fn.batch_shape[axis] != frame.size:
+        axis = -1 if frame is None else len(fn.batch_shape) + frame.dim
+        if frame is None or axis < 0 or fn.batch_shape[axis] != frame.size:
             raise ValueError(
                 f"{name}: site {msg['name']!r} has no particle dimension (plate "
                 f"{self.plate!r}): {self.strategy.name} pairs or spreads ε across particles, "
