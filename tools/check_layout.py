@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("estimators",),
     ("diagnostics", "objectives", "_objective_args", "schedules", "importance", "metrics"),
     ("flows", "nn", "data"),
+    ("pyro",),
     ("_checkpoint", "_rundir", "_tensorboard", "_loop", "_loop_state", "training"),
     ("vae", "_vae_fast", "_vae_nets", "_vae_options", "bnn", "density", "vi"),
     ("plots",),
