@@ -157,10 +157,12 @@ def test_float32_pass_is_elementwise_whatever_the_batch_order():
     perm = torch.randperm(a.numel(), generator=gen)
     permuted = log_cdf_and_dlogx(log_x[perm], a[perm])
     for whole, shuffled in zip(batch, permuted, strict=True):
-        assert whole is not None and shuffled is not None
+        assert whole is not None
+        assert shuffled is not None
         assert torch.equal(whole[perm], shuffled)
     for i in range(0, a.numel(), 37):
         alone = log_cdf_and_dlogx(log_x[i : i + 1], a[i : i + 1])
         for whole, one in zip(batch, alone, strict=True):
-            assert whole is not None and one is not None
+            assert whole is not None
+            assert one is not None
             assert torch.equal(whole[i : i + 1], one)
