@@ -14,7 +14,11 @@ import pytest
 import torch
 
 import reparam
-from reparam.distributions._gamma_fast import fast_domain, gamma_cdf_and_dlogx32
+from reparam.distributions._gamma_fast import (
+    fast_domain,
+    gamma_cdf_and_dlogx32,
+    log_cdf_and_dlogx,
+)
 from reparam.distributions._gamma_math import (
     standard_gamma_cdf_and_dlogx_da,
     standard_gamma_log_quantile,
@@ -138,3 +142,27 @@ def test_a_draw_without_gradient_gives_the_same_noise_and_sample():
         z_plain = q.from_noise(u_plain)
     assert torch.equal(u_grad, u_plain)
     assert torch.equal(z_grad, z_plain)
+
+
+def test_float32_pass_is_elementwise_whatever_the_batch_order():
+    """The pass sorts by depth (any order within a level): each element's (log F, upper,
+    ∂ log x/∂a) is bit for bit the one it gets alone, and a permuted batch gives the
+    permuted results."""
+    gen = torch.Generator().manual_seed(7)
+    a = torch.cat([torch.full((200,), 1.0), 0.05 + 25 * torch.rand(300, generator=gen)])
+    log_x = torch.log(torch._standard_gamma(a, generator=gen).double())
+    keep = fast_domain(log_x, a)
+    a, log_x = a[keep], log_x[keep]
+    batch = log_cdf_and_dlogx(log_x, a)
+    perm = torch.randperm(a.numel(), generator=gen)
+    permuted = log_cdf_and_dlogx(log_x[perm], a[perm])
+    for whole, shuffled in zip(batch, permuted, strict=True):
+        assert whole is not None
+        assert shuffled is not None
+        assert torch.equal(whole[perm], shuffled)
+    for i in range(0, a.numel(), 37):
+        alone = log_cdf_and_dlogx(log_x[i : i + 1], a[i : i + 1])
+        for whole, one in zip(batch, alone, strict=True):
+            assert whole is not None
+            assert one is not None
+            assert torch.equal(whole[i : i + 1], one)

@@ -132,6 +132,15 @@ def _suffixes(
         yield n, views
 
 
+def _levels(starts: list[int]) -> range:
+    """The levels top, …, 1 from the deepest one with elements (``starts`` as from
+    :func:`_starts`: level n has elements where starts[n] < starts[-1], the end)."""
+    top = len(starts) - 2
+    while top > 0 and starts[top] >= starts[-1]:
+        top -= 1
+    return range(top, 0, -1)
+
+
 def _nested_series(
     x: Tensor, a: Tensor, starts: list[int], big_m: Tensor, dm: Tensor | None
 ) -> None:
@@ -142,7 +151,7 @@ def _nested_series(
     updated, so each gets exactly its N_i steps and the others keep T = 1, D = 0."""
     c = _constants(x)
     buffers = (torch.empty_like(x), torch.empty_like(x), x, a, big_m, big_m if dm is None else dm)
-    for n, (inv, q, xs, as_, t, d) in _suffixes(starts, range(len(starts) - 2, 0, -1), buffers):
+    for n, (inv, q, xs, as_, t, d) in _suffixes(starts, _levels(starts), buffers):
         torch.add(as_, c[n], out=inv).reciprocal_()  # 1/(a + n)
         torch.mul(t, inv, out=q)  # T/(a + n)
         if dm is not None:
@@ -165,8 +174,7 @@ def _nested_fraction(
         df.fill_(-1.0)
     scratch = (torch.empty_like(x), torch.empty_like(x), torch.empty_like(x))
     buffers = (*scratch, a, base, f, f if df is None else df)
-    levels = range(len(starts) - 2, 0, -1)
-    for n, (inv, r, q, as_, bs, t, d) in _suffixes(starts, levels, buffers):
+    for n, (inv, r, q, as_, bs, t, d) in _suffixes(starts, _levels(starts), buffers):
         k = n - 1
         torch.reciprocal(t, out=inv)
         torch.sub(as_, c[n], out=r).mul_(c[n]).mul_(inv)  # a_{k+1}/T_{k+1}
@@ -267,7 +275,7 @@ def _series_fraction(
     # Sort by (method, depth): the series' elements first, each part by increasing depth;
     # the recurrences run on the sorted copies, their results go back in one scatter.
     key = torch.addcmul(depth, upper, _constants(x)[128]).to(torch.uint8)
-    order = torch.sort(key, stable=True).indices
+    order = torch.sort(key).indices  # any order within a level: the steps are elementwise
     counts = torch.bincount(key, minlength=256).tolist()
     n_series = sum(counts[:128])
     xs, as_, ds = (v.index_select(0, order) for v in (x, a, depth))
