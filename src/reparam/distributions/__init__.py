@@ -21,6 +21,7 @@ from .gumbel import Gumbel
 from .half_normal import HalfNormal
 from .implicit import ImplicitReparamDistribution, ImplicitReparameterized
 from .independent import Independent
+from .inverse_gamma import InverseGamma
 from .kumaraswamy import Kumaraswamy
 from .laplace import Laplace
 from .log_normal import LogNormal
@@ -54,6 +55,7 @@ __all__ = [
     "ImplicitReparamDistribution",
     "ImplicitReparameterized",
     "Independent",
+    "InverseGamma",
     "Kumaraswamy",
     "Laplace",
     "LogNormal",

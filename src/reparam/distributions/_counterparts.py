@@ -30,6 +30,7 @@ TORCH_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "LowRankMultivariateNormal": ("loc", "cov_factor", "cov_diag"),
     "Gamma": ("concentration", "rate"),
     "Chi2": ("df",),
+    "InverseGamma": ("concentration", "rate"),
     "Beta": ("concentration1", "concentration0"),
     "Dirichlet": ("concentration",),
     "StudentT": ("df", "loc", "scale"),

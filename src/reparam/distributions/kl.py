@@ -75,6 +75,7 @@ from .gamma import Chi2, Gamma
 from .gumbel import Gumbel
 from .half_normal import HalfNormal
 from .independent import Independent
+from .inverse_gamma import InverseGamma, kl_inverse_gamma
 from .kumaraswamy import Kumaraswamy, _log1mexp
 from .laplace import Laplace
 from .log_normal import LogNormal
@@ -112,6 +113,7 @@ _COUNTERPARTS: dict[type, type] = {
         LowRankMultivariateNormal,
         Gamma,
         Chi2,
+        InverseGamma,
         Beta,
         Dirichlet,
         StudentT,
@@ -198,6 +200,7 @@ def _kl_von_mises(p: VonMises | td.VonMises, q: VonMises | td.VonMises) -> Tenso
 
 
 _register_both_ways(VonMises, td.VonMises, _kl_von_mises, VonMises)
+_register_both_ways(InverseGamma, td.InverseGamma, kl_inverse_gamma, InverseGamma)
 
 
 # ----------------------------------------------------------------------------- TruncatedNormal
