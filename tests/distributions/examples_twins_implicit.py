@@ -1,13 +1,14 @@
-"""Registry entries for the torch twins built on implicit Gamma noise: InverseGamma (see
-registry.py for the fields). InverseGamma's a ≥ 5 gives E[z²] a pathwise gradient of
-finite variance (it needs moments of order 4 and a bit).
+"""Registry entries for the torch twins of issue 15 in the implicit branch: InverseGamma
+(on implicit Gamma noise) and LogisticNormal (see registry.py for the fields).
+InverseGamma's a ≥ 5 gives E[z²] a pathwise gradient of finite variance (it needs moments
+of order 4 and a bit); LogisticNormal has no closed-form moments (as torch's).
 """
 
 import scipy.stats as st
 
 import reparam
 
-from .examples_implicit import _positive
+from .examples_implicit import NAN, _positive
 
 EXAMPLES = [
     dict(
@@ -16,5 +17,21 @@ EXAMPLES = [
         params={"concentration": [5.0, 7.0, 12.0], "rate": [1.0, 3.0, 0.5]},
         scipy=lambda concentration, rate: st.invgamma(concentration, scale=rate),
         bad=(*_positive("concentration"), *_positive("rate", shape_error="concentration")),
+    ),
+    dict(
+        name="LogisticNormal",
+        make=lambda loc, scale, **kw: reparam.LogisticNormal(loc, scale, **kw),
+        params={
+            "loc": [[0.3, -0.5, 1.0], [0.0, 0.8, -1.2]],
+            "scale": [[0.5, 1.0, 0.7], [1.2, 0.4, 0.9]],
+        },
+        moments=False,
+        bad=(
+            ({"scale": [[1.0, -1.0, 1.0]] * 2}, r"'scale'.*> 0"),
+            ({"scale": [[1.0, 0.0, 1.0]] * 2}, r"'scale'.*> 0"),
+            ({"loc": [[NAN, 0.0, 0.0]] * 2}, r"'loc'.*finite"),
+            ({"loc": 0.3, "scale": 1.0}, r"at least one dimension"),
+            ({"scale": [[1.0, 1.0]] * 2}, r"broadcast"),
+        ),
     ),
 ]

@@ -1,8 +1,9 @@
-"""The torch twins on implicit Gamma noise (InverseGamma) against torch.distributions,
+"""The torch twins InverseGamma and LogisticNormal against torch.distributions,
 closed-form gradients and their KL divergences."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.distributions as td
@@ -107,3 +108,62 @@ def test_inverse_gamma_kl_matches_monte_carlo():
     ratio = p.log_prob(z) - q.log_prob(z)
     se = ratio.std().item() / math.sqrt(z.numel())
     assert abs(ratio.mean().item() - kl_divergence(p, q).item()) <= 5 * se
+
+
+# ----------------------------------------------------------------------------- LogisticNormal
+def test_logistic_normal_log_prob_matches_torch():
+    torch.manual_seed(3)
+    loc = torch.randn(2, 4, dtype=F64)
+    scale = torch.rand(2, 4, dtype=F64) + 0.3
+    ours, ref = reparam.LogisticNormal(loc, scale), td.LogisticNormal(loc, scale)
+    assert ours.batch_shape == ref.batch_shape
+    assert ours.event_shape == ref.event_shape
+    z = ref.sample((7,))
+    torch.testing.assert_close(ours.log_prob(z), ref.log_prob(z))
+    z, lp = ours.rsample_and_log_prob((7,))
+    torch.testing.assert_close(lp, ref.log_prob(z))
+    torch.testing.assert_close(z.sum(-1), torch.ones(7, 2, dtype=F64))
+
+
+def test_logistic_normal_samples_match_torchs():
+    torch.manual_seed(4)
+    loc, scale = _t([0.5, -1.0, 0.2]), _t([0.8, 0.5, 1.5])
+    n = 20000
+    ours = reparam.LogisticNormal(loc, scale).rsample((n,))
+    ref = td.LogisticNormal(loc, scale).sample((n,))
+    se = torch.sqrt(ours.var(0) / n + ref.var(0) / n)
+    assert ((ours.mean(0) - ref.mean(0)).abs() <= 5 * se).all()
+
+
+def test_logistic_normal_pathwise_gradient_against_quadrature():
+    """K = 1: z₁ = σ(x), x ~ N(μ, s²); ∂E[z₁]/∂μ = E[σ'(x)], ∂E[z₁]/∂s = E[σ'(x) ε]
+    by Gauss–Hermite quadrature."""
+    mu, s = 0.4, 1.3
+    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
+    weights = weights / weights.sum()
+    sig = 1 / (1 + np.exp(-(mu + s * nodes)))
+    dsig = sig * (1 - sig)
+    want = {"loc": float((weights * dsig).sum()), "scale": float((weights * dsig * nodes).sum())}
+    n = 4000
+    torch.manual_seed(5)
+    loc = torch.full((n, 1), mu, dtype=F64, requires_grad=True)
+    scale = torch.full((n, 1), s, dtype=F64, requires_grad=True)
+    reparam.LogisticNormal(loc, scale).rsample()[..., 0].sum().backward()
+    for name, leaf in (("loc", loc), ("scale", scale)):
+        g = leaf.grad[:, 0]
+        se = g.std().item() / math.sqrt(n)
+        assert abs(g.mean().item() - want[name]) <= 5 * se, (name, g.mean(), want[name])
+
+
+def test_logistic_normal_refuses_a_scalar_loc():
+    with pytest.raises(ValueError, match="at least one dimension"):
+        reparam.LogisticNormal(0.0, 1.0)
+
+
+def test_logistic_normal_kl_is_the_normal_kl():
+    loc_p, scale_p = _t([0.3, -1.0]), _t([0.5, 2.0])
+    loc_q, scale_q = _t([0.0, 0.4]), _t([1.0, 0.7])
+    p, q = reparam.LogisticNormal(loc_p, scale_p), reparam.LogisticNormal(loc_q, scale_q)
+    want = kl_divergence(td.Normal(loc_p, scale_p), td.Normal(loc_q, scale_q)).sum(-1)
+    torch.testing.assert_close(kl_divergence(p, q), want)
+    torch.testing.assert_close(kl_divergence(p, td.LogisticNormal(loc_q, scale_q)), want)

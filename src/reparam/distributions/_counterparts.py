@@ -31,6 +31,7 @@ TORCH_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "Gamma": ("concentration", "rate"),
     "Chi2": ("df",),
     "InverseGamma": ("concentration", "rate"),
+    "LogisticNormal": ("loc", "scale"),
     "Beta": ("concentration1", "concentration0"),
     "Dirichlet": ("concentration",),
     "StudentT": ("df", "loc", "scale"),

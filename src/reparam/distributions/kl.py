@@ -79,6 +79,7 @@ from .inverse_gamma import InverseGamma, kl_inverse_gamma
 from .kumaraswamy import Kumaraswamy, _log1mexp
 from .laplace import Laplace
 from .log_normal import LogNormal
+from .logistic_normal import LogisticNormal
 from .lowrank_multivariate_normal import LowRankMultivariateNormal
 from .multivariate_normal import MultivariateNormal
 from .normal import Normal
@@ -114,6 +115,7 @@ _COUNTERPARTS: dict[type, type] = {
         Gamma,
         Chi2,
         InverseGamma,
+        LogisticNormal,
         Beta,
         Dirichlet,
         StudentT,
