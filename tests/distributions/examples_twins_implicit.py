@@ -1,5 +1,6 @@
 """Registry entries for the torch twins of issue 15 in the implicit branch: InverseGamma
-(on implicit Gamma noise) and LogisticNormal (see registry.py for the fields).
+and FisherSnedecor (on implicit Gamma noise) and LogisticNormal (see registry.py for the
+fields). FisherSnedecor's ν₂ ≥ 10 keeps the pathwise gradient of E[z²] of finite variance.
 InverseGamma's a ≥ 5 gives E[z²] a pathwise gradient of finite variance (it needs moments
 of order 4 and a bit); LogisticNormal has no closed-form moments (as torch's).
 """
@@ -25,7 +26,7 @@ EXAMPLES = [
             "loc": [[0.3, -0.5, 1.0], [0.0, 0.8, -1.2]],
             "scale": [[0.5, 1.0, 0.7], [1.2, 0.4, 0.9]],
         },
-        moments=False,
+        moments=False,  # no closed form
         bad=(
             ({"scale": [[1.0, -1.0, 1.0]] * 2}, r"'scale'.*> 0"),
             ({"scale": [[1.0, 0.0, 1.0]] * 2}, r"'scale'.*> 0"),
@@ -33,5 +34,12 @@ EXAMPLES = [
             ({"loc": 0.3, "scale": 1.0}, r"at least one dimension"),
             ({"scale": [[1.0, 1.0]] * 2}, r"broadcast"),
         ),
+    ),
+    dict(
+        name="FisherSnedecor",
+        make=lambda df1, df2, **kw: reparam.FisherSnedecor(df1, df2, **kw),
+        params={"df1": [1.5, 4.0, 9.0], "df2": [10.0, 12.0, 20.0]},
+        scipy=lambda df1, df2: st.f(df1, df2),
+        bad=(*_positive("df1"), *_positive("df2", shape_error="df1")),
     ),
 ]

@@ -1,4 +1,4 @@
-"""The torch twins InverseGamma and LogisticNormal against torch.distributions,
+"""The torch twins InverseGamma, LogisticNormal and FisherSnedecor against torch.distributions,
 closed-form gradients and their KL divergences."""
 
 import math
@@ -167,3 +167,45 @@ def test_logistic_normal_kl_is_the_normal_kl():
     want = kl_divergence(td.Normal(loc_p, scale_p), td.Normal(loc_q, scale_q)).sum(-1)
     torch.testing.assert_close(kl_divergence(p, q), want)
     torch.testing.assert_close(kl_divergence(p, td.LogisticNormal(loc_q, scale_q)), want)
+
+
+# ----------------------------------------------------------------------------- FisherSnedecor
+def test_fisher_snedecor_matches_torch():
+    df1 = _t([0.5, 1.0, 2.0, 3.0, 4.0, 9.0])
+    df2 = _t([1.0, 2.0, 3.0, 4.0, 5.0, 12.0])
+    ours, ref = reparam.FisherSnedecor(df1, df2), td.FisherSnedecor(df1, df2)
+    value = _t([[0.3, 1.0, 2.0, 5.0, 0.7, 0.01]])
+    torch.testing.assert_close(ours.log_prob(value), ref.log_prob(value))
+    for name in ("mean", "variance", "mode"):
+        torch.testing.assert_close(getattr(ours, name), getattr(ref, name), equal_nan=True)
+    assert torch.isnan(ours.mean[:2]).all()
+    assert torch.isnan(ours.variance[:4]).all()
+    assert torch.isnan(ours.mode[:3]).all()
+
+
+def test_fisher_snedecor_is_the_ratio_of_chi2s_of_the_same_noise():
+    df1, df2 = _t([0.7, 4.0]), _t([3.0, 12.0])
+    q = reparam.FisherSnedecor(df1, df2)
+    for noise in ("mc", "antithetic", "qmc"):
+        u = q.sample_noise((64,), noise=noise)
+        assert u.shape == (64, 2, 2)
+        g1 = reparam.Chi2(df1).from_noise(u[..., 0].clone())
+        g2 = reparam.Chi2(df2).from_noise(u[..., 1].clone())
+        torch.testing.assert_close(q.from_noise(u), (g1 / df1) / (g2 / df2))
+        z, lp = q.from_noise_and_log_prob(u)
+        torch.testing.assert_close(lp, td.FisherSnedecor(df1, df2).log_prob(z))
+
+
+@pytest.mark.parametrize(("df1", "df2"), [(0.8, 1.5), (5.0, 3.0)])
+def test_fisher_snedecor_pathwise_gradient_of_mean_log(df1, df2):
+    """E[log z] = ψ(ν₁/2) − ψ(ν₂/2) + log ν₂ − log ν₁."""
+    trigamma = lambda x: torch.special.polygamma(1, _t(x)).item()  # noqa: E731
+    want = {"df1": 0.5 * trigamma(df1 / 2) - 1 / df1, "df2": -0.5 * trigamma(df2 / 2) + 1 / df2}
+    _per_sample_grad_check(reparam.FisherSnedecor, {"df1": df1, "df2": df2}, torch.log, want)
+
+
+def test_fisher_snedecor_pathwise_gradient_of_mean():
+    """E[z] = ν₂/(ν₂ − 2): ∂/∂ν₁ = 0, ∂/∂ν₂ = −2/(ν₂ − 2)² (ν₂ = 12: finite variance)."""
+    df1, df2 = 3.0, 12.0
+    want = {"df1": 0.0, "df2": -2 / (df2 - 2) ** 2}
+    _per_sample_grad_check(reparam.FisherSnedecor, {"df1": df1, "df2": df2}, lambda z: z, want)

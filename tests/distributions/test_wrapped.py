@@ -57,6 +57,7 @@ TORCH_FAMILIES = {
     "Chi2": (lambda: [leaf(0.7, 5.0)], td.Chi2),
     "InverseGamma": (lambda: [leaf(3.0, 6.0), leaf(1.0, 0.5)], td.InverseGamma),
     "LogisticNormal": (lambda: [leaf(0.3, -1.0), leaf(0.5, 2.0)], td.LogisticNormal),
+    "FisherSnedecor": (lambda: [leaf(3.0, 6.0), leaf(5.0, 12.0)], td.FisherSnedecor),
     "Beta": (lambda: [leaf(0.7, 2.0), leaf(1.5, 0.5)], td.Beta),
     "Dirichlet": (lambda: [leaf(0.7, 2.0, 5.0)], td.Dirichlet),
     "StudentT": (lambda: [leaf(3.0, 5.0), leaf(0.0, 1.0), leaf(1.0, 2.0)], td.StudentT),

@@ -16,6 +16,7 @@ from .diagonal_normal import DiagonalNormal
 from .dirichlet import Dirichlet
 from .discrete import Bernoulli, Categorical
 from .exponential import Exponential
+from .fisher_snedecor import FisherSnedecor
 from .gamma import Chi2, Gamma
 from .gumbel import Gumbel
 from .half_normal import HalfNormal
@@ -50,6 +51,7 @@ __all__ = [
     "DiagonalNormal",
     "Dirichlet",
     "Exponential",
+    "FisherSnedecor",
     "Gamma",
     "Gumbel",
     "HalfNormal",

@@ -32,6 +32,7 @@ TORCH_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "Chi2": ("df",),
     "InverseGamma": ("concentration", "rate"),
     "LogisticNormal": ("loc", "scale"),
+    "FisherSnedecor": ("df1", "df2"),
     "Beta": ("concentration1", "concentration0"),
     "Dirichlet": ("concentration",),
     "StudentT": ("df", "loc", "scale"),

@@ -71,6 +71,7 @@ from .beta import Beta
 from .cauchy import Cauchy
 from .dirichlet import Dirichlet
 from .exponential import Exponential
+from .fisher_snedecor import FisherSnedecor
 from .gamma import Chi2, Gamma
 from .gumbel import Gumbel
 from .half_normal import HalfNormal
@@ -116,6 +117,7 @@ _COUNTERPARTS: dict[type, type] = {
         Chi2,
         InverseGamma,
         LogisticNormal,
+        FisherSnedecor,
         Beta,
         Dirichlet,
         StudentT,
