@@ -198,3 +198,29 @@ def test_mixture_support_checks_every_component_as_torch():
     torch.testing.assert_close(ours.log_prob(x), ref.log_prob(x))
     value = torch.full((4,), 7.0)
     torch.testing.assert_close(ours.support.check(value), ref.support.check(value))
+
+
+# The explicit twins of issue 15, with parameters where moments are infinite/undefined.
+TWINS = {
+    "HalfCauchy": {"scale": [0.5, 1.0, 2.5]},
+    "Pareto": {"scale": [0.5, 1.0, 2.0, 1.5], "alpha": [0.5, 1.5, 3.0, 1.0]},
+}
+
+
+@pytest.mark.parametrize("name", list(TWINS))
+def test_explicit_twins_match_torch(name):
+    kw = {k: torch.tensor(v, dtype=F64) for k, v in TWINS[name].items()}
+    ours, ref = getattr(reparam, name)(**kw), getattr(td, name)(**kw)
+    assert ours.batch_shape == ref.batch_shape
+    torch.manual_seed(0)
+    z = ref.sample((200,))
+    u = torch.linspace(0.001, 0.999, 200, dtype=F64).unsqueeze(-1).expand(z.shape)
+    torch.testing.assert_close(ours.log_prob(z), ref.log_prob(z))
+    torch.testing.assert_close(ours.cdf(z), ref.cdf(z))
+    torch.testing.assert_close(ours.icdf(u), ref.icdf(u))
+    torch.testing.assert_close(ours.from_noise(u), ref.icdf(u))
+    torch.testing.assert_close(ours.entropy(), ref.entropy())
+    for stat in ("mean", "mode", "variance"):
+        torch.testing.assert_close(getattr(ours, stat), getattr(ref, stat), equal_nan=True)
+    assert type(ours.support) is type(ref.support)
+    assert ours.support.check(z).all()

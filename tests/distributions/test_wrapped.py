@@ -33,6 +33,8 @@ TORCH_FAMILIES = {
     "Uniform": (lambda: [leaf(0.3, -1.0), leaf(0.5, 2.0)], td.Uniform),
     "Weibull": (lambda: [leaf(0.5, 2.0), leaf(1.5, 3.0)], td.Weibull),
     "HalfNormal": (lambda: [leaf(0.5, 2.0)], td.HalfNormal),
+    "HalfCauchy": (lambda: [leaf(0.5, 2.0)], td.HalfCauchy),
+    "Pareto": (lambda: [leaf(0.5, 2.0), leaf(1.5, 3.0)], td.Pareto),
     "Kumaraswamy": (lambda: [leaf(1.5, 2.0), leaf(2.5, 0.7)], td.Kumaraswamy),
     "MultivariateNormal": (
         lambda: [

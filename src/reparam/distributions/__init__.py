@@ -18,6 +18,7 @@ from .discrete import Bernoulli, Categorical
 from .exponential import Exponential
 from .gamma import Chi2, Gamma
 from .gumbel import Gumbel
+from .half_cauchy import HalfCauchy
 from .half_normal import HalfNormal
 from .implicit import ImplicitReparamDistribution, ImplicitReparameterized
 from .independent import Independent
@@ -29,6 +30,7 @@ from .lowrank_multivariate_normal import LowRankMultivariateNormal
 from .mixture import MixtureSameFamily
 from .multivariate_normal import MultivariateNormal
 from .normal import Normal
+from .pareto import Pareto
 from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
 from .standard import NoiseBase, StandardNormal, StandardUniform
 from .student_t import StudentT
@@ -50,6 +52,7 @@ __all__ = [
     "Exponential",
     "Gamma",
     "Gumbel",
+    "HalfCauchy",
     "HalfNormal",
     "ImplicitReparamDistribution",
     "ImplicitReparameterized",
@@ -63,6 +66,7 @@ __all__ = [
     "MultivariateNormal",
     "NoiseBase",
     "Normal",
+    "Pareto",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
     "ReparamDistribution",

@@ -25,6 +25,7 @@ TORCH_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "Weibull": ("scale", "concentration"),
     "HalfNormal": ("scale",),
     "HalfCauchy": ("scale",),
+    "Pareto": ("scale", "alpha"),
     "Kumaraswamy": ("concentration1", "concentration0"),
     "MultivariateNormal": ("loc", "scale_tril"),
     "LowRankMultivariateNormal": ("loc", "cov_factor", "cov_diag"),
