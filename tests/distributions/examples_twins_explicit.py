@@ -67,4 +67,24 @@ EXAMPLES = [
         scipy=lambda scale, alpha: st.pareto(alpha, scale=scale),
         bad=(*_positive("scale"), *_positive("alpha", shape_error="scale")),
     ),
+    # ξ = 0 (the exponential limit) and ξ < 0 (bounded support); ξ < ¼ keeps the gradients
+    # of E[z²] of finite variance.
+    dict(
+        name="GeneralizedPareto",
+        make=lambda loc, scale, concentration, **kw: reparam.GeneralizedPareto(
+            loc, scale, concentration, **kw
+        ),
+        params={
+            "loc": [0.3, -1.0, 2.0],
+            "scale": [0.5, 1.0, 2.0],
+            "concentration": [-0.3, 0.0, 0.15],
+        },
+        scipy=lambda loc, scale, concentration: st.genpareto(concentration, loc, scale),
+        bad=(
+            *_positive("scale"),
+            ({"loc": [NAN, 0.0, 0.0]}, r"'loc'.*finite"),
+            ({"concentration": [0.0, INF, 0.0]}, r"'concentration'.*finite"),
+            ({"concentration": [0.0, 1.0]}, r"broadcast"),
+        ),
+    ),
 ]

@@ -17,6 +17,7 @@ from .dirichlet import Dirichlet
 from .discrete import Bernoulli, Categorical
 from .exponential import Exponential
 from .gamma import Chi2, Gamma
+from .generalized_pareto import GeneralizedPareto
 from .gumbel import Gumbel
 from .half_cauchy import HalfCauchy
 from .half_normal import HalfNormal
@@ -51,6 +52,7 @@ __all__ = [
     "Dirichlet",
     "Exponential",
     "Gamma",
+    "GeneralizedPareto",
     "Gumbel",
     "HalfCauchy",
     "HalfNormal",

@@ -26,6 +26,7 @@ TORCH_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "HalfNormal": ("scale",),
     "HalfCauchy": ("scale",),
     "Pareto": ("scale", "alpha"),
+    "GeneralizedPareto": ("loc", "scale", "concentration"),
     "Kumaraswamy": ("concentration1", "concentration0"),
     "MultivariateNormal": ("loc", "scale_tril"),
     "LowRankMultivariateNormal": ("loc", "cov_factor", "cov_diag"),
