@@ -49,6 +49,32 @@ class _HalfCauchyGen(type(st.halfcauchy)):
 _halfcauchy = _HalfCauchyGen(a=0.0, name="halfcauchy")
 
 
+class _ContinuousBernoulliGen(st.rv_continuous):
+    """Continuous Bernoulli on [0, 1] for scipy, which has none (shape ``lam`` = λ ≠ ½):
+    pdf C(λ) λᶻ (1 − λ)¹⁻ᶻ with C(λ) = log(λ/(1 − λ))/(2λ − 1)."""
+
+    def _argcheck(self, lam):
+        return (lam > 0) & (lam < 1) & (lam != 0.5)
+
+    def _logpdf(self, x, lam):
+        log_c = np.log(np.abs(np.log(lam) - np.log1p(-lam))) - np.log(np.abs(2 * lam - 1))
+        return log_c + x * np.log(lam) + (1 - x) * np.log1p(-lam)
+
+    def _pdf(self, x, lam):
+        return np.exp(self._logpdf(x, lam))
+
+    def _cdf(self, x, lam):
+        return (lam**x * (1 - lam) ** (1 - x) + lam - 1) / (2 * lam - 1)
+
+    def _ppf(self, q, lam):
+        return (np.log1p(-lam + q * (2 * lam - 1)) - np.log1p(-lam)) / (
+            np.log(lam) - np.log1p(-lam)
+        )
+
+
+_continuous_bernoulli = _ContinuousBernoulliGen(a=0.0, b=1.0, name="continuous_bernoulli")
+
+
 EXAMPLES = [
     # No mean or variance (torch: both +inf).
     dict(
@@ -86,5 +112,13 @@ EXAMPLES = [
             ({"concentration": [0.0, INF, 0.0]}, r"'concentration'.*finite"),
             ({"concentration": [0.0, 1.0]}, r"broadcast"),
         ),
+    ),
+    # λ away from ½ (there torch's Taylor forms are used: test_torch_parity.py).
+    dict(
+        name="ContinuousBernoulli",
+        make=lambda probs, **kw: reparam.ContinuousBernoulli(probs=probs, **kw),
+        params={"probs": [0.2, 0.7, 0.9]},
+        scipy=lambda probs: _continuous_bernoulli(probs),
+        bad=(({"probs": [0.2, 1.5, 0.9]}, r"'probs'"), ({"probs": [NAN, 0.5, 0.9]}, r"'probs'")),
     ),
 ]

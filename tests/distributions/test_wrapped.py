@@ -35,6 +35,10 @@ TORCH_FAMILIES = {
     "HalfNormal": (lambda: [leaf(0.5, 2.0)], td.HalfNormal),
     "HalfCauchy": (lambda: [leaf(0.5, 2.0)], td.HalfCauchy),
     "Pareto": (lambda: [leaf(0.5, 2.0), leaf(1.5, 3.0)], td.Pareto),
+    "ContinuousBernoulli": (
+        lambda: [leaf(0.3, -1.5)],
+        lambda logits: td.ContinuousBernoulli(logits=logits),
+    ),
     "GeneralizedPareto": (
         lambda: [leaf(0.3, -1.0), leaf(0.5, 2.0), leaf(-0.3, 0.4)],
         # float32: torch 2.13's GeneralizedPareto.log_prob fails on float64 parameters

@@ -10,6 +10,7 @@ from . import gaussian_kl, kl  # noqa: F401
 from .base import ReparamDistribution
 from .beta import Beta
 from .cauchy import Cauchy
+from .continuous_bernoulli import ContinuousBernoulli
 from .declared import Reparameterized, reparameterize
 from .detach import detach_params
 from .diagonal_normal import DiagonalNormal
@@ -48,6 +49,7 @@ __all__ = [
     "Categorical",
     "Cauchy",
     "Chi2",
+    "ContinuousBernoulli",
     "DiagonalNormal",
     "Dirichlet",
     "Exponential",

@@ -27,6 +27,7 @@ TORCH_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "HalfCauchy": ("scale",),
     "Pareto": ("scale", "alpha"),
     "GeneralizedPareto": ("loc", "scale", "concentration"),
+    "ContinuousBernoulli": ("logits",),
     "Kumaraswamy": ("concentration1", "concentration0"),
     "MultivariateNormal": ("loc", "scale_tril"),
     "LowRankMultivariateNormal": ("loc", "cov_factor", "cov_diag"),
