@@ -198,3 +198,108 @@ def test_mixture_support_checks_every_component_as_torch():
     torch.testing.assert_close(ours.log_prob(x), ref.log_prob(x))
     value = torch.full((4,), 7.0)
     torch.testing.assert_close(ours.support.check(value), ref.support.check(value))
+
+
+# The explicit twins of issue 15, with parameters where moments are infinite/undefined.
+# GeneralizedPareto in float32: torch 2.13's log_prob fails on float64 parameters.
+TWINS_F32 = {"GeneralizedPareto"}
+TWINS = {
+    "HalfCauchy": {"scale": [0.5, 1.0, 2.5]},
+    "Pareto": {"scale": [0.5, 1.0, 2.0, 1.5], "alpha": [0.5, 1.5, 3.0, 1.0]},
+    "GeneralizedPareto": {
+        "loc": [0.3, -1.0, 2.0, 0.0, 0.5],
+        "scale": [0.5, 1.0, 2.0, 1.5, 1.0],
+        "concentration": [-0.6, 0.0, 0.3, 0.7, 1.2],
+    },
+    # inside lims (0.4995, 0.5) and outside, both tails
+    "ContinuousBernoulli": {"probs": [0.0, 0.2, 0.4995, 0.5, 0.5008, 0.7, 1.0]},
+}
+
+
+@pytest.mark.parametrize("name", list(TWINS))
+def test_explicit_twins_match_torch(name):
+    dtype = torch.float32 if name in TWINS_F32 else F64
+    kw = {k: torch.tensor(v, dtype=dtype) for k, v in TWINS[name].items()}
+    ours, ref = getattr(reparam, name)(**kw), getattr(td, name)(**kw)
+    assert ours.batch_shape == ref.batch_shape
+    torch.manual_seed(0)
+    z = ref.sample((200,))
+    u = torch.linspace(0.001, 0.999, 200, dtype=dtype).unsqueeze(-1).expand(z.shape)
+    torch.testing.assert_close(ours.log_prob(z), ref.log_prob(z))
+    torch.testing.assert_close(ours.cdf(z), ref.cdf(z))
+    torch.testing.assert_close(ours.icdf(u), ref.icdf(u))
+    torch.testing.assert_close(ours.from_noise(u), ref.icdf(u))
+    torch.testing.assert_close(ours.entropy(), ref.entropy())
+    for stat in ("mean", "mode", "variance"):
+        try:
+            want = getattr(ref, stat)
+        except NotImplementedError:  # ContinuousBernoulli's mode: neither has one
+            with pytest.raises(NotImplementedError):
+                getattr(ours, stat)
+            continue
+        torch.testing.assert_close(getattr(ours, stat), want, equal_nan=True)
+    assert type(ours.support) is type(ref.support)
+    assert ours.support.check(z).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_generalized_pareto_is_smooth_through_zero_concentration(dtype):
+    """At ξ = 0 (torch's exponential branch) values are the exponential's and the
+    gradients in ξ are the limits: ∂z/∂ξ = σe²/2, ∂log q(z)/∂ξ = y²/2 − y."""
+    u = torch.tensor([0.01, 0.3, 0.7, 0.99], dtype=dtype)
+    e = -torch.log1p(-u)
+    for xi0 in (0.0, 1e-9, -1e-9):
+        xi = torch.tensor(xi0, dtype=dtype, requires_grad=True)
+        q = reparam.GeneralizedPareto(torch.tensor(0.5, dtype=dtype), 2.0, xi)
+        z = q.from_noise(u)
+        torch.testing.assert_close(z, 0.5 + 2.0 * e)
+        (grad,) = torch.autograd.grad(z.sum(), xi)
+        torch.testing.assert_close(grad, (2.0 * e * e / 2).sum())
+        y = e.detach()  # (z − μ)/σ
+        lp = q.log_prob(z.detach())
+        torch.testing.assert_close(lp, -math.log(2.0) - y)
+        (grad,) = torch.autograd.grad(lp.sum(), xi)
+        torch.testing.assert_close(grad, (y * y / 2 - y).sum())
+    ref = td.GeneralizedPareto(torch.tensor(0.5), torch.tensor(2.0), torch.tensor(0.0))
+    q = reparam.GeneralizedPareto(0.5, 2.0, 0.0)
+    z = ref.sample((50,))
+    torch.testing.assert_close(q.log_prob(z), ref.log_prob(z))
+    torch.testing.assert_close(q.cdf(z), ref.cdf(z))
+
+
+def test_generalized_pareto_support_depends_on_the_sign_of_concentration():
+    loc, scale = torch.zeros(3, dtype=F64), torch.ones(3, dtype=F64)
+    xi = torch.tensor([-0.5, 0.0, 0.5], dtype=F64)
+    q = reparam.GeneralizedPareto(loc, scale, xi)
+    z = q.rsample((2000,))
+    assert q.support.check(z).all()
+    assert (z[:, 0] <= 2).all()
+    value = torch.tensor([2.5, 2.5, 2.5], dtype=F64)
+    assert q.support.check(value).tolist() == [False, True, True]
+    off = reparam.GeneralizedPareto(loc, scale, xi, validate_args=False)
+    assert torch.isneginf(off.log_prob(value)[0])
+    assert off.cdf(value)[0] == 1
+    ends = torch.tensor([2.0, math.inf, math.inf], dtype=F64)
+    torch.testing.assert_close(q.icdf(torch.ones(3, dtype=F64)), ends)
+    torch.testing.assert_close(q.icdf(torch.zeros(3, dtype=F64)), loc)
+    with pytest.raises(ValueError, match="support"):
+        reparam.GeneralizedPareto(loc, scale, xi, validate_args=True).log_prob(value)
+
+
+def test_continuous_bernoulli_from_logits_and_custom_lims_match_torch():
+    logits = torch.tensor([-3.0, -0.01, 0.0, 0.002, 2.0], dtype=F64, requires_grad=True)
+    ours = reparam.ContinuousBernoulli(logits=logits, lims=(0.49, 0.51))
+    ref = td.ContinuousBernoulli(logits=logits, lims=(0.49, 0.51))
+    torch.testing.assert_close(ours.probs, ref.probs)
+    u = torch.linspace(0.01, 0.99, 30, dtype=F64).unsqueeze(-1).expand(30, 5)
+    z, log_q = ours.from_noise_and_log_prob(u)
+    torch.testing.assert_close(z, ref.icdf(u))
+    torch.testing.assert_close(log_q, ref.log_prob(z))
+    for stat in ("mean", "variance"):
+        torch.testing.assert_close(getattr(ours, stat), getattr(ref, stat))
+    torch.testing.assert_close(ours.entropy(), ref.entropy())
+    (z.sum() + log_q.sum()).backward()
+    assert torch.isfinite(logits.grad).all()
+    wide = ours.expand((2, 5))
+    assert wide._lims == (0.49, 0.51)
+    torch.testing.assert_close(wide.mean, ref.expand((2, 5)).mean)

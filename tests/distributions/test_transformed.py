@@ -12,7 +12,7 @@ from torch.distributions.transforms import (
 )
 
 import reparam
-from reparam.distributions import TransformedDistribution, WrappedRSample
+from reparam.distributions import TransformedDistribution
 
 
 def params():
@@ -114,7 +114,7 @@ def test_torch_base_is_wrapped():
     q = TransformedDistribution(td.Gamma(torch.ones(2), 1.0), ExpTransform())
     assert isinstance(q.base_dist, reparam.Gamma)
     q = TransformedDistribution(td.HalfCauchy(torch.ones(2)), ExpTransform())
-    assert isinstance(q.base_dist, WrappedRSample)
+    assert isinstance(q.base_dist, reparam.HalfCauchy)
     eps = q.sample_noise((3,))
     torch.testing.assert_close(q.from_noise(eps), q.from_noise(eps))
     z, log_q = q.from_noise_and_log_prob(eps)

@@ -33,6 +33,18 @@ TORCH_FAMILIES = {
     "Uniform": (lambda: [leaf(0.3, -1.0), leaf(0.5, 2.0)], td.Uniform),
     "Weibull": (lambda: [leaf(0.5, 2.0), leaf(1.5, 3.0)], td.Weibull),
     "HalfNormal": (lambda: [leaf(0.5, 2.0)], td.HalfNormal),
+    "HalfCauchy": (lambda: [leaf(0.5, 2.0)], td.HalfCauchy),
+    "Pareto": (lambda: [leaf(0.5, 2.0), leaf(1.5, 3.0)], td.Pareto),
+    "ContinuousBernoulli": (
+        lambda: [leaf(0.3, -1.5)],
+        lambda logits: td.ContinuousBernoulli(logits=logits),
+    ),
+    "GeneralizedPareto": (
+        lambda: [leaf(0.3, -1.0), leaf(0.5, 2.0), leaf(-0.3, 0.4)],
+        # float32: torch 2.13's GeneralizedPareto.log_prob fails on float64 parameters
+        # (torch.isclose against a float32 zero).
+        lambda loc, scale, xi: td.GeneralizedPareto(loc.float(), scale.float(), xi.float()),
+    ),
     "Kumaraswamy": (lambda: [leaf(1.5, 2.0), leaf(2.5, 0.7)], td.Kumaraswamy),
     "MultivariateNormal": (
         lambda: [

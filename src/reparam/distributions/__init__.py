@@ -10,6 +10,7 @@ from . import gaussian_kl, kl  # noqa: F401
 from .base import ReparamDistribution
 from .beta import Beta
 from .cauchy import Cauchy
+from .continuous_bernoulli import ContinuousBernoulli
 from .declared import Reparameterized, reparameterize
 from .detach import detach_params
 from .diagonal_normal import DiagonalNormal
@@ -18,7 +19,9 @@ from .discrete import Bernoulli, Categorical
 from .exponential import Exponential
 from .fisher_snedecor import FisherSnedecor
 from .gamma import Chi2, Gamma
+from .generalized_pareto import GeneralizedPareto
 from .gumbel import Gumbel
+from .half_cauchy import HalfCauchy
 from .half_normal import HalfNormal
 from .implicit import ImplicitReparamDistribution, ImplicitReparameterized
 from .independent import Independent
@@ -32,6 +35,7 @@ from .lowrank_multivariate_normal import LowRankMultivariateNormal
 from .mixture import MixtureSameFamily
 from .multivariate_normal import MultivariateNormal
 from .normal import Normal
+from .pareto import Pareto
 from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
 from .standard import NoiseBase, StandardNormal, StandardUniform
 from .student_t import StudentT
@@ -48,12 +52,15 @@ __all__ = [
     "Categorical",
     "Cauchy",
     "Chi2",
+    "ContinuousBernoulli",
     "DiagonalNormal",
     "Dirichlet",
     "Exponential",
     "FisherSnedecor",
     "Gamma",
+    "GeneralizedPareto",
     "Gumbel",
+    "HalfCauchy",
     "HalfNormal",
     "ImplicitReparamDistribution",
     "ImplicitReparameterized",
@@ -69,6 +76,7 @@ __all__ = [
     "MultivariateNormal",
     "NoiseBase",
     "Normal",
+    "Pareto",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
     "ReparamDistribution",
