@@ -86,7 +86,7 @@ EXAMPLES = [
         bad=_positive("scale"),
         # ∂/∂γ sin(γ t) = t cos(γ t) with t = tan(πu/2): infinite variance, so the generic
         # E[sin z] test cannot bound it; test_torch_parity checks ∂/∂γ E[exp(−z)] instead.
-        grad_params=(),
+        extra={"quadrature_grad_params": ()},
     ),
     # α > 4 keeps the gradients in α of E[z²] of finite variance.
     dict(

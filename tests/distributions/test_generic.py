@@ -262,8 +262,11 @@ def test_pathwise_gradient_unbiased_moments(ex, moment):
 @pytest.mark.parametrize("ex", params(UNIVARIATE))
 def test_pathwise_gradient_unbiased_quadrature(ex):
     """Mean of pathwise gradients of E[sin z] equals d/dθ of its quadrature (scipy)."""
+    # an entry may narrow the parameters checked here, where ∂ sin(z)/∂θ has infinite variance
+    names = ex.extra.get("quadrature_grad_params", grad_names(ex))
+    if not names:
+        pytest.skip("the E[sin z] gradient estimate has infinite variance for every parameter")
     est, q, ps = _grouped_gradients(ex, torch.sin, groups=200, per_group=50)
-    names = grad_names(ex)
     flat = {k: np.broadcast_to(v.numpy(), q.batch_shape).reshape(-1).copy() for k, v in ps.items()}
     for n in names:
         exact = np.zeros(q.batch_shape.numel())
