@@ -21,7 +21,7 @@ from ._params import as_params
 from .base import ReparamDistribution
 from .standard import StandardUniform
 
-__all__ = ["InverseGamma", "kl_inverse_gamma"]
+__all__ = ["InverseGamma"]
 
 _F64 = torch.float64
 
@@ -126,21 +126,3 @@ class InverseGamma(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
         a = self.concentration
         v = self.rate.pow(2) / ((a - 1).pow(2) * (a - 2))
         return torch.where(a > 2, v, torch.full_like(v, math.inf))
-
-
-def kl_inverse_gamma(p: InverseGamma, q: InverseGamma) -> Tensor:
-    r"""KL(p ‖ q) for inverse Gammas: that of the Gammas of 1/z (KL is invariant under
-    the bijection z ↦ 1/z), with a = concentration, b = rate:
-
-    .. math::
-        (a_p - a_q)\psi(a_p) - \log\Gamma(a_p) + \log\Gamma(a_q)
-        + a_q(\log b_p - \log b_q) + a_p\frac{b_q - b_p}{b_p}
-    """
-    ap, bp, aq, bq = p.concentration, p.rate, q.concentration, q.rate
-    return (
-        (ap - aq) * torch.digamma(ap)
-        - torch.lgamma(ap)
-        + torch.lgamma(aq)
-        + aq * (torch.log(bp) - torch.log(bq))
-        + ap * (bq - bp) / bp
-    )

@@ -1,4 +1,4 @@
-r"""KL divergences for reparam's families: every pair torch registers, and three it lacks.
+r"""KL divergences for reparam's families: every pair torch registers, and four it lacks.
 
 Importing this module (``import reparam`` does) registers, with
 :func:`torch.distributions.kl.register_kl`:
@@ -27,6 +27,8 @@ Importing this module (``import reparam`` does) registers, with
 
   evaluated as log I₀ₑ(κ_q) − log I₀ₑ(κ_p) − κ_p(1 − A_p) + κ_q((1 − A_p) + 2A_p sin²(Δ/2)),
   free of cancellation for large κ.
+- **InverseGamma – InverseGamma** (reparam's or torch's on either side): KL is invariant
+  under z ↦ 1/z, so it is torch's Gamma–Gamma KL of the same parameters.
 - **TruncatedNormal – TruncatedNormal**, every case: +inf where p's interval is not
   inside q's (p has mass where q has none), otherwise, with m_p, v_p, H_p the mean,
   variance and entropy of p and Z_q the normal mass of q's interval,
@@ -76,7 +78,7 @@ from .gamma import Chi2, Gamma
 from .gumbel import Gumbel
 from .half_normal import HalfNormal
 from .independent import Independent
-from .inverse_gamma import InverseGamma, kl_inverse_gamma
+from .inverse_gamma import InverseGamma
 from .kumaraswamy import Kumaraswamy, _log1mexp
 from .laplace import Laplace
 from .log_normal import LogNormal
@@ -204,7 +206,18 @@ def _kl_von_mises(p: VonMises | td.VonMises, q: VonMises | td.VonMises) -> Tenso
 
 
 _register_both_ways(VonMises, td.VonMises, _kl_von_mises, VonMises)
-_register_both_ways(InverseGamma, td.InverseGamma, kl_inverse_gamma, InverseGamma)
+
+
+# ----------------------------------------------------------------------------- InverseGamma
+def _kl_inverse_gamma(
+    p: InverseGamma | td.InverseGamma, q: InverseGamma | td.InverseGamma
+) -> Tensor:
+    """KL is invariant under the bijection z ↦ 1/z: that of the Gammas of 1/z (torch's
+    Gamma–Gamma KL)."""
+    return kl_divergence(td.Gamma(p.concentration, p.rate), td.Gamma(q.concentration, q.rate))
+
+
+_register_both_ways(InverseGamma, td.InverseGamma, _kl_inverse_gamma, InverseGamma)
 
 
 # ----------------------------------------------------------------------------- TruncatedNormal
