@@ -3,47 +3,27 @@
 
 import numpy as np
 import scipy.stats as st
-from scipy.integrate import quad
 
 import reparam
 
-NAN, INF = float("nan"), float("inf")
-
-
-def _positive(name: str, shape_error: str | None = None) -> tuple:
-    """Bad cases for a positive parameter ``name`` of a 3-element batch."""
-    cases = [
-        ({name: [1.0, -1.0, 1.0]}, rf"'{name}'.*> 0"),
-        ({name: [1.0, 0.0, 1.0]}, rf"'{name}'"),
-        ({name: [NAN, 1.0, 1.0]}, rf"'{name}'.*finite"),
-        ({name: [INF, 1.0, 1.0]}, rf"'{name}'.*finite"),
-    ]
-    if shape_error is not None:
-        cases.append(({shape_error: [0.5, 1.0]}, r"broadcast"))
-    return tuple(cases)
+from .examples_univariate import INF, NAN, _positive, expect_sin_cos
 
 
 class _HalfCauchyGen(type(st.halfcauchy)):
-    """scipy's halfcauchy, with an ``expect`` of sin/cos that converges: the body
-    [0, 50γ] by ``quad`` and the tail by QUADPACK's Fourier-integral rule (QAWF), as
-    examples_univariate's Cauchy (plain ``quad`` hits its subdivision limit there)."""
+    """scipy's halfcauchy, with an ``expect`` of sin/cos that converges: the body [0, 50γ]
+    and the tail by ``expect_sin_cos``, as examples_univariate's Cauchy."""
 
     def expect(
         self, func=None, args=(), loc=0, scale=1, lb=None, ub=None, conditional=False, **kwds
     ):
         if func not in (np.sin, np.cos) or lb is not None or ub is not None or conditional:
             return super().expect(func, args, loc, scale, lb, ub, conditional, **kwds)
-        weight = "sin" if func is np.sin else "cos"
-        hi = loc + 50.0 * scale
-        epsabs = kwds.get("epsabs", 1.49e-8)
-        epsrel = kwds.get("epsrel", 1.49e-8)
 
         def pdf(x):
             return self.pdf(x, loc=loc, scale=scale)
 
-        body = quad(lambda x: func(x) * pdf(x), loc, hi, epsabs=epsabs, epsrel=epsrel, limit=200)
-        tail = quad(pdf, hi, np.inf, weight=weight, wvar=1.0, epsabs=epsabs)
-        return np.array(body[0] + tail[0])[()]
+        hi = loc + 50.0 * scale
+        return expect_sin_cos(pdf, func, loc, hi, kwds, limit=200, left=False)
 
 
 _halfcauchy = _HalfCauchyGen(a=0.0, name="halfcauchy")

@@ -43,14 +43,28 @@ class _GumbelGen(type(st.gumbel_r)):
 _gumbel_r = _GumbelGen(name="gumbel_r")
 
 
+def expect_sin_cos(pdf, func, lo: float, hi: float, kwds: dict, limit: int, left: bool):
+    """E[func(z)] for func = sin or cos, z of density ``pdf``: the body [lo, hi] by ``quad``,
+    the right tail [hi, ∞) — and the left one (−∞, lo] where ``left`` — by QUADPACK's
+    Fourier-integral rule (QAWF, ``weight="sin"/"cos"``). Plain ``quad`` over an infinite
+    oscillating tail that decays like 1/x² hits its subdivision limit."""
+    weight, parity = ("sin", -1.0) if func is np.sin else ("cos", 1.0)  # f(−y) = parity·f(y)
+    epsabs = kwds.get("epsabs", 1.49e-8)
+    epsrel = kwds.get("epsrel", 1.49e-8)
+    body = quad(lambda x: func(x) * pdf(x), lo, hi, epsabs=epsabs, epsrel=epsrel, limit=limit)
+    total = body[0] + quad(pdf, hi, np.inf, weight=weight, wvar=1.0, epsabs=epsabs)[0]
+    if left:
+        tail = quad(lambda y: pdf(-y), -lo, np.inf, weight=weight, wvar=1.0, epsabs=epsabs)
+        total = total + parity * tail[0]
+    return np.array(total)[()]
+
+
 class _CauchyGen(type(st.cauchy)):
     """scipy's cauchy, with an ``expect`` of sin/cos that converges.
 
-    E[sin z] = ∫ sin(x) q(x) dx decays like 1/x² while oscillating, and scipy's
-    ``quad`` over infinite tails hits its subdivision limit (an IntegrationWarning).
-    Here the body [μ − 50γ, μ + 50γ] is integrated as usual and the tails with QUADPACK's
-    Fourier-integral rule (QAWF, ``weight="sin"/"cos"``), which matches the closed form
-    sin(μ) e^{−γ} to ~1e-14.
+    E[sin z] = ∫ sin(x) q(x) dx decays like 1/x² while oscillating: the body
+    [μ − 50γ, μ + 50γ] is integrated as usual and both tails by :func:`expect_sin_cos`,
+    which matches the closed form sin(μ) e^{−γ} to ~1e-14.
     """
 
     def expect(
@@ -58,20 +72,13 @@ class _CauchyGen(type(st.cauchy)):
     ):
         if func not in (np.sin, np.cos) or lb is not None or ub is not None or conditional:
             return super().expect(func, args, loc, scale, lb, ub, conditional, **kwds)
-        weight, parity = ("sin", -1.0) if func is np.sin else ("cos", 1.0)  # f(−y) = parity·f(y)
-        half = 50.0 * scale
-        lo, hi = loc - half, loc + half
-        epsabs = kwds.get("epsabs", 1.49e-8)
-        epsrel = kwds.get("epsrel", 1.49e-8)
-        limit = kwds.get("limit", 50)
 
         def pdf(x):
             return self.pdf(x, loc=loc, scale=scale)
 
-        body = quad(lambda x: func(x) * pdf(x), lo, hi, epsabs=epsabs, epsrel=epsrel, limit=limit)
-        right = quad(pdf, hi, np.inf, weight=weight, wvar=1.0, epsabs=epsabs)
-        left = quad(lambda y: pdf(-y), -lo, np.inf, weight=weight, wvar=1.0, epsabs=epsabs)
-        return np.array(body[0] + right[0] + parity * left[0])[()]
+        half = 50.0 * scale
+        limit = kwds.get("limit", 50)
+        return expect_sin_cos(pdf, func, loc - half, loc + half, kwds, limit, left=True)
 
 
 _cauchy = _CauchyGen(name="cauchy")
