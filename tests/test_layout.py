@@ -1,21 +1,17 @@
 """The package's layout rules (tools/check_layout.py): layers, no import cycle, sizes."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+
+from ._tools import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def check_layout():
-    spec = importlib.util.spec_from_file_location("check_layout", ROOT / "tools/check_layout.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["check_layout"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("check_layout")
 
 
 def test_the_package_keeps_its_layout(check_layout):

@@ -3,27 +3,20 @@ runner follows the conventions: python blocks share one namespace in order, cons
 ``$ `` lines run in bash with the venv first on PATH, text blocks do not run, any other
 fence language is an error."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from .._tools import load_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-runner = _load("run_doc_blocks")
+runner = load_tool("run_doc_blocks")
 
 
 def _id(page):

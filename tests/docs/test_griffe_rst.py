@@ -1,10 +1,10 @@
 """The docstrings' RST bits become Markdown for the site (tools/griffe_rst.py)."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+
+from .._tools import load_tool
 
 pytest.importorskip("griffe")
 
@@ -13,11 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def rst():
-    spec = importlib.util.spec_from_file_location("griffe_rst", ROOT / "tools/griffe_rst.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["griffe_rst"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("griffe_rst")
 
 
 def test_math_directives_become_display_math(rst):

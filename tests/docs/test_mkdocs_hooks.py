@@ -1,12 +1,12 @@
 """The mkdocs hooks (tools/mkdocs_hooks.py): API pages from every package's __all__, and
 the globbed nav entries."""
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
+
+from .._tools import load_tool
 
 pytest.importorskip("mkdocs")
 
@@ -15,11 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def hooks():
-    spec = importlib.util.spec_from_file_location("mkdocs_hooks", ROOT / "tools/mkdocs_hooks.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["mkdocs_hooks"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("mkdocs_hooks")
 
 
 def test_every_public_package_gets_a_page_with_every_name(hooks):
