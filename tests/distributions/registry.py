@@ -12,6 +12,11 @@ Fields:
     moments: mean and variance exist (``E[z]`` and ``E[z²]`` gradient tests).
     bad: (parameter overrides, regex the ValueError message must match).
     grad_params: names of the parameters that get pathwise gradients (defaults to all).
+    reference: ``reference(**params)`` → the torch.distributions twin (e.g.
+        ``lambda loc, scale: torch.distributions.Normal(loc, scale)``) built from the same
+        float64 parameter tensors, or None when torch has none; the generic reference
+        test compares every method both have.
+    extra: free-form options read by individual tests.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class Example:
     moments: bool = True
     bad: tuple[tuple[dict[str, Any], str], ...] = ()
     grad_params: tuple[str, ...] | None = None
+    reference: Callable[..., Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
