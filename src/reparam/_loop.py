@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from . import _loop_state as state
 from ._checkpoint import restore_state, save_checkpoint
-from ._signals import Terminated, deferred, signal_name
+from ._signals import Terminated, deferred, handled, signal_name
 from ._tensorboard import EventLog
 
 __all__ = ["METRICS", "Loop", "Options", "Stop", "TrainResult"]
@@ -59,8 +59,7 @@ class TrainResult:
 
 
 class Stop(Exception):  # noqa: N818 (a control-flow signal, not an error)
-    """Ends the run early with ``stopped`` (a :class:`~reparam.training.TrainResult` reason)
-    and its message."""
+    """Ends the run early with ``stopped`` (a TrainResult reason) and its message."""
 
     def __init__(self, stopped: str, message: str) -> None:
         super().__init__(message)
@@ -223,6 +222,7 @@ class Loop:
         except Stop as stop:
             return self._finish(stop.stopped, stop.message, note=True)
         except KeyboardInterrupt as exc:
+            handled()
             how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
             hint = f"rerun with {self.options.resume_hint} to continue"
             result = self._finish("interrupted", f"{how} during epoch {self.epoch + 1}",

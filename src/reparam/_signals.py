@@ -18,7 +18,14 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-__all__ = ["Terminated", "deferred", "exit_code", "installed", "signal_name"]
+__all__ = [
+    "Terminated",
+    "deferred",
+    "exit_code",
+    "handled",
+    "installed",
+    "signal_name",
+]
 
 
 class Terminated(KeyboardInterrupt):
@@ -41,6 +48,20 @@ def installed() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def handled() -> None:
+    """Tell CPython that a ``KeyboardInterrupt`` was handled, so the exit status chosen by
+    the caller (130, 143) is the one the process ends with.
+
+    CPython remembers a ``KeyboardInterrupt`` that escaped any ``exec``/``eval`` of source
+    text (``PyRun_String``), e.g. the one :mod:`dataclasses` runs while a module is being
+    imported, as "unhandled", and at the exit of ``python -m reparam`` kills the process
+    with SIGINT (status -2) even when an outer ``except`` handled it and ``sys.exit(130)``
+    was called. Every
+    ``PyRun_String`` clears that mark before it runs, so running an empty one forgets it.
+    """
+    exec("pass", {})  # noqa: S102 - a constant string: resets CPython's interrupt mark
 
 
 def signal_name(exc: BaseException) -> str:

@@ -85,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except KeyboardInterrupt as exc:  # a signal outside a command's own handling
+        _signals.handled()
         print(f"reparam: interrupted by {_signals.signal_name(exc)}", file=sys.stderr)
         return _signals.exit_code(exc)
 

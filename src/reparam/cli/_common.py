@@ -52,6 +52,7 @@ def reported(
             print(f"reparam {command}: error: {exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt as exc:
+            _signals.handled()
             print(
                 f"reparam {command}: interrupted by {_signals.signal_name(exc)}; no file is "
                 "left half-written",

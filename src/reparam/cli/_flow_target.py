@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .._atomic import atomic_write_text
 from .._checkpoint import restore_state, save_checkpoint
-from .._signals import Terminated
+from .._signals import Terminated, handled
 from .._tensorboard import EventLog
 from ..training import CHECKPOINT, TrainResult, load_checkpoint
 from ..vi import fit_flow_to_target
@@ -72,6 +72,7 @@ def fit_target(model: Any, options: dict[str, Any], out: Path, resume: bool,
             history=history, on_epoch=save, eval_samples=0,
         )  # fmt: skip
     except KeyboardInterrupt as exc:
+        handled()
         stopped, signal = "interrupted", "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
         message = f"interrupted during epoch {len(history) + 1}; rerun with --resume to continue"
     except ValueError as exc:  # a non-finite ELBO: vi.fit names the step

@@ -210,7 +210,7 @@ def _clean(obj: Any) -> Any:
 
 def _uci(args: argparse.Namespace) -> int:
     from .. import __version__
-    from .._signals import exit_code, signal_name
+    from .._signals import exit_code, handled, signal_name
 
     start = time.perf_counter()
     out: Path = args.out
@@ -233,6 +233,7 @@ def _uci(args: argparse.Namespace) -> int:
         result = uci_protocol(datasets, options, out, tensorboard=events,
                               progress=lambda m: print(m, file=sys.stderr))  # fmt: skip
     except KeyboardInterrupt as exc:
+        handled()
         done = len(list(out.glob(f"split-*/{UCI_RESULT}")))
         print(
             f"reparam bnn uci: interrupted by {signal_name(exc)}: {done} split(s) done, the "
