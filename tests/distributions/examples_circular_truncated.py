@@ -126,6 +126,10 @@ EXAMPLES = [
         params={"loc": [0.3, -2.5, 3.0], "concentration": [0.5, 2.0, 30.0]},
         scipy=vonmises_circle,
         moments=False,
+        # torch's log I0, I1 are Abramowitz & Stegun's polynomial fits (relative error
+        # ~1e-7, and 1e-6 in its variance 1 − I1/I0 at κ = 30); reparam's agree with
+        # scipy.special.ive to 1e-15
+        extra={"reference_rtol": 1e-5},
         bad=(
             ({"concentration": [1.0, -1.0, 1.0]}, r"'concentration'.*> 0"),
             ({"concentration": [1.0, 0.0, 1.0]}, r"'concentration'.*> 0"),

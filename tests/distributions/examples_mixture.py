@@ -138,6 +138,10 @@ EXAMPLES: list = [
         # batch element 0: three well-separated components; element 1: overlapping ones
         "name": "MixtureSameFamily-normal",
         "make": _normal_mixture,
+        "extra": {
+            "built_from_distributions": "MixtureSameFamily takes distributions: the "
+            "registry's numbers are the components' parameters, stacked by the entry"
+        },
         "params": {
             "logit0": [0.3, 0.0],
             "logit1": [-0.2, 0.5],

@@ -97,6 +97,10 @@ EXAMPLES = [
             "logits": [[0.2, -1.0, 0.5], [1.5, 0.0, -0.7]],
         },
         moments=False,
+        extra={
+            "no_reference": "torch's RelaxedOneHotCategorical takes one temperature for the "
+            "whole batch (its log_prob does not broadcast a batch of them)"
+        },
         bad=(
             ({"temperature": [1.0, -1.0]}, r"'temperature'.*> 0"),
             ({"temperature": [0.0, 1.0]}, r"'temperature'.*> 0"),

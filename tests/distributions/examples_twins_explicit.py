@@ -3,6 +3,7 @@
 
 import numpy as np
 import scipy.stats as st
+import torch.distributions as td
 
 import reparam
 
@@ -74,6 +75,8 @@ EXAMPLES = [
         make=lambda scale, alpha, **kw: reparam.Pareto(scale, alpha, **kw),
         params={"scale": [0.5, 1.0, 2.0], "alpha": [5.0, 6.0, 8.0]},
         scipy=lambda scale, alpha: st.pareto(alpha, scale=scale),
+        # an infinite mean (α ≤ 1) and variance (α ≤ 2)
+        param_sets=(("heavy", {"alpha": [0.5, 1.0, 2.0]}),),
         bad=(*_positive("scale"), *_positive("alpha", shape_error="scale")),
     ),
     # ξ = 0 (the exponential limit) and ξ < 0 (bounded support); ξ < ¼ keeps the gradients
@@ -89,6 +92,14 @@ EXAMPLES = [
             "concentration": [-0.3, 0.0, 0.15],
         },
         scipy=lambda loc, scale, concentration: st.genpareto(concentration, loc, scale),
+        # an infinite mean (ξ ≥ 1) and variance (ξ ≥ ½)
+        param_sets=(("heavy", {"concentration": [0.5, 1.0, 1.5]}),),
+        # torch's GeneralizedPareto fails on float64 parameters (it compares them with a
+        # float32 zero): the twin is built in float32, and compared to float32 accuracy
+        reference=lambda loc, scale, concentration: td.GeneralizedPareto(
+            loc.float(), scale.float(), concentration.float()
+        ),
+        extra={"reference_rtol": 1e-5},
         bad=(
             *_positive("scale"),
             ({"loc": [NAN, 0.0, 0.0]}, r"'loc'.*finite"),
@@ -102,6 +113,8 @@ EXAMPLES = [
         make=lambda probs, **kw: reparam.ContinuousBernoulli(probs=probs, **kw),
         params={"probs": [0.2, 0.7, 0.9]},
         scipy=lambda probs: _continuous_bernoulli(probs),
+        # λ = ½ and around it, where torch switches to Taylor expansions
+        param_sets=(("near-half", {"probs": [0.5, 0.499, 0.5001]}),),
         bad=(({"probs": [0.2, 1.5, 0.9]}, r"'probs'"), ({"probs": [NAN, 0.5, 0.9]}, r"'probs'")),
     ),
 ]

@@ -17,6 +17,8 @@ EXAMPLES = [
         make=lambda concentration, rate, **kw: reparam.InverseGamma(concentration, rate, **kw),
         params={"concentration": [5.0, 7.0, 12.0], "rate": [1.0, 3.0, 0.5]},
         scipy=lambda concentration, rate: st.invgamma(concentration, scale=rate),
+        # no mean (α ≤ 1), an infinite variance (1 < α ≤ 2)
+        param_sets=(("heavy", {"concentration": [0.5, 1.0, 2.0]}),),
         bad=(*_positive("concentration"), *_positive("rate", shape_error="concentration")),
     ),
     dict(
@@ -40,6 +42,8 @@ EXAMPLES = [
         make=lambda df1, df2, **kw: reparam.FisherSnedecor(df1, df2, **kw),
         params={"df1": [1.5, 4.0, 9.0], "df2": [10.0, 12.0, 20.0]},
         scipy=lambda df1, df2: st.f(df1, df2),
+        # no mean (ν₂ ≤ 2), an infinite variance (ν₂ ≤ 4), the mode at 0 (ν₁ ≤ 2)
+        param_sets=(("heavy", {"df1": [1.0, 2.0, 3.0], "df2": [1.5, 3.0, 4.0]}),),
         bad=(*_positive("df1"), *_positive("df2", shape_error="df1")),
     ),
 ]

@@ -173,7 +173,16 @@ EXAMPLES = [
         make=lambda scale, concentration, **kw: reparam.Weibull(scale, concentration, **kw),
         params={"scale": [0.5, 1.0, 2.0], "concentration": [1.0, 1.5, 3.0]},
         scipy=lambda scale, concentration: st.weibull_min(concentration, scale=scale),
+        param_sets=(("mode-at-0", {"concentration": [0.5, 1.0, 0.9]}),),
         bad=(*_positive("scale"), *_positive("concentration", shape_error="scale")),
+        extra={
+            "reference_deviations": {
+                "support": "[0, inf) where torch has (0, inf): a draw λ(−log u)^{1/k} "
+                "underflows to 0 for large k, and log_prob of a draw must not raise",
+                "mode-at-0:mode": "0 for k ≤ 1 (the density's supremum); torch's "
+                "λ((k − 1)/k)^{1/k} is NaN or, for k = ½, λ",
+            }
+        },
     ),
     dict(
         name="Kumaraswamy",
@@ -181,7 +190,16 @@ EXAMPLES = [
             concentration1, concentration0, **kw
         ),
         params={"concentration1": [1.5, 2.5, 1.0], "concentration0": [2.0, 1.0, 3.0]},
+        param_sets=(
+            ("below-one", {"concentration1": [0.5, 0.8, 1.0], "concentration0": [0.5, 1.0, 1.0]}),
+        ),
         scipy=lambda concentration1, concentration0: _kumaraswamy(concentration1, concentration0),
+        extra={
+            "reference_deviations": {
+                "default:mode": "((a − 1)/(ab − 1))^{1/a}; torch's mode takes "
+                "log1p(−concentration0) and is NaN wherever concentration0 ≥ 1"
+            }
+        },
         bad=(
             *_positive("concentration1"),
             *_positive("concentration0", shape_error="concentration1"),

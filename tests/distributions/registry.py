@@ -15,7 +15,12 @@ Fields:
     reference: ``reference(**params)`` → the torch.distributions twin (e.g.
         ``lambda loc, scale: torch.distributions.Normal(loc, scale)``) built from the same
         float64 parameter tensors, or None when torch has none; the generic reference
-        test compares every method both have.
+        test compares every method both have. When None, the twin is the one
+        :func:`reparam.distributions.kl.to_torch` rebuilds from the same tensors (the
+        table of same-named families), if any.
+    param_sets: more parameter sets, ``(id, params)`` pairs, for the tests that compare
+        with the reference and the parameter forms: the edge values of a family (a mode
+        on the boundary, an infinite variance, an undefined mean).
     extra: free-form options read by individual tests.
 """
 
@@ -48,6 +53,7 @@ class Example:
     bad: tuple[tuple[dict[str, Any], str], ...] = ()
     grad_params: tuple[str, ...] | None = None
     reference: Callable[..., Any] | None = None
+    param_sets: tuple[tuple[str, dict[str, Any]], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -69,6 +75,11 @@ def _collect() -> list[Example]:
 
 
 EXAMPLES: list[Example] = _collect()
+
+
+def parameter_sets(ex: Example) -> list[tuple[str, dict[str, Any]]]:
+    """``("default", ex.params)`` and the entry's further ``param_sets``."""
+    return [("default", ex.params), *ex.param_sets]
 
 
 def params(examples: list[Example] | None = None) -> list:

@@ -71,11 +71,14 @@ from torch.nn.functional import logsigmoid
 from ._counterparts import TORCH_ARGUMENTS
 from .beta import Beta
 from .cauchy import Cauchy
+from .continuous_bernoulli import ContinuousBernoulli
 from .dirichlet import Dirichlet
 from .exponential import Exponential
 from .fisher_snedecor import FisherSnedecor
 from .gamma import Chi2, Gamma
+from .generalized_pareto import GeneralizedPareto
 from .gumbel import Gumbel
+from .half_cauchy import HalfCauchy
 from .half_normal import HalfNormal
 from .independent import Independent
 from .inverse_gamma import InverseGamma
@@ -86,6 +89,7 @@ from .logistic_normal import LogisticNormal
 from .lowrank_multivariate_normal import LowRankMultivariateNormal
 from .multivariate_normal import MultivariateNormal
 from .normal import Normal
+from .pareto import Pareto
 from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
 from .student_t import StudentT
 from .truncated_normal import TruncatedNormal, _Standardized
@@ -112,6 +116,10 @@ _COUNTERPARTS: dict[type, type] = {
         Uniform,
         Weibull,
         HalfNormal,
+        HalfCauchy,
+        Pareto,
+        GeneralizedPareto,
+        ContinuousBernoulli,
         Kumaraswamy,
         MultivariateNormal,
         LowRankMultivariateNormal,
