@@ -29,6 +29,7 @@ import pytest
 
 from .examples_circular_truncated import EXAMPLES as CIRCULAR_TRUNCATED
 from .examples_implicit import EXAMPLES as IMPLICIT
+from .examples_matrix import EXAMPLES as MATRIX
 from .examples_mixture import EXAMPLES as MIXTURE
 from .examples_multivariate import EXAMPLES as MULTIVARIATE
 from .examples_relaxed import EXAMPLES as RELAXED
@@ -63,6 +64,7 @@ def _collect() -> list[Example]:
         *RELAXED,
         *TWINS_EXPLICIT,
         *TWINS_IMPLICIT,
+        *MATRIX,
     ):
         out.append(spec if isinstance(spec, Example) else Example(**spec))
     return out

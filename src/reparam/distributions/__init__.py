@@ -35,6 +35,7 @@ from .lowrank_multivariate_normal import LowRankMultivariateNormal
 from .mixture import MixtureSameFamily
 from .multivariate_normal import MultivariateNormal
 from .normal import Normal
+from .one_hot_categorical_straight_through import OneHotCategoricalStraightThrough
 from .pareto import Pareto
 from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
 from .standard import NoiseBase, StandardNormal, StandardUniform
@@ -76,6 +77,7 @@ __all__ = [
     "MultivariateNormal",
     "NoiseBase",
     "Normal",
+    "OneHotCategoricalStraightThrough",
     "Pareto",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",

@@ -42,5 +42,6 @@ TORCH_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "VonMises": ("loc", "concentration"),
     "RelaxedBernoulli": ("temperature", "logits"),
     "RelaxedOneHotCategorical": ("temperature", "logits"),
+    "OneHotCategoricalStraightThrough": ("logits",),
     "MixtureSameFamily": ("mixture_distribution", "component_distribution"),
 }

@@ -1,0 +1,37 @@
+"""Registry entries for the matrix and multivariate families of issue 15 (fields: registry.py).
+
+OneHotCategoricalStraightThrough: the forward value is a one-hot sample and the gradient
+that of p, by design not the derivative of the forward value, so the generic gradcheck
+is skipped (``extra["gradcheck"]`` says why) and ``moments`` is off (E[z²] = E[z] but the
+straight-through gradient of z² is 2 z ∂p); test_matrix.py checks the gradient of E[z].
+Symmetric matrix parameters are built as (a + aᵀ)/2 from a leaf ``a`` (as in
+examples_multivariate.py).
+"""
+
+import torch
+
+import reparam
+
+NAN, INF = float("nan"), float("inf")
+
+EXAMPLES = [
+    dict(
+        name="OneHotCategoricalStraightThrough",
+        make=lambda logits=None, probs=None, **kw: reparam.OneHotCategoricalStraightThrough(
+            probs=probs, logits=logits, **kw
+        ),
+        params={"logits": [[0.2, -1.0, 0.5], [1.5, 0.0, -0.7]]},
+        moments=False,
+        reference=lambda logits: torch.distributions.OneHotCategoricalStraightThrough(
+            logits=logits
+        ),
+        extra={"gradcheck": "straight-through: the gradient is ∂p, not that of the one-hot"},
+        bad=(
+            ({"logits": [[NAN, 0.0, 0.0], [0.0, 0.0, 0.0]]}, r"'logits'.*NaN"),
+            ({"logits": [[INF, 0.0, 0.0], [0.0, 0.0, 0.0]]}, r"'logits'.*\+inf"),
+            ({"logits": [[-INF, -INF, -INF], [0.0, 0.0, 0.0]]}, r"'logits'.*all -inf"),
+            ({"probs": [[0.2, 0.3, 0.5]] * 2}, r"exactly one of `probs` or `logits`; got both"),
+            ({"logits": 0.5}, r"'logits'.*K >= 1"),
+        ),
+    ),
+]
