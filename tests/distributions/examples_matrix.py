@@ -13,6 +13,11 @@ import torch
 import reparam
 
 NAN, INF = float("nan"), float("inf")
+LOC = [[0.3, -1.2, 2.0], [-0.5, 0.7, 0.1]]
+TRIL = [
+    [[1.2, 0.0, 0.0], [0.3, 0.8, 0.0], [-0.4, 0.2, 0.6]],
+    [[0.7, 0.0, 0.0], [-0.2, 1.5, 0.0], [0.1, 0.3, 0.9]],
+]
 
 EXAMPLES = [
     dict(
@@ -32,6 +37,28 @@ EXAMPLES = [
             ({"logits": [[-INF, -INF, -INF], [0.0, 0.0, 0.0]]}, r"'logits'.*all -inf"),
             ({"probs": [[0.2, 0.3, 0.5]] * 2}, r"exactly one of `probs` or `logits`; got both"),
             ({"logits": 0.5}, r"'logits'.*K >= 1"),
+        ),
+    ),
+    dict(
+        name="MultivariateStudentT",
+        make=lambda df, loc, scale_tril, **kw: reparam.MultivariateStudentT(
+            df, loc, scale_tril, **kw
+        ),
+        params={"df": [5.0, 9.0], "loc": LOC, "scale_tril": TRIL},
+        bad=(
+            ({"df": [5.0, 0.0]}, r"'df'.*> 0"),
+            ({"df": [NAN, 5.0]}, r"'df'.*finite"),
+            ({"loc": [[NAN, 0.0, 0.0], [0.0, 0.0, 0.0]]}, r"'loc'"),
+            (
+                {"scale_tril": [[[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]]] * 2},
+                r"'scale_tril'",
+            ),
+            (
+                {"scale_tril": [[[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]] * 2},
+                r"'scale_tril'",
+            ),
+            ({"loc": [[0.0, 0.0], [0.0, 0.0]]}, r"scale_tril must have shape \(\*, 2, 2\)"),
+            ({"df": [1.0, 2.0, 3.0]}, r"broadcast"),
         ),
     ),
 ]

@@ -34,6 +34,7 @@ from .logistic_normal import LogisticNormal
 from .lowrank_multivariate_normal import LowRankMultivariateNormal
 from .mixture import MixtureSameFamily
 from .multivariate_normal import MultivariateNormal
+from .multivariate_student_t import MultivariateStudentT
 from .normal import Normal
 from .one_hot_categorical_straight_through import OneHotCategoricalStraightThrough
 from .pareto import Pareto
@@ -75,6 +76,7 @@ __all__ = [
     "LowRankMultivariateNormal",
     "MixtureSameFamily",
     "MultivariateNormal",
+    "MultivariateStudentT",
     "NoiseBase",
     "Normal",
     "OneHotCategoricalStraightThrough",
