@@ -61,4 +61,20 @@ EXAMPLES = [
             ({"df": [1.0, 2.0, 3.0]}, r"broadcast"),
         ),
     ),
+    dict(
+        name="ProjectedNormal-d3",
+        make=lambda concentration, **kw: reparam.ProjectedNormal(concentration, **kw),
+        params={"concentration": [[0.5, -1.0, 2.0], [0.1, 0.2, -0.3]]},
+        moments=False,
+        bad=(
+            ({"concentration": [[NAN, 0.0, 0.0], [0.0, 0.0, 0.0]]}, r"'concentration'.*finite"),
+            ({"concentration": 1.0}, r"'concentration'.*shape \(\*, d\)"),
+        ),
+    ),
+    dict(
+        name="ProjectedNormal-d5",
+        make=lambda concentration, **kw: reparam.ProjectedNormal(concentration, **kw),
+        params={"concentration": [[0.5, -1.0, 2.0, 0.0, 1.0], [3.0, 0.2, -0.3, 0.1, 0.4]]},
+        moments=False,
+    ),
 ]

@@ -193,3 +193,92 @@ def test_mvt_extreme_grid_finite(dtype):
         assert torch.isfinite(log_q).all()
         grads = torch.autograd.grad(z.tanh().sum() + log_q.sum(), [df, loc, scale])
         assert all(torch.isfinite(g).all() for g in grads)
+
+
+# ------------------------------------------------------------------------------ ProjectedNormal
+PN = reparam.ProjectedNormal
+
+
+def _pn_marginal(d, rho, n=4001):
+    """The law of t = cos θ = z·μ/‖μ‖ for a concentration of norm ρ, on a grid of θ ∈ [0, π]:
+    (θ, density of θ, [mass, E t, E t²]), from log_prob times the area of the slice
+    (Simpson's rule; smooth in θ)."""
+    from scipy.integrate import cumulative_simpson, simpson
+
+    theta = torch.linspace(0, math.pi, n, dtype=F64)
+    z = torch.zeros(n, d, dtype=F64)
+    z[:, 0], z[:, 1] = torch.cos(theta), torch.sin(theta)
+    mu = torch.zeros(d, dtype=F64)
+    mu[0] = rho
+    log_area = math.log(2) + (d - 1) / 2 * math.log(math.pi) - math.lgamma((d - 1) / 2)
+    dens = (PN(mu).log_prob(z) + log_area).exp() * torch.sin(theta) ** (d - 2)
+    th, f = theta.numpy(), dens.numpy()
+    moments = [simpson(np.cos(th) ** j * f, x=th) for j in range(3)]
+    return th, cumulative_simpson(f, x=th, initial=0.0), moments
+
+
+@pytest.mark.parametrize(("d", "rho"), [(2, 0.7), (3, 2.0), (5, 1.0), (12, 4.0)])
+def test_pn_cosine_to_the_mean_ks_and_normalized(d, rho):
+    theta, cdf, (mass, _, _) = _pn_marginal(d, rho)
+    assert abs(mass - 1) < 1e-8  # log_prob integrates to 1 over the sphere
+    mu = torch.zeros(d, dtype=F64)
+    mu[0] = rho
+    angle = torch.arccos(PN(mu).sample((3000,))[:, 0].clamp(-1, 1)).numpy()
+    assert st.kstest(angle, lambda x: np.interp(x, theta, cdf)).pvalue > 1e-4
+
+
+def test_pn_closed_forms_match_the_quadrature():
+    from reparam.distributions.projected_normal import log_m, log_ray_integral
+
+    t = torch.linspace(-40, 40, 161, dtype=F64)
+    for k in (1, 2):
+        torch.testing.assert_close(log_m(k, t), log_ray_integral(k, t), rtol=1e-12, atol=1e-11)
+    # Pyro's closed form for d = 4: M₃ = (2 + t²) + t(3 + t²) M₀ (where it does not cancel)
+    t = torch.linspace(-2, 20, 45, dtype=F64)
+    m0 = math.sqrt(math.pi / 2) * torch.special.erfcx(-t / math.sqrt(2))
+    closed = torch.log(2 + t * t + t * (3 + t * t) * m0)
+    torch.testing.assert_close(log_ray_integral(3, t), closed, rtol=1e-12, atol=1e-11)
+
+
+@pytest.mark.parametrize(("d", "rho"), [(3, 1.5), (6, 0.5)])
+def test_pn_gradients_of_two_expectations(d, rho):
+    """E[a·z] and E[(a·z)²] from the marginal of t (quadrature; ∂/∂ρ by central
+    differences): the pathwise gradients in μ within 5 SE."""
+    mu = torch.zeros(d, dtype=F64)
+    mu[0] = rho
+    a = torch.linspace(1.0, -0.5, d, dtype=F64)
+    h = 1e-4
+    (_, m1, m2), (_, p1, p2), (_, n1, n2) = (
+        _pn_marginal(d, r)[2] for r in (rho, rho + h, rho - h)
+    )
+    dm1, dm2 = (p1 - n1) / (2 * h), (p2 - n2) / (2 * h)
+    a0, a_perp2 = a[0], a[1:].pow(2).sum()
+    # z = t e₀ + √(1 − t²) w (w uniform on the orthogonal sphere): E a·z = a₀ E t and
+    # E (a·z)² = a₀² E t² + |a⊥|² (1 − E t²)/(d − 1); ∂/∂μ_j for j ≠ 0 by rotation.
+    grad1 = torch.zeros(d, dtype=F64)
+    grad1[0] = a0 * dm1
+    grad1[1:] = a[1:] * m1 / rho
+    grad2 = torch.zeros(d, dtype=F64)
+    grad2[0] = a0**2 * dm2 - a_perp2 * dm2 / (d - 1)
+    # rotating μ towards e_j by δ changes E(a·z)² by 2 a₀ a_j δ/ρ (E t² − (1 − E t²)/(d − 1))
+    grad2[1:] = 2 * a0 * a[1:] / rho * (m2 - (1 - m2) / (d - 1))
+    for f, exact in ((lambda z: z @ a, grad1), (lambda z: (z @ a) ** 2, grad2)):
+        est = _grouped_grad(PN, mu, f)
+        _assert_within_se("PN.concentration", est, exact)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64], ids=str)
+def test_pn_extreme_grid_finite(dtype):
+    # grid: ‖μ‖ ∈ {0, 1e-3, 1, 30, 1e3}; d ∈ {2, 3, 5, 50}
+    for d in (2, 3, 5, 50):
+        base = torch.linspace(1.0, -1.0, d, dtype=dtype)
+        base = base / base.norm()
+        mu = torch.tensor([0.0, 1e-3, 1.0, 30.0, 1e3], dtype=dtype)[:, None] * base
+        mu = mu.requires_grad_()
+        q = PN(mu)
+        z, log_q = q.rsample_and_log_prob((64,))
+        assert torch.isfinite(z).all()
+        assert torch.isfinite(log_q).all()
+        (g,) = torch.autograd.grad(z[..., 0].sum() + log_q.sum(), mu)
+        assert torch.isfinite(g).all()
+        assert torch.isfinite(q.log_prob(-q.mean)).all()  # the far side of the sphere

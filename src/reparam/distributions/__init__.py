@@ -38,6 +38,7 @@ from .multivariate_student_t import MultivariateStudentT
 from .normal import Normal
 from .one_hot_categorical_straight_through import OneHotCategoricalStraightThrough
 from .pareto import Pareto
+from .projected_normal import ProjectedNormal
 from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
 from .standard import NoiseBase, StandardNormal, StandardUniform
 from .student_t import StudentT
@@ -81,6 +82,7 @@ __all__ = [
     "Normal",
     "OneHotCategoricalStraightThrough",
     "Pareto",
+    "ProjectedNormal",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
     "ReparamDistribution",
