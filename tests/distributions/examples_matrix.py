@@ -19,6 +19,27 @@ TRIL = [
     [[0.7, 0.0, 0.0], [-0.2, 1.5, 0.0], [0.1, 0.3, 0.9]],
 ]
 
+SPD = [
+    [[2.0, 0.3, -0.2], [0.3, 1.0, 0.1], [-0.2, 0.1, 0.5]],
+    [[1.0, -0.4, 0.2], [-0.4, 1.5, 0.3], [0.2, 0.3, 0.8]],
+]
+NOT_PD = [[[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]]] * 2
+
+
+def _sym(a):
+    return (a + a.mT) / 2
+
+
+def _wishart_cov(df, a, precision=None, **kw):
+    return reparam.Wishart(df, covariance_matrix=_sym(a), precision_matrix=precision, **kw)
+
+
+_WISHART_BAD = (
+    ({"df": [2.0, 5.0]}, r"'df'.*> 2"),
+    ({"df": [NAN, 5.0]}, r"'df'.*finite"),
+    ({"df": [1.0, 2.0, 3.0]}, r"broadcast"),
+)
+
 EXAMPLES = [
     dict(
         name="OneHotCategoricalStraightThrough",
@@ -76,5 +97,40 @@ EXAMPLES = [
         make=lambda concentration, **kw: reparam.ProjectedNormal(concentration, **kw),
         params={"concentration": [[0.5, -1.0, 2.0, 0.0, 1.0], [3.0, 0.2, -0.3, 0.1, 0.4]]},
         moments=False,
+    ),
+    dict(
+        name="Wishart-scale_tril",
+        make=lambda df, scale_tril, **kw: reparam.Wishart(df, scale_tril=scale_tril, **kw),
+        params={"df": [3.5, 7.0], "scale_tril": TRIL},
+        reference=lambda df, scale_tril: torch.distributions.Wishart(df, scale_tril=scale_tril),
+        bad=(
+            *_WISHART_BAD,
+            (
+                {"scale_tril": [[[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]]] * 2},
+                r"'scale_tril'.*positive diagonal",
+            ),
+            (
+                {"scale_tril": [[[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]] * 2},
+                r"'scale_tril'.*lower-triangular",
+            ),
+        ),
+    ),
+    dict(
+        name="Wishart-covariance",
+        make=_wishart_cov,
+        params={"df": [3.5, 7.0], "a": SPD},
+        reference=lambda df, a: torch.distributions.Wishart(df, covariance_matrix=_sym(a)),
+        bad=(
+            *_WISHART_BAD,
+            ({"a": NOT_PD}, r"'covariance_matrix'.*positive definite"),
+            ({"precision": SPD}, r"exactly one of covariance_matrix, precision_matrix"),
+        ),
+    ),
+    dict(
+        name="Wishart-precision",
+        make=lambda df, a, **kw: reparam.Wishart(df, precision_matrix=_sym(a), **kw),
+        params={"df": [3.5, 7.0], "a": SPD},
+        reference=lambda df, a: torch.distributions.Wishart(df, precision_matrix=_sym(a)),
+        bad=(({"a": NOT_PD}, r"'precision_matrix'.*positive definite"),),
     ),
 ]

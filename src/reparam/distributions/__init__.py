@@ -6,7 +6,7 @@ discrete variables). All subclass :class:`torch.distributions.Distribution`.
 """
 
 # Importing gaussian_kl, then kl, registers the KL divergences (the Gaussian ones first).
-from . import gaussian_kl, kl  # noqa: F401
+from . import gaussian_kl, kl, kl_matrix  # noqa: F401
 from .base import ReparamDistribution
 from .beta import Beta
 from .cauchy import Cauchy
@@ -47,6 +47,7 @@ from .truncated_normal import TruncatedNormal
 from .uniform import Uniform
 from .von_mises import VonMises
 from .weibull import Weibull
+from .wishart import Wishart
 from .wrapped import SeedNoise, WrappedRSample, wrap
 
 __all__ = [
@@ -96,6 +97,7 @@ __all__ = [
     "Uniform",
     "VonMises",
     "Weibull",
+    "Wishart",
     "WrappedRSample",
     "detach_params",
     "reparameterize",

@@ -30,6 +30,7 @@ TORCH_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "ContinuousBernoulli": ("logits",),
     "Kumaraswamy": ("concentration1", "concentration0"),
     "MultivariateNormal": ("loc", "scale_tril"),
+    "Wishart": ("df", "scale_tril"),
     "LowRankMultivariateNormal": ("loc", "cov_factor", "cov_diag"),
     "Gamma": ("concentration", "rate"),
     "Chi2": ("df",),
