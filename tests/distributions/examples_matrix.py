@@ -133,4 +133,15 @@ EXAMPLES = [
         reference=lambda df, a: torch.distributions.Wishart(df, precision_matrix=_sym(a)),
         bad=(({"a": NOT_PD}, r"'precision_matrix'.*positive definite"),),
     ),
+    dict(
+        name="LKJCholesky",
+        make=lambda concentration, **kw: reparam.LKJCholesky(3, concentration, **kw),
+        params={"concentration": [0.5, 3.0]},
+        moments=False,
+        reference=lambda concentration: torch.distributions.LKJCholesky(3, concentration),
+        bad=(
+            ({"concentration": [0.5, 0.0]}, r"'concentration'.*> 0"),
+            ({"concentration": [NAN, 1.0]}, r"'concentration'.*finite"),
+        ),
+    ),
 ]

@@ -92,6 +92,7 @@ TORCH_FAMILIES = {
         lambda: [leaf(0.3, -1.0, 0.5)],
         lambda logits: td.OneHotCategoricalStraightThrough(logits=logits),
     ),
+    "LKJCholesky": (lambda: [leaf(0.5, 3.0)], lambda eta: td.LKJCholesky(3, eta)),
     "Wishart": (
         lambda: [leaf(3.5, 6.0), leaf(1.2, 0.3, 0.8)],
         lambda df, t: td.Wishart(

@@ -31,6 +31,7 @@ TORCH_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "Kumaraswamy": ("concentration1", "concentration0"),
     "MultivariateNormal": ("loc", "scale_tril"),
     "Wishart": ("df", "scale_tril"),
+    "LKJCholesky": ("dim", "concentration"),
     "LowRankMultivariateNormal": ("loc", "cov_factor", "cov_diag"),
     "Gamma": ("concentration", "rate"),
     "Chi2": ("df",),
