@@ -12,22 +12,9 @@ import torch
 
 import reparam
 
+from .examples_multivariate import LOC, NOT_PD, SPD, TRIL, _sym
+
 NAN, INF = float("nan"), float("inf")
-LOC = [[0.3, -1.2, 2.0], [-0.5, 0.7, 0.1]]
-TRIL = [
-    [[1.2, 0.0, 0.0], [0.3, 0.8, 0.0], [-0.4, 0.2, 0.6]],
-    [[0.7, 0.0, 0.0], [-0.2, 1.5, 0.0], [0.1, 0.3, 0.9]],
-]
-
-SPD = [
-    [[2.0, 0.3, -0.2], [0.3, 1.0, 0.1], [-0.2, 0.1, 0.5]],
-    [[1.0, -0.4, 0.2], [-0.4, 1.5, 0.3], [0.2, 0.3, 0.8]],
-]
-NOT_PD = [[[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]]] * 2
-
-
-def _sym(a):
-    return (a + a.mT) / 2
 
 
 def _wishart_cov(df, a, precision=None, **kw):
