@@ -34,6 +34,7 @@ import pytest
 
 from .examples_circular_truncated import EXAMPLES as CIRCULAR_TRUNCATED
 from .examples_implicit import EXAMPLES as IMPLICIT
+from .examples_matrix import EXAMPLES as MATRIX
 from .examples_mixture import EXAMPLES as MIXTURE
 from .examples_multivariate import EXAMPLES as MULTIVARIATE
 from .examples_relaxed import EXAMPLES as RELAXED
@@ -69,6 +70,7 @@ def _collect() -> list[Example]:
         *RELAXED,
         *TWINS_EXPLICIT,
         *TWINS_IMPLICIT,
+        *MATRIX,
     ):
         out.append(spec if isinstance(spec, Example) else Example(**spec))
     return out

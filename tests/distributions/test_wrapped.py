@@ -88,11 +88,24 @@ TORCH_FAMILIES = {
             td.Categorical(logits=logits), td.Normal(loc, scale)
         ),
     ),
+    "OneHotCategoricalStraightThrough": (
+        lambda: [leaf(0.3, -1.0, 0.5)],
+        lambda logits: td.OneHotCategoricalStraightThrough(logits=logits),
+    ),
+    "LKJCholesky": (lambda: [leaf(0.5, 3.0)], lambda eta: td.LKJCholesky(3, eta)),
+    "Wishart": (
+        lambda: [leaf(3.5, 6.0), leaf(1.2, 0.3, 0.8)],
+        lambda df, t: td.Wishart(
+            df, scale_tril=torch.stack([t[0], 0 * t[1], t[1], t[2]]).reshape(2, 2)
+        ),
+    ),
 }
 # Same-named families that have no rsample in either library: wrap refuses them.
 NO_RSAMPLE = {"Bernoulli", "Categorical"}
 
 
+# torch 2.13's Wishart.rsample warns "Singular sample detected." on every regular draw
+@pytest.mark.filterwarnings("ignore:Singular sample detected:UserWarning")
 @pytest.mark.parametrize("name", sorted(TORCH_FAMILIES))
 def test_wrap_converts_to_the_reparam_family(name):
     if not hasattr(reparam.distributions, name):

@@ -6,7 +6,7 @@ discrete variables). All subclass :class:`torch.distributions.Distribution`.
 """
 
 # Importing gaussian_kl, then kl, registers the KL divergences (the Gaussian ones first).
-from . import gaussian_kl, kl  # noqa: F401
+from . import gaussian_kl, kl, kl_matrix  # noqa: F401
 from .base import ReparamDistribution
 from .beta import Beta
 from .cauchy import Cauchy
@@ -28,14 +28,18 @@ from .independent import Independent
 from .inverse_gamma import InverseGamma
 from .kumaraswamy import Kumaraswamy
 from .laplace import Laplace
+from .lkj_cholesky import LKJCholesky
 from .log_normal import LogNormal
 from .logistic import Logistic
 from .logistic_normal import LogisticNormal
 from .lowrank_multivariate_normal import LowRankMultivariateNormal
 from .mixture import MixtureSameFamily
 from .multivariate_normal import MultivariateNormal
+from .multivariate_student_t import MultivariateStudentT
 from .normal import Normal
+from .one_hot_categorical_straight_through import OneHotCategoricalStraightThrough
 from .pareto import Pareto
+from .projected_normal import ProjectedNormal
 from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
 from .standard import NoiseBase, StandardNormal, StandardUniform
 from .student_t import StudentT
@@ -44,6 +48,7 @@ from .truncated_normal import TruncatedNormal
 from .uniform import Uniform
 from .von_mises import VonMises
 from .weibull import Weibull
+from .wishart import Wishart
 from .wrapped import SeedNoise, WrappedRSample, wrap
 
 __all__ = [
@@ -67,6 +72,7 @@ __all__ = [
     "Independent",
     "InverseGamma",
     "Kumaraswamy",
+    "LKJCholesky",
     "Laplace",
     "LogNormal",
     "Logistic",
@@ -74,9 +80,12 @@ __all__ = [
     "LowRankMultivariateNormal",
     "MixtureSameFamily",
     "MultivariateNormal",
+    "MultivariateStudentT",
     "NoiseBase",
     "Normal",
+    "OneHotCategoricalStraightThrough",
     "Pareto",
+    "ProjectedNormal",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
     "ReparamDistribution",
@@ -90,6 +99,7 @@ __all__ = [
     "Uniform",
     "VonMises",
     "Weibull",
+    "Wishart",
     "WrappedRSample",
     "detach_params",
     "reparameterize",

@@ -30,6 +30,8 @@ TORCH_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "ContinuousBernoulli": ("logits",),
     "Kumaraswamy": ("concentration1", "concentration0"),
     "MultivariateNormal": ("loc", "scale_tril"),
+    "Wishart": ("df", "scale_tril"),
+    "LKJCholesky": ("dim", "concentration"),
     "LowRankMultivariateNormal": ("loc", "cov_factor", "cov_diag"),
     "Gamma": ("concentration", "rate"),
     "Chi2": ("df",),
@@ -42,5 +44,6 @@ TORCH_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "VonMises": ("loc", "concentration"),
     "RelaxedBernoulli": ("temperature", "logits"),
     "RelaxedOneHotCategorical": ("temperature", "logits"),
+    "OneHotCategoricalStraightThrough": ("logits",),
     "MixtureSameFamily": ("mixture_distribution", "component_distribution"),
 }
