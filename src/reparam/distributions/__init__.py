@@ -7,6 +7,7 @@ discrete variables). All subclass :class:`torch.distributions.Distribution`.
 
 # Importing gaussian_kl, then kl, registers the KL divergences (the Gaussian ones first).
 from . import gaussian_kl, kl  # noqa: F401
+from .asymmetric_laplace import AsymmetricLaplace
 from .base import ReparamDistribution
 from .beta import Beta
 from .cauchy import Cauchy
@@ -37,6 +38,7 @@ from .multivariate_normal import MultivariateNormal
 from .normal import Normal
 from .pareto import Pareto
 from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
+from .soft_laplace import SoftLaplace
 from .standard import NoiseBase, StandardNormal, StandardUniform
 from .student_t import StudentT
 from .transformed import TransformedDistribution
@@ -47,6 +49,7 @@ from .weibull import Weibull
 from .wrapped import SeedNoise, WrappedRSample, wrap
 
 __all__ = [
+    "AsymmetricLaplace",
     "Bernoulli",
     "Beta",
     "Categorical",
@@ -82,6 +85,7 @@ __all__ = [
     "ReparamDistribution",
     "Reparameterized",
     "SeedNoise",
+    "SoftLaplace",
     "StandardNormal",
     "StandardUniform",
     "StudentT",
