@@ -43,4 +43,14 @@ EXAMPLES = [
         scipy=lambda loc, scale: _hypsecant(loc, scale),
         bad=(*_positive("scale", shape_error="loc"), ({"loc": [NAN, 0.0, 0.0]}, r"'loc'")),
     ),
+    # The folded normal; scipy's foldnorm has c = |μ|/σ. Parameters are the base's.
+    dict(
+        name="FoldedDistribution",
+        make=lambda loc, scale, **kw: reparam.FoldedDistribution(
+            reparam.Normal(loc, scale, **kw), **kw
+        ),
+        params={"loc": [0.3, -1.5, 2.0], "scale": [0.5, 1.0, 2.5]},
+        scipy=lambda loc, scale: st.foldnorm(np.abs(loc) / scale, scale=scale),
+        bad=(*_positive("scale", shape_error="loc"), ({"loc": [NAN, 0.0, 0.0]}, r"'loc'")),
+    ),
 ]

@@ -24,6 +24,7 @@ LOCS = [-1e3, 0.0, 2.5]
 GRIDS = {
     "AsymmetricLaplace": {"loc": LOCS, "scale": EXTREME, "asymmetry": EXTREME},
     "SoftLaplace": {"loc": LOCS, "scale": EXTREME},
+    "FoldedDistribution": {"loc": [-1e3, -1.0, 0.0, 1e-3, 1e3], "scale": EXTREME},
 }
 
 
@@ -65,7 +66,9 @@ def test_extreme_grid_is_finite(name, dtype):
     # each element's gradient, scaled to O(1) so that the sums cannot overflow
     for out in (z, log_q):
         weight = 1 / (1 + out.detach().abs())
-        grads = torch.autograd.grad((out * weight).sum(), list(ps.values()), allow_unused=True)
+        grads = torch.autograd.grad(
+            (out * weight).sum(), list(ps.values()), allow_unused=True, retain_graph=True
+        )
         for k, g in zip(ps, grads, strict=True):
             assert g is None or torch.isfinite(g).all(), (k, g)
 
@@ -103,6 +106,16 @@ def test_soft_laplace_tails_match_scipy():
     torch.testing.assert_close(q.icdf(1 - delta), -2.0 - q.icdf(delta), rtol=1e-12, atol=0)
 
 
+def test_folded_normal_tails_match_scipy():
+    loc, scale = _t([-3.0, 0.0, 0.5]), _t([0.5, 1.0, 2.0])
+    q = reparam.FoldedDistribution(reparam.Normal(loc, scale))
+    ref = st.foldnorm(np.abs(loc.numpy()) / scale.numpy(), scale=scale.numpy())
+    x = np.array([0.0, 1e-8, 1.0, 10.0, 20.0])[:, None]
+    _assert_tail_log_prob(q, ref, x)
+    np.testing.assert_allclose(q.mean.numpy(), ref.mean(), rtol=1e-12)
+    np.testing.assert_allclose(q.variance.numpy(), ref.var(), rtol=1e-10)
+
+
 # ----------------------------------------------------------------------------- peers
 def test_asymmetric_laplace_matches_pyro():
     pyro_dist = pytest.importorskip("pyro.distributions")
@@ -133,12 +146,58 @@ def test_soft_laplace_matches_pyro():
     torch.testing.assert_close(ours.variance, ref.variance)
 
 
+def test_folded_matches_pyro_for_normal_laplace_and_uniform_bases():
+    """Pyro's log_prob (logsumexp over ±z); a base with bounded support (Uniform(−1, 2)):
+    the −z outside it contributes nothing (Pyro's base raises there, so it runs unvalidated)."""
+    pyro_dist = pytest.importorskip("pyro.distributions")
+    td = torch.distributions
+    loc, scale = _t([-1.0, 0.5]), _t([0.7, 2.0])
+    x = torch.linspace(0.1, 6, 25, dtype=F64).unsqueeze(-1)  # Pyro's support excludes 0
+    for base in (td.Normal(loc, scale), td.Laplace(loc, scale)):
+        ours = reparam.FoldedDistribution(base)
+        ref = pyro_dist.FoldedDistribution(base)
+        torch.testing.assert_close(ours.log_prob(x), ref.log_prob(x))
+    low, high = _t([-1.0, -2.0]), _t([2.0, 0.5])
+    ours = reparam.FoldedDistribution(td.Uniform(low, high))
+    ref = pyro_dist.FoldedDistribution(td.Uniform(low, high, validate_args=False))
+    x = torch.tensor([[0.25], [0.75], [1.5]], dtype=F64)
+    want = _t(
+        [
+            [math.log(2 / 3), math.log(0.8)],
+            [math.log(2 / 3), -math.log(2.5)],
+            [-math.log(3), -math.log(2.5)],
+        ]
+    )
+    torch.testing.assert_close(ours.log_prob(x), want)
+    torch.testing.assert_close(ours.log_prob(x), ref.log_prob(x))
+    torch.testing.assert_close(ours.cdf(x), _t([[0.5 / 3, 0.2], [0.5, 0.5], [2.5 / 3, 0.8]]))
+    with pytest.raises(NotImplementedError, match="Normal base"):
+        _ = ours.mean
+
+
+def test_folded_noise_is_the_bases():
+    base = reparam.Laplace(_t([0.3, -2.0]), _t([1.0, 0.5]))
+    q = reparam.FoldedDistribution(base)
+    assert q.noise is base.noise
+    for noise in ("mc", "antithetic", "qmc"):
+        eps = q.sample_noise((8,), noise=noise)
+        torch.testing.assert_close(q.from_noise(eps), base.from_noise(eps).abs())
+    big = q.expand((4, 2))
+    assert big.batch_shape == (4, 2)
+    assert big.base_dist.batch_shape == (4, 2)
+    with pytest.raises(ValueError, match="univariate"):
+        reparam.FoldedDistribution(reparam.MultivariateNormal(torch.zeros(2), torch.eye(2)))
+    with pytest.raises(TypeError, match="rsample"):
+        reparam.FoldedDistribution(torch.distributions.Poisson(_t([1.0])))
+
+
 # ----------------------------------------------------------------------------- gradients
 # name → (parameters at an extreme of the family, the scipy reference, f): the pathwise
 # gradient of E[f(z)] against the central difference of scipy's quadrature.
 EXTREME_GRADIENTS = {
     "AsymmetricLaplace": ({"loc": 0.5, "scale": 2.0, "asymmetry": 8.0}, np.tanh),
     "SoftLaplace": ({"loc": -3.0, "scale": 0.05}, np.tanh),
+    "FoldedDistribution": ({"loc": -0.05, "scale": 3.0}, np.tanh),
 }
 
 

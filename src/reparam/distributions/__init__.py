@@ -19,6 +19,7 @@ from .dirichlet import Dirichlet
 from .discrete import Bernoulli, Categorical
 from .exponential import Exponential
 from .fisher_snedecor import FisherSnedecor
+from .folded import FoldedDistribution
 from .gamma import Chi2, Gamma
 from .generalized_pareto import GeneralizedPareto
 from .gumbel import Gumbel
@@ -60,6 +61,7 @@ __all__ = [
     "Dirichlet",
     "Exponential",
     "FisherSnedecor",
+    "FoldedDistribution",
     "Gamma",
     "GeneralizedPareto",
     "Gumbel",
