@@ -20,6 +20,38 @@ class _HypsecantGen(type(st.hypsecant)):
 
 _hypsecant = _HypsecantGen(name="hypsecant")
 
+
+class _SinhArcsinhGen(st.rv_continuous):
+    """TFP's SinhArcsinh of a standard normal for scipy, which has none (shapes ``skew`` =
+    s, ``tail`` = τ; scipy's loc/scale are μ and σ): X = c sinh((arsinh N + s) τ) with
+    c = 2/sinh(arsinh(2) τ), so N = sinh(arsinh(X/c)/τ − s), by the change of variables."""
+
+    def _argcheck(self, skew, tail):
+        return np.isfinite(skew) & (tail > 0)
+
+    def _score(self, x, skew, tail):
+        c = 2 / np.sinh(np.arcsinh(2.0) * tail)
+        w = np.arcsinh(x / c) / tail - skew
+        return np.sinh(w), w, x / c, c
+
+    def _logpdf(self, x, skew, tail):
+        n, w, y, c = self._score(x, skew, tail)
+        log_jac = np.log(np.cosh(w)) - 0.5 * np.log1p(y * y) - np.log(tail) - np.log(c)
+        return st.norm.logpdf(n) + log_jac
+
+    def _pdf(self, x, skew, tail):
+        return np.exp(self._logpdf(x, skew, tail))
+
+    def _cdf(self, x, skew, tail):
+        return st.norm.cdf(self._score(x, skew, tail)[0])
+
+    def _ppf(self, q, skew, tail):
+        c = 2 / np.sinh(np.arcsinh(2.0) * tail)
+        return c * np.sinh((np.arcsinh(st.norm.ppf(q)) + skew) * tail)
+
+
+_sinh_arcsinh = _SinhArcsinhGen(name="sinh_arcsinh")
+
 EXAMPLES = [
     # κ < 1 puts more mass left of μ, κ > 1 right; scipy's kappa is κ (left scale σκ).
     dict(
@@ -52,5 +84,48 @@ EXAMPLES = [
         params={"loc": [0.3, -1.5, 2.0], "scale": [0.5, 1.0, 2.5]},
         scipy=lambda loc, scale: st.foldnorm(np.abs(loc) / scale, scale=scale),
         bad=(*_positive("scale", shape_error="loc"), ({"loc": [NAN, 0.0, 0.0]}, r"'loc'")),
+    ),
+    # scipy's johnsonsu(a, b) is TFP's (skewness, tailweight): n = a + b arsinh(y).
+    dict(
+        name="JohnsonSU",
+        make=lambda skewness, tailweight, loc, scale, **kw: reparam.JohnsonSU(
+            skewness, tailweight, loc, scale, **kw
+        ),
+        params={
+            "skewness": [-1.0, 0.0, 2.0],
+            "tailweight": [1.5, 3.0, 4.0],
+            "loc": [0.3, -1.0, 2.0],
+            "scale": [0.5, 1.0, 2.0],
+        },
+        scipy=lambda skewness, tailweight, loc, scale: st.johnsonsu(
+            skewness, tailweight, loc, scale
+        ),
+        bad=(
+            *_positive("tailweight"),
+            *_positive("scale", shape_error="loc"),
+            ({"skewness": [0.0, NAN, 0.0]}, r"'skewness'.*finite"),
+        ),
+    ),
+    # No closed-form moments (as TFP); τ ≤ 1.3 keeps E[sin z]'s gradient of finite variance.
+    dict(
+        name="SinhArcsinh",
+        make=lambda loc, scale, skewness, tailweight, **kw: reparam.SinhArcsinh(
+            loc, scale, skewness, tailweight, **kw
+        ),
+        params={
+            "loc": [0.3, -1.0, 2.0],
+            "scale": [0.5, 1.0, 2.0],
+            "skewness": [-0.5, 0.0, 1.0],
+            "tailweight": [0.6, 1.0, 1.3],
+        },
+        scipy=lambda loc, scale, skewness, tailweight: _sinh_arcsinh(
+            skewness, tailweight, loc, scale
+        ),
+        moments=False,
+        bad=(
+            *_positive("tailweight"),
+            *_positive("scale", shape_error="loc"),
+            ({"skewness": [0.0, NAN, 0.0]}, r"'skewness'.*finite"),
+        ),
     ),
 ]

@@ -13,7 +13,7 @@ import torch
 import reparam
 from reparam.distributions import StandardNormal, StandardUniform
 
-from .examples_extras_explicit import EXAMPLES
+from .examples_extras_explicit import EXAMPLES, _sinh_arcsinh
 
 F64 = torch.float64
 BY_NAME = {e["name"]: e for e in EXAMPLES}
@@ -25,6 +25,21 @@ GRIDS = {
     "AsymmetricLaplace": {"loc": LOCS, "scale": EXTREME, "asymmetry": EXTREME},
     "SoftLaplace": {"loc": LOCS, "scale": EXTREME},
     "FoldedDistribution": {"loc": [-1e3, -1.0, 0.0, 1e-3, 1e3], "scale": EXTREME},
+    # |n − γ|/δ ≤ 55 for |n| ≤ 6: sinh stays inside float32 (the law itself overflows
+    # float32 for smaller δ)
+    "JohnsonSU": {
+        "skewness": [-5.0, 0.0, 5.0],
+        "tailweight": [0.2, 1.0, 1e3, 1e6],
+        "loc": [-1e3, 2.5],
+        "scale": EXTREME,
+    },
+    # τ up to 10 with |s| ≤ 5 (z up to ~1e32 at σ = 1e6), down to 1e-6 (near-linear)
+    "SinhArcsinh": {
+        "loc": [-1e3, 2.5],
+        "scale": EXTREME,
+        "skewness": [-5.0, 0.0, 5.0],
+        "tailweight": [1e-6, 0.1, 1.0, 10.0],
+    },
 }
 
 
@@ -116,6 +131,47 @@ def test_folded_normal_tails_match_scipy():
     np.testing.assert_allclose(q.variance.numpy(), ref.var(), rtol=1e-10)
 
 
+def test_johnson_su_tails_match_scipy():
+    for skew, tail in ((-2.0, 0.5), (0.0, 1.0), (3.0, 5.0)):
+        q = reparam.JohnsonSU(_t(skew), _t(tail), _t(1.0), _t(2.0))
+        ref = st.johnsonsu(skew, tail, 1.0, 2.0)
+        _assert_tail_log_prob(q, ref, [-1e3, -30.0, -5.0, 0.0, 1.0, 7.0, 30.0, 1e3])
+        u = torch.tensor([1e-10, 0.2, 0.5, 0.9, 1 - 1e-10], dtype=F64)
+        np.testing.assert_allclose(q.icdf(u).numpy(), ref.ppf(u.numpy()), rtol=1e-9)
+
+
+def test_sinh_arcsinh_tails_and_its_special_cases():
+    for skew, tail in ((-2.0, 0.5), (0.7, 1.0), (1.0, 3.0)):
+        q = reparam.SinhArcsinh(_t(1.0), _t(2.0), _t(skew), _t(tail))
+        ref = _sinh_arcsinh(skew, tail, 1.0, 2.0)
+        x = [-1e3, -50.0, -5.0, 0.0, 1.0, 7.0, 50.0, 1e3]
+        _assert_tail_log_prob(q, ref, x, rtol=1e-8)
+    # s = 0, τ = 1 is N(μ, σ²); at s = 0, P[z − μ ≤ 2σ] = Φ(2) for every τ (TFP's c)
+    loc, scale = _t([0.3, -2.0]), _t([1.5, 0.2])
+    q = reparam.SinhArcsinh(loc, scale)
+    n = torch.randn(50, 2, dtype=F64)
+    torch.testing.assert_close(q.from_noise(n), loc + scale * n)
+    normal = torch.distributions.Normal(loc, scale)
+    torch.testing.assert_close(q.log_prob(q.from_noise(n)), normal.log_prob(loc + scale * n))
+    for tail in (1e-6, 0.3, 1.0, 4.0, 60.0):
+        q = reparam.SinhArcsinh(loc, scale, 0.0, _t(tail))
+        torch.testing.assert_close(q.cdf(loc + 2 * scale), torch.special.ndtr(_t([2.0, 2.0])))
+    for name in ("mean", "variance"):  # no closed form, as TFP
+        with pytest.raises(NotImplementedError):
+            getattr(q, name)
+
+
+def test_johnson_su_moments_overflow_to_inf_for_small_tailweight():
+    """TFP's formulas: e^{1/2δ²} overflows for δ ≲ 0.04 (float64), so mean and variance
+    are ±inf there, finite (and scipy's) elsewhere."""
+    q = reparam.JohnsonSU(_t([1.0, -1.0, 0.5]), _t([0.02, 0.02, 2.0]), _t(0.0), _t(1.0))
+    assert torch.isneginf(q.mean[0])
+    assert torch.isposinf(q.mean[1])
+    assert torch.isposinf(q.variance[:2]).all()
+    ref = st.johnsonsu(0.5, 2.0)
+    np.testing.assert_allclose([q.mean[2].item(), q.variance[2].item()], ref.stats("mv"))
+
+
 # ----------------------------------------------------------------------------- peers
 def test_asymmetric_laplace_matches_pyro():
     pyro_dist = pytest.importorskip("pyro.distributions")
@@ -198,6 +254,8 @@ EXTREME_GRADIENTS = {
     "AsymmetricLaplace": ({"loc": 0.5, "scale": 2.0, "asymmetry": 8.0}, np.tanh),
     "SoftLaplace": ({"loc": -3.0, "scale": 0.05}, np.tanh),
     "FoldedDistribution": ({"loc": -0.05, "scale": 3.0}, np.tanh),
+    "JohnsonSU": ({"skewness": 4.0, "tailweight": 6.0, "loc": 0.5, "scale": 0.3}, np.tanh),
+    "SinhArcsinh": ({"loc": -0.5, "scale": 0.4, "skewness": 2.0, "tailweight": 0.3}, np.tanh),
 }
 
 

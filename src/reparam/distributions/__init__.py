@@ -28,6 +28,7 @@ from .half_normal import HalfNormal
 from .implicit import ImplicitReparamDistribution, ImplicitReparameterized
 from .independent import Independent
 from .inverse_gamma import InverseGamma
+from .johnson_su import JohnsonSU
 from .kumaraswamy import Kumaraswamy
 from .laplace import Laplace
 from .log_normal import LogNormal
@@ -39,6 +40,7 @@ from .multivariate_normal import MultivariateNormal
 from .normal import Normal
 from .pareto import Pareto
 from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
+from .sinh_arcsinh import SinhArcsinh
 from .soft_laplace import SoftLaplace
 from .standard import NoiseBase, StandardNormal, StandardUniform
 from .student_t import StudentT
@@ -71,6 +73,7 @@ __all__ = [
     "ImplicitReparameterized",
     "Independent",
     "InverseGamma",
+    "JohnsonSU",
     "Kumaraswamy",
     "Laplace",
     "LogNormal",
@@ -87,6 +90,7 @@ __all__ = [
     "ReparamDistribution",
     "Reparameterized",
     "SeedNoise",
+    "SinhArcsinh",
     "SoftLaplace",
     "StandardNormal",
     "StandardUniform",
