@@ -6,7 +6,7 @@ import scipy.stats as st
 
 import reparam
 
-from .examples_univariate import NAN, _positive
+from .examples_univariate import INF, NAN, _positive
 
 
 class _HypsecantGen(type(st.hypsecant)):
@@ -51,6 +51,34 @@ class _SinhArcsinhGen(st.rv_continuous):
 
 
 _sinh_arcsinh = _SinhArcsinhGen(name="sinh_arcsinh")
+
+
+class _TwoPieceNormalGen(st.rv_continuous):
+    """The Fernández–Steel two-piece normal for scipy, which has none (shape ``g`` = γ):
+    pdf 2γ/(1 + γ²) · φ(xγ) for x < 0 and φ(x/γ) for x ≥ 0."""
+
+    def _argcheck(self, g):
+        return g > 0
+
+    def _logpdf(self, x, g):
+        w = np.where(x < 0, x * g, x / g)
+        return np.log(2 * g / (1 + g * g)) + st.norm.logpdf(w)
+
+    def _pdf(self, x, g):
+        return np.exp(self._logpdf(x, g))
+
+    def _cdf(self, x, g):
+        p = 1 / (1 + g * g)
+        return np.where(x < 0, 2 * p * st.norm.cdf(x * g), 1 - 2 * (1 - p) * st.norm.sf(x / g))
+
+    def _ppf(self, q, g):
+        p = 1 / (1 + g * g)
+        left = st.norm.ppf(np.minimum(q / (2 * p), 0.5)) / g
+        right = -g * st.norm.ppf(np.minimum((1 - q) / (2 * (1 - p)), 0.5))
+        return np.where(q < p, left, right)
+
+
+_two_piece_normal = _TwoPieceNormalGen(name="two_piece_normal")
 
 EXAMPLES = [
     # κ < 1 puts more mass left of μ, κ > 1 right; scipy's kappa is κ (left scale σκ).
@@ -126,6 +154,34 @@ EXAMPLES = [
             *_positive("tailweight"),
             *_positive("scale", shape_error="loc"),
             ({"skewness": [0.0, NAN, 0.0]}, r"'skewness'.*finite"),
+        ),
+    ),
+    dict(
+        name="TwoPieceNormal",
+        make=lambda loc, scale, skewness, **kw: reparam.TwoPieceNormal(loc, scale, skewness, **kw),
+        params={"loc": [0.3, -1.0, 2.0], "scale": [0.5, 1.0, 2.0], "skewness": [0.5, 1.0, 3.0]},
+        scipy=lambda loc, scale, skewness: _two_piece_normal(skewness, loc, scale),
+        bad=(
+            *_positive("scale"),
+            *_positive("skewness", shape_error="loc"),
+            ({"loc": [NAN, 0.0, 0.0]}, r"'loc'.*finite"),
+        ),
+    ),
+    # scipy's triang has c = (peak − low)/(high − low); interior peaks, since the central
+    # difference of the quadrature steps across c = 0 and c = 1 (the test file has them).
+    dict(
+        name="Triangular",
+        make=lambda low, high, peak, **kw: reparam.Triangular(low, high, peak, **kw),
+        params={"low": [0.3, -1.0, -2.0], "high": [1.0, 2.0, 0.5], "peak": [0.5, 0.0, -1.0]},
+        scipy=lambda low, high, peak: st.triang((peak - low) / (high - low), low, high - low),
+        bad=(
+            ({"high": [1.0, -1.0, 0.5]}, r"'high'.*> low"),
+            ({"high": [0.2, 2.0, 0.5]}, r"'high'.*> low"),
+            ({"peak": [0.3, 2.5, 0.5]}, r"'peak'.*\[low, high\]"),
+            ({"peak": [0.2, 0.0, 0.5]}, r"'peak'"),
+            ({"low": [NAN, -1.0, -2.0]}, r"'low'.*finite"),
+            ({"peak": [0.5, INF, -1.0]}, r"'peak'.*finite"),
+            ({"low": [0.3, -1.0]}, r"broadcast"),
         ),
     ),
 ]

@@ -13,7 +13,7 @@ import torch
 import reparam
 from reparam.distributions import StandardNormal, StandardUniform
 
-from .examples_extras_explicit import EXAMPLES, _sinh_arcsinh
+from .examples_extras_explicit import EXAMPLES, _sinh_arcsinh, _two_piece_normal
 
 F64 = torch.float64
 BY_NAME = {e["name"]: e for e in EXAMPLES}
@@ -40,6 +40,20 @@ GRIDS = {
         "skewness": [-5.0, 0.0, 5.0],
         "tailweight": [1e-6, 0.1, 1.0, 10.0],
     },
+    "TwoPieceNormal": {"loc": LOCS, "scale": EXTREME, "skewness": EXTREME},
+    # built from (low, width, frac): high = low + width, peak = low + frac · width
+    "Triangular": {
+        "low": [-10.0, 0.0, 2.5],
+        "width": [1e-4, 1.0, 1e6],
+        "frac": [0.0, 1e-6, 0.5, 1.0],
+    },
+}
+DERIVED = {
+    "Triangular": lambda low, width, frac: {
+        "low": low,
+        "high": low + width,
+        "peak": torch.minimum(low + frac * width, low + width),
+    }
 }
 
 
@@ -72,7 +86,8 @@ def test_extreme_grid_is_finite(name, dtype):
     """z, log q (from ε) and their gradients in every parameter are finite on the grid
     (GRIDS) for the edge noise, and z lies in the support."""
     ps = grid(name, dtype, requires_grad=True)
-    q = BY_NAME[name]["make"](**ps, validate_args=True)
+    derive = DERIVED.get(name, lambda **kw: kw)
+    q = BY_NAME[name]["make"](**derive(**ps), validate_args=True)
     eps = edge_noise(q, dtype)
     z, log_q = q.from_noise_and_log_prob(eps)
     assert torch.isfinite(z).all(), z
@@ -172,6 +187,54 @@ def test_johnson_su_moments_overflow_to_inf_for_small_tailweight():
     np.testing.assert_allclose([q.mean[2].item(), q.variance[2].item()], ref.stats("mv"))
 
 
+def test_two_piece_normal_tails_and_tfp_moments():
+    for g in (1e-3, 0.4, 1.0, 3.0, 1e3):
+        q = reparam.TwoPieceNormal(_t(0.5), _t(2.0), _t(g))
+        ref = _two_piece_normal(g, 0.5, 2.0)
+        x = 0.5 + np.array([-30 / g, -3.0, -1e-9, 0.0, 1e-9, 3.0, 30 * g])
+        _assert_tail_log_prob(q, ref, x)
+        u = torch.tensor([1e-300, 1e-12, 0.3, 0.9, 1 - 1e-12], dtype=F64)
+        np.testing.assert_allclose(q.icdf(u).numpy(), ref.ppf(u.numpy()), rtol=1e-9)
+        np.testing.assert_allclose(q.cdf(q.icdf(u)).numpy(), u.numpy(), rtol=1e-9)
+        m = math.sqrt(2 / math.pi) * (g - 1 / g)
+        torch.testing.assert_close(q.mean, _t(0.5 + 2.0 * m))
+        torch.testing.assert_close(q.variance, _t(4.0 * (g * g + 1 / (g * g) - 1 - m * m)))
+    # γ = 1 is the normal
+    q = reparam.TwoPieceNormal(_t([0.3]), _t([1.7]), _t([1.0]))
+    x = torch.linspace(-8, 8, 33, dtype=F64).unsqueeze(-1)
+    normal = torch.distributions.Normal(_t([0.3]), _t([1.7]))
+    torch.testing.assert_close(q.log_prob(x), normal.log_prob(x))
+    torch.testing.assert_close(q.entropy(), normal.entropy())
+
+
+def test_triangular_with_the_peak_at_either_end():
+    """peak = low and peak = high: scipy's triang with c = 0 and 1; log q from ε equals
+    log_prob(z) even at the edge noise; the density at the peak is 2/(high − low)."""
+    low, high = _t([0.0, 0.0, -1.0]), _t([1.0, 1.0, 3.0])
+    peak = _t([0.0, 1.0, 0.5])
+    q = reparam.Triangular(low, high, peak)
+    u = edge_noise(q, F64)
+    z, log_q = q.from_noise_and_log_prob(u)
+    assert torch.isfinite(log_q).all()
+    # near an end z − low (or high − z) keeps few digits, so log_prob(z) does too (−inf
+    # where z rounds onto the end): compare for u ∈ [1e-6, 1 − 1e-6]
+    torch.testing.assert_close(log_q[4:9], q.log_prob(z)[4:9])
+    x = torch.tensor([0.0, 1e-9, 0.25, 0.5, 1 - 1e-9, 1.0], dtype=F64).unsqueeze(-1)
+    for j, c in enumerate((0.0, 1.0)):
+        ref = st.triang(c)
+        np.testing.assert_allclose(q.log_prob(x)[1:-1, j].numpy(), ref.logpdf(x[1:-1, 0].numpy()))
+        np.testing.assert_allclose(q.cdf(x)[:, j].numpy(), ref.cdf(x[:, 0].numpy()), atol=1e-15)
+        uu = torch.linspace(0.01, 0.99, 9, dtype=F64)
+        got = q.icdf(uu.unsqueeze(-1).expand(9, 3))[:, j]
+        np.testing.assert_allclose(got.numpy(), ref.ppf(uu.numpy()), rtol=1e-12)
+    peak_density = q.log_prob(peak.unsqueeze(0)).squeeze(0)
+    torch.testing.assert_close(peak_density, (2 / (high - low)).log())
+    with pytest.raises(ValueError, match="support"):
+        q.log_prob(_t([[-0.5, 1.5, 3.5]]))
+    unchecked = reparam.Triangular(low, high, peak, validate_args=False)
+    assert unchecked.log_prob(_t([[-0.5, 1.5, 3.5]])).isneginf().all()
+
+
 # ----------------------------------------------------------------------------- peers
 def test_asymmetric_laplace_matches_pyro():
     pyro_dist = pytest.importorskip("pyro.distributions")
@@ -256,6 +319,8 @@ EXTREME_GRADIENTS = {
     "FoldedDistribution": ({"loc": -0.05, "scale": 3.0}, np.tanh),
     "JohnsonSU": ({"skewness": 4.0, "tailweight": 6.0, "loc": 0.5, "scale": 0.3}, np.tanh),
     "SinhArcsinh": ({"loc": -0.5, "scale": 0.4, "skewness": 2.0, "tailweight": 0.3}, np.tanh),
+    "TwoPieceNormal": ({"loc": 0.2, "scale": 0.5, "skewness": 6.0}, np.tanh),
+    "Triangular": ({"low": -1.0, "high": 2.0, "peak": -0.97}, np.tanh),
 }
 
 

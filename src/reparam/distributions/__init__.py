@@ -45,7 +45,9 @@ from .soft_laplace import SoftLaplace
 from .standard import NoiseBase, StandardNormal, StandardUniform
 from .student_t import StudentT
 from .transformed import TransformedDistribution
+from .triangular import Triangular
 from .truncated_normal import TruncatedNormal
+from .two_piece_normal import TwoPieceNormal
 from .uniform import Uniform
 from .von_mises import VonMises
 from .weibull import Weibull
@@ -96,7 +98,9 @@ __all__ = [
     "StandardUniform",
     "StudentT",
     "TransformedDistribution",
+    "Triangular",
     "TruncatedNormal",
+    "TwoPieceNormal",
     "Uniform",
     "VonMises",
     "Weibull",
