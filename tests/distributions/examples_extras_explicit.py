@@ -9,16 +9,41 @@ import reparam
 from .examples_univariate import INF, NAN, _positive
 
 
-class _HypsecantGen(type(st.hypsecant)):
-    """scipy's hypsecant, without its RuntimeWarning when cosh(x) overflows to inf far in
-    the tails (the density there is exactly 0, which is what it returns)."""
+def _quiet(gen, **kwargs):
+    """scipy's ``gen`` without its RuntimeWarning when an exp or cosh overflows to inf far
+    in a tail (the density there is exactly 0, which is what it returns)."""
 
-    def _pdf(self, x):
-        with np.errstate(over="ignore"):
-            return super()._pdf(x)
+    class Quiet(type(gen)):
+        def _pdf(self, x, *args):
+            with np.errstate(over="ignore"):
+                return super()._pdf(x, *args)
+
+        def _logpdf(self, x, *args):
+            with np.errstate(over="ignore"):
+                return super()._logpdf(x, *args)
+
+    return Quiet(name=gen.name, **kwargs)
 
 
-_hypsecant = _HypsecantGen(name="hypsecant")
+_hypsecant = _quiet(st.hypsecant)
+_moyal = _quiet(st.moyal)
+_quiet_genextreme = _quiet(st.genextreme)
+
+
+class _GenextremeGen(type(_quiet_genextreme)):
+    """genextreme whose ``expect`` integrates over [ppf(1e-15), ppf(1 − 1e-15)]: for tiny
+    c < 0 scipy's default bounds (the support, [−1/|c|, ∞)) make quad miss the mass."""
+
+    def expect(
+        self, func=None, args=(), loc=0, scale=1, lb=None, ub=None, conditional=False, **kw
+    ):
+        if lb is None and ub is None and not conditional:
+            lb = self.ppf(1e-15, *args, loc=loc, scale=scale)
+            ub = self.ppf(1 - 1e-15, *args, loc=loc, scale=scale)
+        return super().expect(func, args, loc, scale, lb, ub, conditional, **kw)
+
+
+_genextreme = _GenextremeGen(name="genextreme")
 
 
 class _SinhArcsinhGen(st.rv_continuous):
@@ -79,6 +104,30 @@ class _TwoPieceNormalGen(st.rv_continuous):
 
 
 _two_piece_normal = _TwoPieceNormalGen(name="two_piece_normal")
+
+
+class _LogitNormalGen(st.rv_continuous):
+    """The logit-normal on (0, 1) for scipy, which has none (shapes ``m`` = μ, ``s`` = σ):
+    logit z ~ N(m, s²)."""
+
+    def _argcheck(self, m, s):
+        return np.isfinite(m) & (s > 0)
+
+    def _logpdf(self, x, m, s):
+        log_x, log_1mx = np.log(x), np.log1p(-x)
+        return st.norm.logpdf((log_x - log_1mx - m) / s) - np.log(s) - log_x - log_1mx
+
+    def _pdf(self, x, m, s):
+        return np.exp(self._logpdf(x, m, s))
+
+    def _cdf(self, x, m, s):
+        return st.norm.cdf((np.log(x) - np.log1p(-x) - m) / s)
+
+    def _ppf(self, q, m, s):
+        return 1 / (1 + np.exp(-(m + s * st.norm.ppf(q))))
+
+
+_logit_normal = _LogitNormalGen(a=0.0, b=1.0, name="logit_normal")
 
 EXAMPLES = [
     # κ < 1 puts more mass left of μ, κ > 1 right; scipy's kappa is κ (left scale σκ).
@@ -183,5 +232,41 @@ EXAMPLES = [
             ({"peak": [0.5, INF, -1.0]}, r"'peak'.*finite"),
             ({"low": [0.3, -1.0]}, r"broadcast"),
         ),
+    ),
+    dict(
+        name="Moyal",
+        make=lambda loc, scale, **kw: reparam.Moyal(loc, scale, **kw),
+        params={"loc": [0.3, -1.2, 2.0], "scale": [0.5, 1.0, 2.5]},
+        scipy=lambda loc, scale: _moyal(loc, scale),
+        bad=(*_positive("scale", shape_error="loc"), ({"loc": [NAN, 0.0, 0.0]}, r"'loc'")),
+    ),
+    # ξ < 0 (bounded above), the Gumbel limit ξ = 0, ξ > 0; ξ < ¼ keeps the gradients of
+    # E[z²] of finite variance. scipy's genextreme has c = −ξ.
+    dict(
+        name="GeneralizedExtremeValue",
+        make=lambda loc, scale, concentration, **kw: reparam.GeneralizedExtremeValue(
+            loc, scale, concentration, **kw
+        ),
+        params={
+            "loc": [0.3, -1.0, 2.0],
+            "scale": [0.5, 1.0, 2.0],
+            "concentration": [-0.3, 0.0, 0.1],
+        },
+        scipy=lambda loc, scale, concentration: _genextreme(-concentration, loc, scale),
+        bad=(
+            *_positive("scale"),
+            ({"loc": [NAN, 0.0, 0.0]}, r"'loc'.*finite"),
+            ({"concentration": [0.0, INF, 0.0]}, r"'concentration'.*finite"),
+            ({"concentration": [0.0, 1.0]}, r"broadcast"),
+        ),
+    ),
+    # No closed-form moments (TFP has only approximations).
+    dict(
+        name="LogitNormal",
+        make=lambda loc, scale, **kw: reparam.LogitNormal(loc, scale, **kw),
+        params={"loc": [0.3, -1.2, 2.0], "scale": [0.5, 1.0, 2.5]},
+        scipy=lambda loc, scale: _logit_normal(loc, scale),
+        moments=False,
+        bad=(*_positive("scale", shape_error="loc"), ({"loc": [NAN, 0.0, 0.0]}, r"'loc'")),
     ),
 ]

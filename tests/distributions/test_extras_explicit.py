@@ -13,7 +13,7 @@ import torch
 import reparam
 from reparam.distributions import StandardNormal, StandardUniform
 
-from .examples_extras_explicit import EXAMPLES, _sinh_arcsinh, _two_piece_normal
+from .examples_extras_explicit import EXAMPLES, _logit_normal, _sinh_arcsinh, _two_piece_normal
 
 F64 = torch.float64
 BY_NAME = {e["name"]: e for e in EXAMPLES}
@@ -47,6 +47,15 @@ GRIDS = {
         "width": [1e-4, 1.0, 1e6],
         "frac": [0.0, 1e-6, 0.5, 1.0],
     },
+    "Moyal": {"loc": LOCS, "scale": EXTREME},
+    # ξ → 0 from both sides and both signs; z up to σ t^{−ξ}/ξ ≈ 1e6 · (6e-8)^{−2} < 1e21
+    "GeneralizedExtremeValue": {
+        "loc": LOCS,
+        "scale": EXTREME,
+        "concentration": [-5.0, -0.5, -1e-8, 0.0, 1e-8, 0.5, 2.0],
+    },
+    # σ up to 1e6: z rounds to 0 or 1, log q from ε stays finite
+    "LogitNormal": {"loc": [-30.0, 0.0, 2.5], "scale": EXTREME},
 }
 DERIVED = {
     "Triangular": lambda low, width, frac: {
@@ -235,6 +244,72 @@ def test_triangular_with_the_peak_at_either_end():
     assert unchecked.log_prob(_t([[-0.5, 1.5, 3.5]])).isneginf().all()
 
 
+def test_moyal_tails_match_scipy():
+    q, ref = reparam.Moyal(_t(-1.0), _t(3.0)), st.moyal(-1.0, 3.0)
+    _assert_tail_log_prob(q, ref, [-15.0, -5.0, -1.0, 0.0, 40.0, 300.0, 2000.0])
+    u = torch.tensor([1e-300, 1e-12, 0.3, 0.5, 0.9, 1 - 1e-12], dtype=F64)
+    np.testing.assert_allclose(q.icdf(u).numpy(), ref.ppf(u.numpy()), rtol=1e-9)
+    np.testing.assert_allclose(q.cdf(q.icdf(u)).numpy(), u.numpy(), rtol=1e-9)
+
+
+def test_gev_tails_the_gumbel_limit_and_tfp_moments():
+    """log_prob and icdf against scipy (c = −ξ) in the tails; ξ → 0 is smooth (values and
+    ∂/∂ξ of z, log_prob, mean, variance); mean inf for ξ ≥ 1, variance inf for ξ ≥ ½ and
+    mode NaN for ξ < −1, as TFP returns them."""
+    for xi in (-2.0, -0.3, 0.0, 0.4, 1.5):
+        q = reparam.GeneralizedExtremeValue(_t(0.5), _t(2.0), _t(xi))
+        ref = st.genextreme(-xi, 0.5, 2.0)
+        u = torch.tensor([1e-300, 1e-12, 0.3, 0.9, 1 - 1e-12], dtype=F64)
+        z = q.icdf(u)
+        np.testing.assert_allclose(z.numpy(), ref.ppf(u.numpy()), rtol=1e-8)
+        _assert_tail_log_prob(q, ref, z[1:-1].numpy(), rtol=1e-8)
+    u = torch.tensor([1e-10, 0.5, 1 - 1e-10], dtype=F64)
+    gumbel = torch.distributions.Gumbel(_t(0.5), _t(2.0))
+    for xi in (-1e-9, 0.0, 1e-9):
+        leaf = _t(xi).requires_grad_()
+        q = reparam.GeneralizedExtremeValue(_t(0.5), _t(2.0), leaf)
+        z = q.icdf(u)
+        torch.testing.assert_close(z, gumbel.icdf(u), rtol=1e-6, atol=0)  # z − z₀ ≈ ξσs²/2
+        torch.testing.assert_close(q.log_prob(z), gumbel.log_prob(z))
+        torch.testing.assert_close(q.mean, gumbel.mean)
+        torch.testing.assert_close(q.variance, gumbel.variance)
+        grads = [torch.autograd.grad(v.sum(), leaf)[0] for v in (q.icdf(u), q.mean, q.variance)]
+        # ∂z/∂ξ at 0 = σ s²/2 (s = log t); ∂mean/∂ξ = σ(γ²/2 + π²/12)
+        s = torch.log(-torch.log(u))
+        torch.testing.assert_close(grads[0], (2.0 * s * s / 2).sum(), rtol=1e-6, atol=1e-6)
+        eg = 0.5772156649015329
+        torch.testing.assert_close(
+            grads[1], _t(2.0 * (eg**2 / 2 + math.pi**2 / 12)), rtol=1e-6, atol=0
+        )
+        h = 1e-4  # the variance's slope at 0 by a central difference of its closed form
+        var = [reparam.GeneralizedExtremeValue(_t(0.5), _t(2.0), _t(x)).variance for x in (h, -h)]
+        torch.testing.assert_close(grads[2], (var[0] - var[1]) / (2 * h), rtol=1e-6, atol=0)
+    q = reparam.GeneralizedExtremeValue(_t(0.0), _t(1.0), _t([-1.5, 0.4, 0.6, 1.0, 3.0]))
+    assert torch.isposinf(q.mean[3:]).all()
+    assert torch.isfinite(q.mean[:3]).all()
+    assert torch.isposinf(q.variance[2:]).all()
+    assert torch.isfinite(q.variance[:2]).all()
+    assert torch.isnan(q.mode[0])
+    ref = st.genextreme(-0.4)
+    np.testing.assert_allclose([q.mean[1].item(), q.variance[1].item()], ref.stats("mv"))
+
+
+def test_logit_normal_tails_and_rounded_ends():
+    q, ref = reparam.LogitNormal(_t(0.5), _t(2.0)), _logit_normal(0.5, 2.0)
+    _assert_tail_log_prob(q, ref, [1e-200, 1e-10, 0.3, 0.5, 0.9, 1 - 1e-12])
+    u = torch.tensor([1e-100, 1e-12, 0.3, 0.9, 1 - 1e-12], dtype=F64)
+    np.testing.assert_allclose(q.icdf(u).numpy(), ref.ppf(u.numpy()), rtol=1e-9)
+    # z rounds to 1 at x = 40 (float64): log q from ε finite, log_prob(1.0) is −inf
+    q = reparam.LogitNormal(_t([40.0]), _t([1.0]))
+    z, log_q = q.from_noise_and_log_prob(_t([[0.0]]))
+    assert z.item() == 1.0
+    assert torch.isfinite(log_q).all()
+    assert torch.isneginf(q.log_prob(z)).all()
+    for name in ("mean", "variance"):  # no closed form, as TFP (which has approximations)
+        with pytest.raises(NotImplementedError):
+            getattr(q, name)
+
+
 # ----------------------------------------------------------------------------- peers
 def test_asymmetric_laplace_matches_pyro():
     pyro_dist = pytest.importorskip("pyro.distributions")
@@ -321,6 +396,9 @@ EXTREME_GRADIENTS = {
     "SinhArcsinh": ({"loc": -0.5, "scale": 0.4, "skewness": 2.0, "tailweight": 0.3}, np.tanh),
     "TwoPieceNormal": ({"loc": 0.2, "scale": 0.5, "skewness": 6.0}, np.tanh),
     "Triangular": ({"low": -1.0, "high": 2.0, "peak": -0.97}, np.tanh),
+    "Moyal": ({"loc": 1.0, "scale": 0.1}, np.tanh),
+    "GeneralizedExtremeValue": ({"loc": 0.0, "scale": 0.5, "concentration": -0.9}, np.tanh),
+    "LogitNormal": ({"loc": -2.0, "scale": 4.0}, np.tanh),
 }
 
 

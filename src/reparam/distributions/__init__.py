@@ -21,6 +21,7 @@ from .exponential import Exponential
 from .fisher_snedecor import FisherSnedecor
 from .folded import FoldedDistribution
 from .gamma import Chi2, Gamma
+from .generalized_extreme_value import GeneralizedExtremeValue
 from .generalized_pareto import GeneralizedPareto
 from .gumbel import Gumbel
 from .half_cauchy import HalfCauchy
@@ -34,8 +35,10 @@ from .laplace import Laplace
 from .log_normal import LogNormal
 from .logistic import Logistic
 from .logistic_normal import LogisticNormal
+from .logit_normal import LogitNormal
 from .lowrank_multivariate_normal import LowRankMultivariateNormal
 from .mixture import MixtureSameFamily
+from .moyal import Moyal
 from .multivariate_normal import MultivariateNormal
 from .normal import Normal
 from .pareto import Pareto
@@ -67,6 +70,7 @@ __all__ = [
     "FisherSnedecor",
     "FoldedDistribution",
     "Gamma",
+    "GeneralizedExtremeValue",
     "GeneralizedPareto",
     "Gumbel",
     "HalfCauchy",
@@ -81,8 +85,10 @@ __all__ = [
     "LogNormal",
     "Logistic",
     "LogisticNormal",
+    "LogitNormal",
     "LowRankMultivariateNormal",
     "MixtureSameFamily",
+    "Moyal",
     "MultivariateNormal",
     "NoiseBase",
     "Normal",
