@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 
 from .examples_circular_truncated import EXAMPLES as CIRCULAR_TRUNCATED
+from .examples_extras_explicit import EXAMPLES as EXTRAS_EXPLICIT
 from .examples_implicit import EXAMPLES as IMPLICIT
 from .examples_matrix import EXAMPLES as MATRIX
 from .examples_mixture import EXAMPLES as MIXTURE
@@ -71,6 +72,7 @@ def _collect() -> list[Example]:
         *TWINS_EXPLICIT,
         *TWINS_IMPLICIT,
         *MATRIX,
+        *EXTRAS_EXPLICIT,
     ):
         out.append(spec if isinstance(spec, Example) else Example(**spec))
     return out

@@ -7,6 +7,7 @@ discrete variables). All subclass :class:`torch.distributions.Distribution`.
 
 # Importing gaussian_kl, then kl, registers the KL divergences (the Gaussian ones first).
 from . import gaussian_kl, kl, kl_matrix  # noqa: F401
+from .asymmetric_laplace import AsymmetricLaplace
 from .base import ReparamDistribution
 from .beta import Beta
 from .cauchy import Cauchy
@@ -18,7 +19,9 @@ from .dirichlet import Dirichlet
 from .discrete import Bernoulli, Categorical
 from .exponential import Exponential
 from .fisher_snedecor import FisherSnedecor
+from .folded import FoldedDistribution
 from .gamma import Chi2, Gamma
+from .generalized_extreme_value import GeneralizedExtremeValue
 from .generalized_pareto import GeneralizedPareto
 from .gumbel import Gumbel
 from .half_cauchy import HalfCauchy
@@ -26,14 +29,17 @@ from .half_normal import HalfNormal
 from .implicit import ImplicitReparamDistribution, ImplicitReparameterized
 from .independent import Independent
 from .inverse_gamma import InverseGamma
+from .johnson_su import JohnsonSU
 from .kumaraswamy import Kumaraswamy
 from .laplace import Laplace
 from .lkj_cholesky import LKJCholesky
 from .log_normal import LogNormal
 from .logistic import Logistic
 from .logistic_normal import LogisticNormal
+from .logit_normal import LogitNormal
 from .lowrank_multivariate_normal import LowRankMultivariateNormal
 from .mixture import MixtureSameFamily
+from .moyal import Moyal
 from .multivariate_normal import MultivariateNormal
 from .multivariate_student_t import MultivariateStudentT
 from .normal import Normal
@@ -41,10 +47,14 @@ from .one_hot_categorical_straight_through import OneHotCategoricalStraightThrou
 from .pareto import Pareto
 from .projected_normal import ProjectedNormal
 from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
+from .sinh_arcsinh import SinhArcsinh
+from .soft_laplace import SoftLaplace
 from .standard import NoiseBase, StandardNormal, StandardUniform
 from .student_t import StudentT
 from .transformed import TransformedDistribution
+from .triangular import Triangular
 from .truncated_normal import TruncatedNormal
+from .two_piece_normal import TwoPieceNormal
 from .uniform import Uniform
 from .von_mises import VonMises
 from .weibull import Weibull
@@ -52,6 +62,7 @@ from .wishart import Wishart
 from .wrapped import SeedNoise, WrappedRSample, wrap
 
 __all__ = [
+    "AsymmetricLaplace",
     "Bernoulli",
     "Beta",
     "Categorical",
@@ -62,7 +73,9 @@ __all__ = [
     "Dirichlet",
     "Exponential",
     "FisherSnedecor",
+    "FoldedDistribution",
     "Gamma",
+    "GeneralizedExtremeValue",
     "GeneralizedPareto",
     "Gumbel",
     "HalfCauchy",
@@ -71,14 +84,17 @@ __all__ = [
     "ImplicitReparameterized",
     "Independent",
     "InverseGamma",
+    "JohnsonSU",
     "Kumaraswamy",
     "LKJCholesky",
     "Laplace",
     "LogNormal",
     "Logistic",
     "LogisticNormal",
+    "LogitNormal",
     "LowRankMultivariateNormal",
     "MixtureSameFamily",
+    "Moyal",
     "MultivariateNormal",
     "MultivariateStudentT",
     "NoiseBase",
@@ -91,11 +107,15 @@ __all__ = [
     "ReparamDistribution",
     "Reparameterized",
     "SeedNoise",
+    "SinhArcsinh",
+    "SoftLaplace",
     "StandardNormal",
     "StandardUniform",
     "StudentT",
     "TransformedDistribution",
+    "Triangular",
     "TruncatedNormal",
+    "TwoPieceNormal",
     "Uniform",
     "VonMises",
     "Weibull",

@@ -84,11 +84,13 @@ from .independent import Independent
 from .inverse_gamma import InverseGamma
 from .kumaraswamy import Kumaraswamy, _log1mexp
 from .laplace import Laplace
+from .lkj_cholesky import LKJCholesky
 from .log_normal import LogNormal
 from .logistic_normal import LogisticNormal
 from .lowrank_multivariate_normal import LowRankMultivariateNormal
 from .multivariate_normal import MultivariateNormal
 from .normal import Normal
+from .one_hot_categorical_straight_through import OneHotCategoricalStraightThrough
 from .pareto import Pareto
 from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
 from .student_t import StudentT
@@ -96,6 +98,7 @@ from .truncated_normal import TruncatedNormal, _Standardized
 from .uniform import Uniform
 from .von_mises import VonMises, one_minus_rho1
 from .weibull import Weibull
+from .wishart import Wishart
 
 __all__ = ["to_torch"]
 
@@ -134,6 +137,9 @@ _COUNTERPARTS: dict[type, type] = {
         VonMises,
         RelaxedBernoulli,
         RelaxedOneHotCategorical,
+        OneHotCategoricalStraightThrough,
+        Wishart,
+        LKJCholesky,
         Independent,
     )
 }
