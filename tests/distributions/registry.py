@@ -32,6 +32,7 @@ from .examples_implicit import EXAMPLES as IMPLICIT
 from .examples_mixture import EXAMPLES as MIXTURE
 from .examples_multivariate import EXAMPLES as MULTIVARIATE
 from .examples_relaxed import EXAMPLES as RELAXED
+from .examples_sphere import EXAMPLES as SPHERE
 from .examples_twins_explicit import EXAMPLES as TWINS_EXPLICIT
 from .examples_twins_implicit import EXAMPLES as TWINS_IMPLICIT
 from .examples_univariate import EXAMPLES as UNIVARIATE
@@ -63,6 +64,7 @@ def _collect() -> list[Example]:
         *RELAXED,
         *TWINS_EXPLICIT,
         *TWINS_IMPLICIT,
+        *SPHERE,
     ):
         out.append(spec if isinstance(spec, Example) else Example(**spec))
     return out

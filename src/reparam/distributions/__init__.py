@@ -36,13 +36,16 @@ from .mixture import MixtureSameFamily
 from .multivariate_normal import MultivariateNormal
 from .normal import Normal
 from .pareto import Pareto
+from .power_spherical import PowerSpherical
 from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
+from .spherical_uniform import SphericalUniform
 from .standard import NoiseBase, StandardNormal, StandardUniform
 from .student_t import StudentT
 from .transformed import TransformedDistribution
 from .truncated_normal import TruncatedNormal
 from .uniform import Uniform
 from .von_mises import VonMises
+from .von_mises_fisher import VonMisesFisher
 from .weibull import Weibull
 from .wrapped import SeedNoise, WrappedRSample, wrap
 
@@ -77,11 +80,13 @@ __all__ = [
     "NoiseBase",
     "Normal",
     "Pareto",
+    "PowerSpherical",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
     "ReparamDistribution",
     "Reparameterized",
     "SeedNoise",
+    "SphericalUniform",
     "StandardNormal",
     "StandardUniform",
     "StudentT",
@@ -89,6 +94,7 @@ __all__ = [
     "TruncatedNormal",
     "Uniform",
     "VonMises",
+    "VonMisesFisher",
     "Weibull",
     "WrappedRSample",
     "detach_params",
