@@ -6,7 +6,7 @@ discrete variables). All subclass :class:`torch.distributions.Distribution`.
 """
 
 # Importing gaussian_kl, then kl, registers the KL divergences (the Gaussian ones first).
-from . import gaussian_kl, kl  # noqa: F401
+from . import gaussian_kl, kl, kl_sphere  # noqa: F401
 from .base import ReparamDistribution
 from .beta import Beta
 from .cauchy import Cauchy
