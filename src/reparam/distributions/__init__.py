@@ -37,6 +37,7 @@ from .multivariate_normal import MultivariateNormal
 from .normal import Normal
 from .pareto import Pareto
 from .power_spherical import PowerSpherical
+from .rejection import RejectionReparameterized
 from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
 from .spherical_uniform import SphericalUniform
 from .standard import NoiseBase, StandardNormal, StandardUniform
@@ -81,6 +82,7 @@ __all__ = [
     "Normal",
     "Pareto",
     "PowerSpherical",
+    "RejectionReparameterized",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
     "ReparamDistribution",
