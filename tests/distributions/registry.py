@@ -39,6 +39,7 @@ from .examples_matrix import EXAMPLES as MATRIX
 from .examples_mixture import EXAMPLES as MIXTURE
 from .examples_multivariate import EXAMPLES as MULTIVARIATE
 from .examples_relaxed import EXAMPLES as RELAXED
+from .examples_sphere import EXAMPLES as SPHERE
 from .examples_twins_explicit import EXAMPLES as TWINS_EXPLICIT
 from .examples_twins_implicit import EXAMPLES as TWINS_IMPLICIT
 from .examples_univariate import EXAMPLES as UNIVARIATE
@@ -73,6 +74,7 @@ def _collect() -> list[Example]:
         *TWINS_IMPLICIT,
         *MATRIX,
         *EXTRAS_EXPLICIT,
+        *SPHERE,
     ):
         out.append(spec if isinstance(spec, Example) else Example(**spec))
     return out

@@ -6,7 +6,7 @@ discrete variables). All subclass :class:`torch.distributions.Distribution`.
 """
 
 # Importing gaussian_kl, then kl, registers the KL divergences (the Gaussian ones first).
-from . import gaussian_kl, kl, kl_matrix  # noqa: F401
+from . import gaussian_kl, kl, kl_matrix, kl_sphere  # noqa: F401
 from .asymmetric_laplace import AsymmetricLaplace
 from .base import ReparamDistribution
 from .beta import Beta
@@ -45,10 +45,13 @@ from .multivariate_student_t import MultivariateStudentT
 from .normal import Normal
 from .one_hot_categorical_straight_through import OneHotCategoricalStraightThrough
 from .pareto import Pareto
+from .power_spherical import PowerSpherical
 from .projected_normal import ProjectedNormal
+from .rejection import RejectionReparameterized
 from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
 from .sinh_arcsinh import SinhArcsinh
 from .soft_laplace import SoftLaplace
+from .spherical_uniform import SphericalUniform
 from .standard import NoiseBase, StandardNormal, StandardUniform
 from .student_t import StudentT
 from .transformed import TransformedDistribution
@@ -57,6 +60,7 @@ from .truncated_normal import TruncatedNormal
 from .two_piece_normal import TwoPieceNormal
 from .uniform import Uniform
 from .von_mises import VonMises
+from .von_mises_fisher import VonMisesFisher
 from .weibull import Weibull
 from .wishart import Wishart
 from .wrapped import SeedNoise, WrappedRSample, wrap
@@ -101,7 +105,9 @@ __all__ = [
     "Normal",
     "OneHotCategoricalStraightThrough",
     "Pareto",
+    "PowerSpherical",
     "ProjectedNormal",
+    "RejectionReparameterized",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
     "ReparamDistribution",
@@ -109,6 +115,7 @@ __all__ = [
     "SeedNoise",
     "SinhArcsinh",
     "SoftLaplace",
+    "SphericalUniform",
     "StandardNormal",
     "StandardUniform",
     "StudentT",
@@ -118,6 +125,7 @@ __all__ = [
     "TwoPieceNormal",
     "Uniform",
     "VonMises",
+    "VonMisesFisher",
     "Weibull",
     "Wishart",
     "WrappedRSample",

@@ -62,6 +62,7 @@ from .control_variates import (
     control_variate_names,
 )
 from .pathwise import ENTROPY_MODES, Pathwise, pathwise_draw
+from .rejection import RejectionCorrected
 from .score import Baseline, LeaveOneOut, RunningMean, ScoreFunction
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "Estimator",
     "LeaveOneOut",
     "Pathwise",
+    "RejectionCorrected",
     "RunningMean",
     "ScoreFunction",
     "TaylorControlVariate",
@@ -95,9 +97,10 @@ def get_estimator(
 ) -> Estimator:
     """Resolve a name (with its options) or pass an instance through.
 
-    ``baseline`` applies to ``"score"``; ``noise``, ``control_variate`` and ``entropy``
-    to ``"pathwise"`` (``noise="mc"`` is accepted by both: it is what the score function
-    draws; other strategies would break the independence its baselines rely on).
+    ``baseline`` applies to ``"score"`` and ``"rejection"``; ``noise``,
+    ``control_variate`` and ``entropy`` to ``"pathwise"`` (``noise="mc"`` is accepted by
+    all: it is what the score function draws; other strategies would break the
+    independence its baselines rely on).
 
     Raises:
         ValueError: an unknown name, or an option given where it does not apply (with
@@ -128,9 +131,13 @@ def get_estimator(
             f"unknown estimator {estimator!r}; valid names: {', '.join(estimator_names())}"
         )
     cls = _ESTIMATORS[estimator]
-    if cls is ScoreFunction and given.get("noise") == "mc":
+    if cls in (ScoreFunction, RejectionCorrected) and given.get("noise") == "mc":
         del given["noise"]
-    allowed = {ScoreFunction: {"baseline"}, Pathwise: {"noise", "control_variate", "entropy"}}
+    allowed = {
+        ScoreFunction: {"baseline"},
+        RejectionCorrected: {"baseline"},
+        Pathwise: {"noise", "control_variate", "entropy"},
+    }
     wrong = sorted(set(given) - allowed.get(cls, set()))
     if wrong:
         raise ValueError(
@@ -160,8 +167,10 @@ def expectation(
             shape ``(N, *S)``.
         q: the distribution (a :class:`torch.distributions.Distribution`).
         num_samples: N ≥ 1.
-        estimator: ``"pathwise"``, ``"score"`` or an :class:`Estimator` instance.
-        baseline: for ``estimator="score"``: None, ``"loo"`` or a :class:`Baseline`
+        estimator: ``"pathwise"``, ``"score"``, ``"rejection"`` (a
+            :class:`~reparam.distributions.RejectionReparameterized` q) or an
+            :class:`Estimator` instance.
+        baseline: for ``"score"`` and ``"rejection"``: None, ``"loo"`` or a :class:`Baseline`
             (pass a :class:`RunningMean` instance and keep it, so its state persists).
         noise: for ``estimator="pathwise"``: how ε is drawn, ``"mc"`` (default),
             ``"antithetic"``, ``"qmc"`` or a :class:`~reparam.noise.NoiseStrategy`.

@@ -24,7 +24,7 @@ from torch.distributions import Distribution
 
 from .base import Estimator, Function, _evaluate, _option, register_estimator
 
-__all__ = ["Baseline", "LeaveOneOut", "RunningMean", "ScoreFunction"]
+__all__ = ["Baseline", "LeaveOneOut", "RunningMean", "ScoreFunction", "score_surrogate"]
 
 
 class Baseline(ABC):
@@ -140,6 +140,45 @@ def _as_baseline(baseline: str | Baseline | None) -> Baseline | None:
     )
 
 
+def score_surrogate(
+    value: Tensor,
+    fz: Tensor,
+    log_q: Tensor,
+    batch_shape: torch.Size,
+    baseline: Baseline | None,
+    elementwise: bool,
+) -> Tensor:
+    r"""mean(value) + mean((sg f − b)·(log q − sg log q)): the score-function term.
+
+    Args:
+        value: the values whose mean is returned (f itself, or f with a pathwise graph).
+        fz: f's values, shape (N, *S) (detached here).
+        log_q: the log-density (or log-weight) whose score multiplies f, shape
+            (N, *batch_shape).
+        batch_shape: q's batch shape; without ``elementwise`` log q is summed over it.
+        baseline: subtracted from f (and updated), or None.
+        elementwise: weight each value by the score of its own batch element.
+    """
+    num_samples = fz.shape[0]
+    batch_dims = len(batch_shape)
+    if elementwise:
+        if tuple(fz.shape[1:]) != tuple(batch_shape):
+            raise ValueError(
+                f"elementwise=True needs f to return shape (num_samples, *batch_shape) = "
+                f"{(num_samples, *batch_shape)}; got {tuple(fz.shape)}"
+            )
+    else:
+        if batch_dims:
+            log_q = log_q.sum(tuple(range(1, 1 + batch_dims)))
+        log_q = log_q.reshape((num_samples,) + (1,) * (fz.dim() - 1))
+    centred = fz.detach()
+    if baseline is not None:
+        centred = centred - baseline(centred)
+        baseline.update(fz.detach())
+    score_term = (centred * (log_q - log_q.detach())).mean(0)
+    return value.mean(0) + score_term
+
+
 @register_estimator
 class ScoreFunction(Estimator):
     r"""Score-function (REINFORCE) estimator with an optional baseline; needs ``log_prob``.
@@ -198,13 +237,17 @@ class ScoreFunction(Estimator):
                 f"the score-function estimator needs log_prob; {type(q).__name__} has none"
             )
 
-    def _surrogate(self, f: Function, q: Distribution, num_samples: int) -> Tensor:
+    def _checked_baseline(self, num_samples: int) -> Baseline | None:
         baseline = self.baseline
         if baseline is not None and num_samples < baseline.min_samples:
             raise ValueError(
                 f"the {baseline.name!r} baseline needs num_samples >= "
                 f"{baseline.min_samples}, got {num_samples}"
             )
+        return baseline
+
+    def _surrogate(self, f: Function, q: Distribution, num_samples: int) -> Tensor:
+        baseline = self._checked_baseline(num_samples)
         with torch.no_grad():
             z = q.sample(torch.Size((num_samples,)))
         try:
@@ -214,23 +257,7 @@ class ScoreFunction(Estimator):
                 f"the score-function estimator needs log_prob; {type(q).__name__} has none"
             ) from err
         fz = _evaluate(f, z, num_samples)
-        batch_dims = len(q.batch_shape)
-        if self.elementwise:
-            if tuple(fz.shape[1:]) != tuple(q.batch_shape):
-                raise ValueError(
-                    f"elementwise=True needs f to return shape (num_samples, *batch_shape) = "
-                    f"{(num_samples, *q.batch_shape)}; got {tuple(fz.shape)}"
-                )
-        else:
-            if batch_dims:
-                log_q = log_q.sum(tuple(range(1, 1 + batch_dims)))
-            log_q = log_q.reshape((num_samples,) + (1,) * (fz.dim() - 1))
-        centred = fz.detach()
-        if baseline is not None:
-            centred = centred - baseline(centred)
-            baseline.update(fz.detach())
-        score_term = (centred * (log_q - log_q.detach())).mean(0)
-        return fz.mean(0) + score_term
+        return score_surrogate(fz, fz, log_q, q.batch_shape, baseline, self.elementwise)
 
     def __repr__(self) -> str:
         args = [] if self.baseline is None else [f"baseline={self.baseline!r}"]

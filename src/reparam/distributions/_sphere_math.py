@@ -1,0 +1,388 @@
+r"""Numerics shared by the distributions on the unit sphere S^{d−1} ⊂ R^d.
+
+- :func:`log_sphere_area`, :func:`unit_direction`, :func:`householder` (the reflection
+  that carries e₁ to μ, built from whichever of e₁ ∓ μ is long, so never 0/0);
+- the von Mises–Fisher angle Θ = arccos(μᵀz), whose density on [0, π] is
+
+.. math::
+    p(\theta) = \frac{e^{\kappa\cos\theta}\sin^{d-2}\theta}{Z_d(\kappa)}, \qquad
+    Z_d(\kappa) = \int_0^\pi e^{\kappa\cos t}\sin^{d-2}t\,dt
+    = \sqrt\pi\,\Gamma\!\bigl(\tfrac{d-1}2\bigr)\bigl(\tfrac2\kappa\bigr)^{d/2-1}
+      I_{d/2-1}(\kappa)
+
+(DLMF 10.32.2). In θ the integrand is smooth on the closed interval for every d ≥ 2 (in
+w = cos θ it has the end-point factor (1 − w²)^{(d−3)/2}) and unimodal (its mode solves
+κ sin²θ = (d − 2) cos θ), so every integral here is one *windowed* Gauss–Legendre rule:
+two passes of a 33-point grid shrink [a, b] to where the log-integrand is within 46 of
+its maximum (the rest is below e^{−46} of the peak), then 8 panels of 16 nodes. With
+φ(t) = −2κ sin²(t/2) + (d − 2) log sin t = κ(cos t − 1) + (d−2) log sin t the
+integrands never overflow.
+
+From it: log C_d(κ) (the vMF normalizer), A_d(κ) = I_{d/2}/I_{d/2−1} = E[cos Θ] and
+1 − A_d, the CDF F(θ) = ∫₀^θ p and the implicit derivative at fixed F,
+
+.. math::
+    \frac{\partial\theta}{\partial\kappa}\Big|_F = -\frac{\partial F/\partial\kappa}{p(\theta)}
+    = -\int_0^\theta (\cos t - A_d)\,e^{\varphi(t)-\varphi(\theta)}\,dt
+    = \int_\theta^\pi (\cos t - A_d)\,e^{\varphi(t)-\varphi(\theta)}\,dt,
+
+taken on the side where cos t − A_d keeps one sign (no cancellation). For κ² ≤ d/2 the
+normalizer and A_d come from the power series of I_ν instead (A_d is small there and the
+quadrature of E[cos Θ] would cancel). Wood's (1994) rejection sampler draws Θ exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.distributions import constraints
+
+from ._params import as_tensors, param_error
+
+__all__ = [
+    "SphereFamily",
+    "check_unit_loc",
+    "noise_of_theta",
+    "sphere_params",
+    "unit_sphere",
+    "unit_tolerance",
+    "householder",
+    "log_sphere_area",
+    "theta_cdf",
+    "theta_dkappa",
+    "theta_quantile",
+    "unit_direction",
+    "vmf_stats",
+    "wood_theta",
+]
+
+_F64 = torch.float64
+_GRID = 33
+_DROP = 46.0
+_PANELS = 8
+_NODES = 16
+_SERIES_TERMS = 40
+_LOG_HALF = math.log(0.5)
+
+
+def log_sphere_area(d: int) -> float:
+    """log of the surface area of S^{d−1}: log 2 + (d/2) log π − lgamma(d/2)."""
+    return math.log(2.0) + 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d)
+
+
+def unit_direction(n: Tensor) -> Tensor:
+    """n/|n| over the last dimension (uniform on the sphere for Gaussian n; for one
+    dimension the sign)."""
+    norm = torch.linalg.vector_norm(n, dim=-1, keepdim=True)
+    return n / norm.clamp(min=torch.finfo(n.dtype).tiny)
+
+
+def householder(loc: Tensor, y: Tensor) -> Tensor:
+    r"""An orthogonal map carrying e₁ to ``loc`` applied to ``y`` (last dimension).
+
+    With s = sign(μ₁) (+ for μ₁ ≥ 0) and u = e₁ + sμ (so |u|² = 2(1 + |μ₁|) ≥ 2 for a
+    unit μ), z = −s (y − 2u uᵀy/|u|²): for μ₁ < 0 the reflection in u⊥ (it maps e₁ to
+    μ), for μ₁ ≥ 0 minus the reflection that maps e₁ to −μ. Smooth in μ away from
+    μ₁ = 0, never dividing by a small number.
+    """
+    sign = torch.where(loc[..., :1] >= 0, 1.0, -1.0).to(loc.dtype)
+    u = sign * loc
+    u = torch.cat([u[..., :1] + 1, u[..., 1:]], -1)
+    coef = 2 * (u * y).sum(-1, keepdim=True) / (u * u).sum(-1, keepdim=True)
+    return -sign * (y - coef * u)
+
+
+# --------------------------------------------------------------------- quadrature
+@lru_cache(maxsize=4)
+def _legendre(device: str) -> tuple[Tensor, Tensor]:
+    x, w = np.polynomial.legendre.leggauss(_NODES)
+    k = np.arange(_PANELS)[:, None]
+    nodes = ((k + (x[None] + 1) / 2) / _PANELS).reshape(-1)  # in [0, 1]
+    weights = np.broadcast_to(w / (2 * _PANELS), (_PANELS, _NODES)).reshape(-1)
+    return (
+        torch.tensor(nodes, dtype=_F64, device=device),
+        torch.tensor(weights.copy(), dtype=_F64, device=device),
+    )
+
+
+def _phi(t: Tensor, kappa: Tensor, m: int) -> Tensor:
+    """κ(cos t − 1) + m log sin t, written without cancellation."""
+    s = torch.sin(0.5 * t)
+    return -2 * kappa * s * s + torch.xlogy(torch.tensor(float(m), dtype=_F64), torch.sin(t))
+
+
+def _window(a: Tensor, b: Tensor, kappa: Tensor, m: int) -> tuple[Tensor, Tensor, Tensor]:
+    """[a', b'] ⊂ [a, b] outside which φ < max φ − 46 (φ unimodal), and the grid max."""
+    j = torch.linspace(0.0, 1.0, _GRID, dtype=_F64, device=a.device)
+    idx = torch.arange(_GRID, device=a.device)
+    top = torch.full_like(a, -math.inf)
+    for _ in range(2):
+        t = a[..., None] + (b - a)[..., None] * j
+        phi = _phi(t, kappa[..., None], m)
+        top = phi.max(-1).values
+        keep = phi >= (top - _DROP)[..., None]
+        first = torch.where(keep, idx, _GRID).min(-1).values
+        last = torch.where(keep, idx, -1).max(-1).values
+        lo = ((first - 1).clamp(min=0, max=_GRID - 1)).to(_F64) / (_GRID - 1)
+        hi = ((last + 1).clamp(min=0, max=_GRID - 1)).to(_F64) / (_GRID - 1)
+        a, b = a + (b - a) * lo, a + (b - a) * hi
+    return a, b, top
+
+
+def _nodes(
+    a: Tensor, b: Tensor, kappa: Tensor, m: int, ref: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(t, w·e^{φ(t) − ref}, ref): nodes and weights of ∫_a^b e^{φ − ref} g for any g."""
+    a, b, top = _window(a, b, kappa, m)
+    ref = top if ref is None else ref
+    x, w = _legendre(str(a.device))
+    t = a[..., None] + (b - a)[..., None] * x
+    weight = (b - a)[..., None] * w * torch.exp(_phi(t, kappa[..., None], m) - ref[..., None])
+    return t, weight, ref
+
+
+# --------------------------------------------------------------------- normalizer
+def _series(kappa: Tensor, nu: float) -> tuple[Tensor, Tensor]:
+    """(log S_ν, log S_{ν+1}), S_ν = Σ_k (κ²/4)^k Γ(ν+1)/(k! Γ(ν+k+1)), so that
+    I_ν(κ) = (κ/2)^ν S_ν / Γ(ν + 1)."""
+    q = 0.25 * kappa * kappa
+    out = []
+    for n in (nu, nu + 1):
+        term, total = torch.ones_like(kappa), torch.ones_like(kappa)
+        for k in range(1, _SERIES_TERMS + 1):
+            term = term * q / (k * (n + k))
+            total = total + term
+        out.append(torch.log(total))
+    return out[0], out[1]
+
+
+def vmf_stats(kappa: Tensor, d: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(log C_d(κ) + κ, A_d(κ), 1 − A_d(κ), A_d(κ)/κ) in float64, no gradient.
+
+    log C_d(κ) = (d/2 − 1) log κ − (d/2) log 2π − log I_{d/2−1}(κ); A_d/κ is 1/d at κ = 0.
+    """
+    with torch.no_grad():
+        k = kappa.detach().to(_F64)
+        nu = 0.5 * d - 1
+        const = nu * math.log(2.0) - 0.5 * d * math.log(2 * math.pi)
+        # series (small κ): log C = const + lgamma(ν+1) − log S_ν
+        log_s0, log_s1 = _series(k, nu)
+        a_over_k_series = torch.exp(log_s1 - log_s0) / (2 * (nu + 1))
+        log_c_series = const + math.lgamma(nu + 1) - log_s0 + k
+        # quadrature: log C + κ = const + ½ log π + lgamma((d−1)/2) − log ∫ e^φ
+        kq = k.clamp(min=1e-300)
+        t, w, ref = _nodes(torch.zeros_like(k), torch.full_like(k, math.pi), kq, d - 2)
+        z = w.sum(-1)
+        half = torch.sin(0.5 * t)
+        one_minus_q = (2 * half * half * w).sum(-1) / z
+        a_q = (torch.cos(t) * w).sum(-1) / z
+        near_one = a_q > 0.5
+        a_q, one_minus_q = (
+            torch.where(near_one, 1 - one_minus_q, a_q),
+            torch.where(near_one, one_minus_q, 1 - a_q),
+        )
+        log_c_quad = const + 0.5 * math.log(math.pi) + math.lgamma(0.5 * (d - 1)) - torch.log(z)
+        log_c_quad = log_c_quad - ref
+        small = k * k <= nu + 1
+        a = torch.where(small, a_over_k_series * k, a_q)
+        one_minus = torch.where(small, 1 - a_over_k_series * k, one_minus_q)
+        a_over_k = torch.where(small, a_over_k_series, a_q / kq)
+        return torch.where(small, log_c_series, log_c_quad), a, one_minus, a_over_k
+
+
+# --------------------------------------------------------------------- the angle
+def _sides(theta: Tensor, kappa: Tensor, d: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Nodes/weights of ∫₀^θ and ∫_θ^π of e^{φ(t) − φ(θ)}."""
+    ref = _phi(theta, kappa, d - 2)
+    t_lo, w_lo, _ = _nodes(torch.zeros_like(theta), theta, kappa, d - 2, ref)
+    t_hi, w_hi, _ = _nodes(theta, torch.full_like(theta, math.pi), kappa, d - 2, ref)
+    return t_lo, w_lo, t_hi, w_hi
+
+
+def theta_cdf(theta: Tensor, kappa: Tensor, d: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(log F(θ), log(1 − F(θ)), L, U) with L = ∫₀^θ e^{φ−φ(θ)}, U = ∫_θ^π (float64).
+
+    d log F/dθ = 1/L and d log(1 − F)/dθ = −1/U.
+    """
+    theta, kappa = torch.broadcast_tensors(theta.to(_F64), kappa.to(_F64))
+    _, w_lo, _, w_hi = _sides(theta, kappa, d)
+    low, up = w_lo.sum(-1), w_hi.sum(-1)
+    log_total = torch.log(low + up)
+    return torch.log(low) - log_total, torch.log(up) - log_total, low, up
+
+
+def theta_dkappa(theta: Tensor, kappa: Tensor, d: int, a: Tensor, one_minus_a: Tensor) -> Tensor:
+    """∂θ/∂κ at fixed F(θ) (float64), by the one-signed side of the integral."""
+    theta, kappa, a, one_minus_a = torch.broadcast_tensors(
+        theta.to(_F64), kappa.to(_F64), a.to(_F64), one_minus_a.to(_F64)
+    )
+    ref = _phi(theta, kappa, d - 2)
+    lower = torch.cos(theta) >= a
+    a_side = torch.where(lower, torch.zeros_like(theta), theta)
+    b_side = torch.where(lower, theta, torch.full_like(theta, math.pi))
+    t, w, _ = _nodes(a_side, b_side, kappa, d - 2, ref)
+    half = torch.sin(0.5 * t)
+    g = ((one_minus_a[..., None] - 2 * half * half) * w).sum(-1)
+    return torch.where(lower, -g, g)
+
+
+def theta_quantile(eps0: Tensor, kappa: Tensor, d: int, max_iter: int = 60) -> Tensor:
+    """θ with F(θ) = Φ(ε₀) (float64, no gradient): Newton in log F (ε₀ ≤ 0) or in
+    log(1 − F) (ε₀ > 0), safeguarded by bisection on [0, π]."""
+    with torch.no_grad():
+        e, kappa = torch.broadcast_tensors(eps0.to(_F64), kappa.to(_F64))
+        upper = e > 0
+        target = torch.special.log_ndtr(-e.abs())
+        lo, hi = torch.zeros_like(e), torch.full_like(e, math.pi)
+        theta = torch.full_like(e, 0.5 * math.pi)
+        for _ in range(max_iter):
+            log_f, log_s, low, up = theta_cdf(theta, kappa, d)
+            # r increasing in θ, r' > 0
+            r = torch.where(upper, target - log_s, log_f - target)
+            slope = torch.where(upper, 1 / up, 1 / low)
+            lo = torch.where(r < 0, theta, lo)
+            hi = torch.where(r < 0, hi, theta)
+            step = theta - r / slope
+            bad = ~torch.isfinite(step) | (step <= lo) | (step >= hi)
+            new = torch.where(bad, 0.5 * (lo + hi), step)
+            done = ((new - theta).abs() <= 4e-16 * theta.clamp(min=1e-300)) | (r == 0)
+            theta = new
+            if bool(done.all()):
+                break
+        return theta
+
+
+def wood_theta(kappa: Tensor, d: int, shape: torch.Size) -> Tensor:
+    """Θ for the vMF(κ) on S^{d−1} by Wood's (1994) rejection sampler (float64).
+
+    b = (d − 1)/(2κ + √(4κ² + (d−1)²)), x₀ = (1 − b)/(1 + b), proposal
+    w = (1 − (1+b)ε)/(1 − (1−b)ε), ε ~ Beta((d−1)/2, (d−1)/2), accepted when
+    κ(w − x₀) + (d−1) log((1 − x₀w)/(1 − x₀²)) ≥ log u. 1 ∓ w are formed directly
+    (1 − w = 2bε/(1 − (1−b)ε), 1 + w = 2(1−ε)/(1 − (1−b)ε)), so θ = 2 atan2(√(1−w),
+    √(1+w)) keeps full relative precision at both poles.
+    """
+    with torch.no_grad():
+        k = kappa.detach().to(_F64).expand(shape).reshape(-1)
+        m = float(d - 1)
+        b = m / (2 * k + torch.sqrt(4 * k * k + m * m))
+        one_minus_x0 = 2 * b / (1 + b)
+        x0 = 1 - one_minus_x0
+        log_1mx0sq = torch.log(one_minus_x0 * (1 + x0))
+        theta = torch.empty_like(k)
+        pending = torch.arange(k.numel(), device=k.device)
+        half = torch.full((1,), 0.5 * m, dtype=_F64, device=k.device)
+        while pending.numel():
+            n = pending.numel()
+            bp, kp, x0p = b[pending], k[pending], x0[pending]
+            gx = torch._standard_gamma(half.expand(n).contiguous())
+            gy = torch._standard_gamma(half.expand(n).contiguous())
+            total = gx + gy
+            e, one_minus_e = gx / total, gy / total
+            denom = 1 - (1 - bp) * e
+            omw = 2 * bp * e / denom
+            opw = 2 * one_minus_e / denom
+            one_minus_x0w = one_minus_x0[pending] + x0p * omw
+            log_accept = kp * (one_minus_x0[pending] - omw) + m * (
+                torch.log(one_minus_x0w) - log_1mx0sq[pending]
+            )
+            u = torch.rand(n, dtype=_F64, device=k.device)
+            ok = log_accept >= torch.log(u)
+            theta[pending[ok]] = 2 * torch.atan2(torch.sqrt(omw[ok]), torch.sqrt(opw[ok]))
+            pending = pending[~ok]
+        return theta.reshape(shape)
+
+
+def noise_of_theta(theta: Tensor, kappa: Tensor, d: int) -> Tensor:
+    """ε₀ with Φ(ε₀) = F(θ) (float64), from the smaller tail for full precision."""
+    with torch.no_grad():
+        log_f, log_s, _, _ = theta_cdf(theta, kappa, d)
+        tiny = torch.finfo(_F64).tiny
+        low = torch.special.ndtri(torch.exp(log_f).clamp(min=tiny))
+        high = -torch.special.ndtri(torch.exp(log_s).clamp(min=tiny))
+        return torch.where(log_f <= _LOG_HALF, low, high)
+
+
+# --------------------------------------------------------------------- parameters
+class _UnitSphere(constraints.Constraint):
+    """Vectors of unit Euclidean norm (last dimension), to a tolerance of the dtype."""
+
+    event_dim = 1
+
+    def check(self, value: Tensor) -> Tensor:
+        return (torch.linalg.vector_norm(value, dim=-1) - 1).abs() <= unit_tolerance(value.dtype)
+
+    def __repr__(self) -> str:
+        return "UnitSphere()"
+
+
+unit_sphere = _UnitSphere()
+
+
+def unit_tolerance(dtype: torch.dtype) -> float:
+    """How far from 1 a unit vector's norm may be: 1e-4 in float32, 1e-8 in float64."""
+    return 1e-4 if torch.finfo(dtype).bits <= 32 else 1e-8
+
+
+def sphere_params(owner: str, loc: object, concentration: object) -> tuple[Tensor, Tensor, int]:
+    """(loc, concentration, d): one floating dtype, batch shapes broadcast, d ≥ 2.
+
+    Raises:
+        ValueError: loc has no last dimension or d < 2, or the batch shapes of ``loc``
+            (all but its last dimension) and ``concentration`` do not broadcast.
+    """
+    loc_t, conc = as_tensors(owner, {"loc": loc, "concentration": concentration})
+    if loc_t.dim() < 1:
+        raise ValueError(f"{owner}: loc must have shape (*, d), got a scalar")
+    d = loc_t.shape[-1]
+    if d < 2:
+        raise ValueError(f"{owner}: loc must have a last dimension d >= 2, got d = {d}")
+    try:
+        batch = torch.broadcast_shapes(loc_t.shape[:-1], conc.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"{owner}: the batch shapes of loc {tuple(loc_t.shape[:-1])} (all but its last "
+            f"dimension) and concentration {tuple(conc.shape)} cannot be broadcast together"
+        ) from None
+    return loc_t.expand(batch + (d,)), conc.expand(batch), d
+
+
+def check_unit_loc(owner: str, loc: Tensor) -> None:
+    """ValueError naming ``loc`` unless every loc vector has unit norm."""
+    if not bool(unit_sphere.check(loc.detach()).all()):
+        norms = torch.linalg.vector_norm(loc.detach(), dim=-1)
+        raise param_error(owner, "loc", loc, f"be a unit vector (norms found: {norms})")
+
+
+class SphereFamily:
+    """What the (loc, concentration) families on the sphere share: parameters, their
+    checks, ``_dim`` and ``mode`` (mixed in before ReparamDistribution)."""
+
+    arg_constraints = {"loc": constraints.real_vector, "concentration": constraints.nonnegative}
+    support = unit_sphere
+    loc: Tensor
+    concentration: Tensor
+    event_shape: torch.Size
+
+    def __init__(
+        self, loc: Tensor, concentration: Tensor | float, *, validate_args: bool | None = None
+    ) -> None:
+        self.loc, self.concentration, d = sphere_params(type(self).__name__, loc, concentration)
+        super().__init__(  # type: ignore[call-arg]
+            self.concentration.shape, torch.Size((d,)), validate_args=validate_args
+        )
+
+    def _check_params(self) -> None:
+        super()._check_params()  # type: ignore[misc]
+        check_unit_loc(type(self).__name__, self.loc)
+
+    @property
+    def _dim(self) -> int:
+        return self.event_shape[0]
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
