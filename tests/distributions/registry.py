@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from .examples_circular_truncated import EXAMPLES as CIRCULAR_TRUNCATED
+from .examples_extras_implicit import EXAMPLES as EXTRAS_IMPLICIT
 from .examples_implicit import EXAMPLES as IMPLICIT
 from .examples_mixture import EXAMPLES as MIXTURE
 from .examples_multivariate import EXAMPLES as MULTIVARIATE
@@ -63,6 +64,7 @@ def _collect() -> list[Example]:
         *RELAXED,
         *TWINS_EXPLICIT,
         *TWINS_IMPLICIT,
+        *EXTRAS_IMPLICIT,
     ):
         out.append(spec if isinstance(spec, Example) else Example(**spec))
     return out

@@ -10,6 +10,7 @@ from . import gaussian_kl, kl  # noqa: F401
 from .base import ReparamDistribution
 from .beta import Beta
 from .cauchy import Cauchy
+from .chi import Chi
 from .continuous_bernoulli import ContinuousBernoulli
 from .declared import Reparameterized, reparameterize
 from .detach import detach_params
@@ -51,6 +52,7 @@ __all__ = [
     "Beta",
     "Categorical",
     "Cauchy",
+    "Chi",
     "Chi2",
     "ContinuousBernoulli",
     "DiagonalNormal",
