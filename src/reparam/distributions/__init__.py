@@ -20,6 +20,7 @@ from .discrete import Bernoulli, Categorical
 from .exponential import Exponential
 from .fisher_snedecor import FisherSnedecor
 from .gamma import Chi2, Gamma
+from .generalized_normal import GeneralizedNormal
 from .generalized_pareto import GeneralizedPareto
 from .gumbel import Gumbel
 from .half_cauchy import HalfCauchy
@@ -60,6 +61,7 @@ __all__ = [
     "Exponential",
     "FisherSnedecor",
     "Gamma",
+    "GeneralizedNormal",
     "GeneralizedPareto",
     "Gumbel",
     "HalfCauchy",
