@@ -38,6 +38,7 @@ from .mixture import MixtureSameFamily
 from .multivariate_normal import MultivariateNormal
 from .normal import Normal
 from .pareto import Pareto
+from .pert import PERT
 from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
 from .standard import NoiseBase, StandardNormal, StandardUniform
 from .student_t import StudentT
@@ -80,6 +81,7 @@ __all__ = [
     "MultivariateNormal",
     "NoiseBase",
     "Normal",
+    "PERT",
     "Pareto",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
