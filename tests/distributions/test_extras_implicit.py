@@ -13,6 +13,8 @@ import torch
 
 import reparam
 
+from .examples_extras_implicit import log_scaled_exp1_reference
+
 F64 = torch.float64
 DTYPES = [torch.float32, torch.float64]
 
@@ -241,3 +243,90 @@ def test_pert_samples_and_gradients_at_extremes(peak, t):
         grads = torch.autograd.grad(moment, list(leaves.values()))
         stats.append((f, {k: g.item() for k, g in zip(leaves, grads, strict=True)}))
     _grad_within_5se(reparam.PERT, values, stats)
+
+
+# ----------------------------------------------------------------------------- Horseshoe
+def test_log_scaled_exp1_matches_scipy_over_the_float64_range():
+    from reparam.distributions._exp_integral import log_scaled_exp1
+
+    x = np.concatenate([np.logspace(-300, 300, 1201), np.linspace(0.01, 12, 600), [2.0, 1.7e308]])
+    x = np.append(x, np.nextafter(2.0, 3.0))
+    xt = torch.from_numpy(x).requires_grad_()
+    value = log_scaled_exp1(xt)
+    (deriv,) = torch.autograd.grad(value.sum(), xt)
+    want = log_scaled_exp1_reference(x)  # scipy's exp1 below 700, asymptotic series above
+    below = x < 700
+    np.testing.assert_allclose(  # scipy's expi agrees: E₁(x) = −Ei(−x)
+        np.log(-sp.expi(-x[below])) + x[below], want[below], rtol=1e-13, atol=1e-13
+    )
+    np.testing.assert_allclose(value.detach().numpy(), want, rtol=1e-14, atol=1e-14)
+    # d/dx log(eˣE₁) = 1 − 1/(x eˣE₁(x)); its closed form loses digits for large x, where
+    # the asymptotic one, −1/x + 1/x² − 3/x³ + …, is exact
+    moderate = x < 1e3
+    r = 1 / np.where(moderate, 1e3, x)
+    d_want = np.where(moderate, 1 - np.exp(-want) / x, -r + r**2 - 3 * r**3)
+    np.testing.assert_allclose(deriv.numpy()[moderate], d_want[moderate], rtol=1e-11)
+    np.testing.assert_allclose(deriv.numpy()[x > 1e6], d_want[x > 1e6], rtol=1e-12)
+    assert torch.isposinf(log_scaled_exp1(torch.zeros(1, dtype=F64))).all()
+    xg = torch.tensor([1e-2, 0.3, 1.9, 2.1, 40.0], dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(log_scaled_exp1, (xg,))
+    x32 = torch.tensor([1e-40, 1.0, 3e38])
+    torch.testing.assert_close(log_scaled_exp1(x32), log_scaled_exp1(x32.double()).float())
+
+
+def test_horseshoe_density_is_the_scale_mixture():
+    """q(z) = ∫ N(z; 0, (scale·λ)²) 2/(π(1 + λ²)) dλ at a few z (scipy quad), and ∫ q = 1."""
+    from scipy.integrate import quad
+
+    scale = 1.7
+    q = reparam.Horseshoe(_t(scale))
+    for z in (1e-6, 0.05, 1.0, 30.0, 1e4):
+
+        def mix(lam, z=z):
+            return st.norm.pdf(z, scale=scale * lam) * 2 / (np.pi * (1 + lam * lam))
+
+        edge = 10 * z / scale
+        want = quad(mix, 0, edge, points=[z / scale], limit=400, epsabs=0, epsrel=1e-12)[0]
+        want += quad(mix, edge, np.inf, limit=400, epsabs=0, epsrel=1e-12)[0]
+        np.testing.assert_allclose(q.log_prob(_t(z)).exp().item(), want, rtol=1e-9)
+    total = 2 * quad(lambda z: q.log_prob(_t(z)).exp().item(), 0, np.inf, limit=400)[0]
+    assert abs(total - 1) < 1e-7
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_horseshoe_finite_on_extreme_scales(dtype):
+    torch.manual_seed(0)
+    scale = _t([1e-30, 1e-8, 1.0, 1e8, 1e30], dtype).requires_grad_()
+    q = reparam.Horseshoe(scale)
+    _assert_finite_grads(q, [scale], f=lambda z: torch.exp(-((z / scale.detach()) ** 2)))
+    assert torch.equal(q.mean, torch.zeros_like(scale))
+    assert torch.isnan(q.variance).all()
+    assert torch.isnan(q.stddev).all()
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1.0, 1e6])
+def test_horseshoe_samples_match_a_numpy_scale_mixture(scale):
+    """Two-sample KS against z = scale·|c|·n drawn by numpy (c standard Cauchy)."""
+    torch.manual_seed(4)
+    rng = np.random.default_rng(4)
+    ref = scale * np.abs(rng.standard_cauchy(8000)) * rng.standard_normal(8000)
+    for noise in ("mc", "antithetic"):
+        z = reparam.Horseshoe(_t(scale)).rsample((8000,), noise=noise).detach().numpy()
+        assert st.ks_2samp(z, ref).pvalue > 1e-4, noise
+
+
+@pytest.mark.parametrize("scale", [0.05, 0.8, 6.0])
+def test_horseshoe_pathwise_gradients(scale):
+    """E[exp(−b z²)] = E_λ[(1 + c²λ²)^{-1/2}] = (2/π) arccos(c)/√(1 − c²) (c < 1) or
+    (2/π) arccosh(c)/√(c² − 1) (c > 1), c = scale·√(2b); ∂/∂scale by autograd."""
+    stats = []
+    for b in (0.5, 2.0):
+        s = _t(scale).requires_grad_()
+        c = s * math.sqrt(2 * b)
+        if c.item() < 1:
+            value = torch.arccos(c) / torch.sqrt(1 - c * c)
+        else:
+            value = torch.arccosh(c) / torch.sqrt(c * c - 1)
+        (d,) = torch.autograd.grad(value * (2 / math.pi), s)
+        stats.append((lambda z, b=b: torch.exp(-b * z * z), {"scale": d.item()}))
+    _grad_within_5se(reparam.Horseshoe, {"scale": scale}, stats)

@@ -25,6 +25,7 @@ from .generalized_pareto import GeneralizedPareto
 from .gumbel import Gumbel
 from .half_cauchy import HalfCauchy
 from .half_normal import HalfNormal
+from .horseshoe import Horseshoe
 from .implicit import ImplicitReparamDistribution, ImplicitReparameterized
 from .independent import Independent
 from .inverse_gamma import InverseGamma
@@ -67,6 +68,7 @@ __all__ = [
     "Gumbel",
     "HalfCauchy",
     "HalfNormal",
+    "Horseshoe",
     "ImplicitReparamDistribution",
     "ImplicitReparameterized",
     "Independent",
