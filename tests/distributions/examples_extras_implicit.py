@@ -2,7 +2,8 @@
 reparameterizations of issue 15 (see registry.py for the fields): Chi (√ of implicit χ²
 noise), GeneralizedNormal (± scale·G^{1/p}, G implicit Gamma(1/p) noise),
 PERT (an affine implicit Beta), Horseshoe (explicit HalfCauchy × Normal scale mixture;
-its scipy reference is the rv_continuous _HorseshoeGen).
+its scipy reference is the rv_continuous _HorseshoeGen), Stable (Chambers–Mallows–Stuck,
+S⁰, no log_prob).
 """
 
 import numpy as np
@@ -112,5 +113,35 @@ EXAMPLES = [
         # test_extras_implicit.py for gradients of E[exp(−b z²)]
         extra={"quadrature_grad_params": (), "undefined_variance": np.nan},
         bad=_positive("scale"),
+    ),
+    # Stable has no log_prob (NotImplementedError, as documented): extra "log_prob" False
+    # makes the generic tests that need a density skip (log_prob consistency, the noise
+    # shape check of from_noise_and_log_prob) or check the samples only (shapes, float32,
+    # expand, gradcheck of from_noise). No scipy= (its KS and quadrature tests need a
+    # density or a fast cdf): test_extras_implicit.py tests the law against scipy's
+    # levy_stable and closed forms, and the gradients through the characteristic function.
+    dict(
+        name="Stable",
+        make=lambda stability, skew, scale, loc, **kw: reparam.Stable(
+            stability, skew, scale, loc, **kw
+        ),
+        params={
+            "stability": [0.5, 1.0, 1.5],
+            "skew": [1.0, -0.3, 0.6],
+            "scale": [1.0, 0.5, 2.0],
+            "loc": [0.0, 1.0, -2.0],
+        },
+        moments=False,  # E[z²] = ∞ for α < 2; E[z] only for α > 1
+        extra={"log_prob": False},
+        bad=(
+            ({"stability": [0.5, 0.0, 1.5]}, r"'stability'.*> 0"),
+            ({"stability": [0.5, -1.0, 1.5]}, r"'stability'"),
+            ({"stability": [0.5, 2.5, 1.5]}, r"'stability'.*<= 2"),
+            ({"stability": [NAN, 1.0, 1.5]}, r"'stability'.*finite"),
+            ({"skew": [1.0, -1.5, 0.6]}, r"'skew'.*>= -1"),
+            ({"skew": [1.0, 1.0001, 0.6]}, r"'skew'.*<= 1"),
+            *_positive("scale", shape_error="stability"),
+            ({"loc": [0.0, INF, -2.0]}, r"'loc'.*finite"),
+        ),
     ),
 ]

@@ -41,6 +41,7 @@ from .normal import Normal
 from .pareto import Pareto
 from .pert import PERT
 from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
+from .stable import Stable
 from .standard import NoiseBase, StandardNormal, StandardUniform
 from .student_t import StudentT
 from .transformed import TransformedDistribution
@@ -90,6 +91,7 @@ __all__ = [
     "ReparamDistribution",
     "Reparameterized",
     "SeedNoise",
+    "Stable",
     "StandardNormal",
     "StandardUniform",
     "StudentT",
