@@ -34,6 +34,7 @@ import pytest
 
 from .examples_circular_truncated import EXAMPLES as CIRCULAR_TRUNCATED
 from .examples_extras_explicit import EXAMPLES as EXTRAS_EXPLICIT
+from .examples_extras_implicit import EXAMPLES as EXTRAS_IMPLICIT
 from .examples_implicit import EXAMPLES as IMPLICIT
 from .examples_matrix import EXAMPLES as MATRIX
 from .examples_mixture import EXAMPLES as MIXTURE
@@ -75,6 +76,7 @@ def _collect() -> list[Example]:
         *MATRIX,
         *EXTRAS_EXPLICIT,
         *SPHERE,
+        *EXTRAS_IMPLICIT,
     ):
         out.append(spec if isinstance(spec, Example) else Example(**spec))
     return out

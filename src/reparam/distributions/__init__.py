@@ -11,6 +11,7 @@ from .asymmetric_laplace import AsymmetricLaplace
 from .base import ReparamDistribution
 from .beta import Beta
 from .cauchy import Cauchy
+from .chi import Chi
 from .continuous_bernoulli import ContinuousBernoulli
 from .declared import Reparameterized, reparameterize
 from .detach import detach_params
@@ -22,10 +23,12 @@ from .fisher_snedecor import FisherSnedecor
 from .folded import FoldedDistribution
 from .gamma import Chi2, Gamma
 from .generalized_extreme_value import GeneralizedExtremeValue
+from .generalized_normal import GeneralizedNormal
 from .generalized_pareto import GeneralizedPareto
 from .gumbel import Gumbel
 from .half_cauchy import HalfCauchy
 from .half_normal import HalfNormal
+from .horseshoe import Horseshoe
 from .implicit import ImplicitReparamDistribution, ImplicitReparameterized
 from .independent import Independent
 from .inverse_gamma import InverseGamma
@@ -45,6 +48,7 @@ from .multivariate_student_t import MultivariateStudentT
 from .normal import Normal
 from .one_hot_categorical_straight_through import OneHotCategoricalStraightThrough
 from .pareto import Pareto
+from .pert import PERT
 from .power_spherical import PowerSpherical
 from .projected_normal import ProjectedNormal
 from .rejection import RejectionReparameterized
@@ -52,6 +56,7 @@ from .relaxed import RelaxedBernoulli, RelaxedOneHotCategorical
 from .sinh_arcsinh import SinhArcsinh
 from .soft_laplace import SoftLaplace
 from .spherical_uniform import SphericalUniform
+from .stable import Stable
 from .standard import NoiseBase, StandardNormal, StandardUniform
 from .student_t import StudentT
 from .transformed import TransformedDistribution
@@ -71,6 +76,7 @@ __all__ = [
     "Beta",
     "Categorical",
     "Cauchy",
+    "Chi",
     "Chi2",
     "ContinuousBernoulli",
     "DiagonalNormal",
@@ -80,10 +86,12 @@ __all__ = [
     "FoldedDistribution",
     "Gamma",
     "GeneralizedExtremeValue",
+    "GeneralizedNormal",
     "GeneralizedPareto",
     "Gumbel",
     "HalfCauchy",
     "HalfNormal",
+    "Horseshoe",
     "ImplicitReparamDistribution",
     "ImplicitReparameterized",
     "Independent",
@@ -104,6 +112,7 @@ __all__ = [
     "NoiseBase",
     "Normal",
     "OneHotCategoricalStraightThrough",
+    "PERT",
     "Pareto",
     "PowerSpherical",
     "ProjectedNormal",
@@ -116,6 +125,7 @@ __all__ = [
     "SinhArcsinh",
     "SoftLaplace",
     "SphericalUniform",
+    "Stable",
     "StandardNormal",
     "StandardUniform",
     "StudentT",

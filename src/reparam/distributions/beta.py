@@ -30,13 +30,36 @@ from .base import ReparamDistribution
 from .dirichlet import dirichlet_mode
 from .standard import StandardUniform
 
-__all__ = ["Beta"]
+__all__ = ["Beta", "beta_entropy", "beta_log_parts", "log_beta_fn"]
 
 _F64 = torch.float64
 
 
-def _log_beta_fn(a: Tensor, b: Tensor) -> Tensor:
+def beta_log_parts(
+    eps: Tensor,
+    concentrations: Tensor,
+    drawn: tuple[Tensor, Tensor | None, Tensor | None] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """(log z, log(1 − z)) in float64 for z = X/(X + Y), (X, Y) the Gamma quantiles of ε
+    at ``concentrations`` = stack(α, β) (last dim), with the implicit gradients attached;
+    ``drawn`` as for :func:`~._gamma_noise.log_standard_gamma`."""
+    log_x, log_y = log_standard_gamma(eps, concentrations, drawn).unbind(-1)
+    log_sum = torch.logaddexp(log_x, log_y)
+    return log_x - log_sum, log_y - log_sum
+
+
+def log_beta_fn(a: Tensor, b: Tensor) -> Tensor:
     return torch.lgamma(a) + torch.lgamma(b) - torch.lgamma(a + b)
+
+
+def beta_entropy(a: Tensor, b: Tensor) -> Tensor:
+    """The entropy of Beta(a, b)."""
+    return (
+        log_beta_fn(a, b)
+        - (a - 1) * torch.digamma(a)
+        - (b - 1) * torch.digamma(b)
+        + (a + b - 2) * torch.digamma(a + b)
+    )
 
 
 class Beta(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
@@ -102,10 +125,7 @@ class Beta(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
     def _log_parts(self, eps: Tensor) -> tuple[Tensor, Tensor]:
         """(log z, log(1 − z)) in float64 with the implicit gradients attached."""
         concentrations = torch.stack((self.concentration1, self.concentration0), -1)
-        log_xy = log_standard_gamma(eps, concentrations, self._recall_draw(eps))
-        log_x, log_y = log_xy.unbind(-1)
-        log_sum = torch.logaddexp(log_x, log_y)
-        return log_x - log_sum, log_y - log_sum
+        return beta_log_parts(eps, concentrations, self._recall_draw(eps))
 
     def from_noise(self, eps: Tensor) -> Tensor:
         parts = self._log_parts(eps)
@@ -117,25 +137,17 @@ class Beta(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
     def log_prob_from_noise(self, eps: Tensor, z: Tensor) -> Tensor:
         log_z, log_1mz = self._recall(eps, z, self._log_parts)
         a, b = self.concentration1.to(_F64), self.concentration0.to(_F64)
-        lp = (a - 1) * log_z + (b - 1) * log_1mz - _log_beta_fn(a, b)
+        lp = (a - 1) * log_z + (b - 1) * log_1mz - log_beta_fn(a, b)
         return lp.to(self.concentration1.dtype)
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
             self._validate_sample(value)
         a, b = self.concentration1, self.concentration0
-        return (
-            torch.xlogy(a - 1, value) + torch.special.xlog1py(b - 1, -value) - _log_beta_fn(a, b)
-        )
+        return torch.xlogy(a - 1, value) + torch.special.xlog1py(b - 1, -value) - log_beta_fn(a, b)
 
     def entropy(self) -> Tensor:
-        a, b = self.concentration1, self.concentration0
-        return (
-            _log_beta_fn(a, b)
-            - (a - 1) * torch.digamma(a)
-            - (b - 1) * torch.digamma(b)
-            + (a + b - 2) * torch.digamma(a + b)
-        )
+        return beta_entropy(self.concentration1, self.concentration0)
 
     @property
     def mean(self) -> Tensor:
