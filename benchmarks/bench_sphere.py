@@ -51,7 +51,8 @@ class Worker:
         )
 
     def ask(self, **req: object) -> dict:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(req) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
@@ -137,10 +138,12 @@ def speed(worker: Worker, args: argparse.Namespace) -> None:
             c["tfp"].append(worker.ask(kind="time", case=c["name"], reps=c["t_reps"])["seconds"])
     cases.sort(key=lambda c: c["name"])
     print(
-        f"rsample + backward, batch {args.batch}, float32, {args.rounds} rounds, clock {args.clock}:"
+        f"rsample + backward, batch {args.batch}, float32, {args.rounds} rounds, "
+        f"clock {args.clock}:"
     )
     print(
-        f"  {'case':22s} {'reparam µs/sample':>18s} {'TFP µs/sample':>14s}  ratio reparam/TFP [q1, q3]"
+        f"  {'case':22s} {'reparam µs/sample':>18s} {'TFP µs/sample':>14s}  "
+        "ratio reparam/TFP [q1, q3]"
     )
     for c in cases:
         ratios = sorted(a / b for a, b in zip(c["ours"], c["tfp"], strict=True))
