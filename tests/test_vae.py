@@ -10,7 +10,7 @@ from reparam.data import load_images
 from reparam.objectives import BetaSchedule
 
 ARCH_SHAPES = [("mlp", (1, 8, 8)), ("conv", (1, 8, 8)), ("conv", (1, 28, 28))]
-POSTERIORS = ("normal", "lowrank", "fullrank")
+POSTERIORS = ("normal", "lowrank", "fullrank", "vmf", "power-spherical")
 LIKELIHOODS = ("bernoulli", "continuous-bernoulli", "gaussian")
 
 
@@ -239,8 +239,8 @@ def test_dreg_stopped_density_has_no_parameter_gradient(posterior):
     torch.testing.assert_close(g_stop, g_live, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("posterior", FLOWS)
-def test_flow_training_lowers_the_loss_and_is_beats_elbo(posterior, digits):
+@pytest.mark.parametrize("posterior", [*FLOWS, "vmf", "power-spherical"])
+def test_flow_and_sphere_training_lowers_the_loss_and_is_beats_elbo(posterior, digits):
     with torch.random.fork_rng():
         torch.manual_seed(0)
         vae = VAE((1, 8, 8), latent_dim=4, hidden=(64, 64), posterior=posterior)

@@ -28,6 +28,10 @@ z₀ ~ N(μ(x), σ(x)²), every step conditioned on the encoder's last hidden ac
 computed in the same pass that draws z. There is no closed-form KL, so the ELBO uses the
 Monte Carlo KL (1/S) Σ_i [log q(z_i|x) − log p(z_i)].
 
+Hyperspherical posteriors (``posterior="vmf"`` or ``"power-spherical"``): z on the unit
+sphere S^{d−1} ⊂ R^d, the prior uniform on it, the KL analytic (see
+:mod:`reparam._vae_posteriors`).
+
 References:
     Kingma & Welling, "Auto-Encoding Variational Bayes", 2014, arXiv:1312.6114.
     Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders", 2016,
@@ -36,6 +40,8 @@ References:
     arXiv:1505.05770 (planar flows, amortized).
     Kingma, Salimans, Jozefowicz, Chen, Sutskever & Welling, "Improved Variational
     Inference with Inverse Autoregressive Flow", NeurIPS 2016, arXiv:1606.04934.
+    Davidson, Falorsi, De Cao, Kipf & Tomczak, "Hyperspherical Variational
+    Auto-Encoders", UAI 2018, arXiv:1804.00891.
 """
 
 from __future__ import annotations
@@ -59,28 +65,27 @@ from ._vae_options import (
     check_sizes,
     vae_option,
 )
-from .distributions import DiagonalNormal, LowRankMultivariateNormal, MultivariateNormal
-from .flows.distribution import FlowDistribution
+from ._vae_posteriors import LOWRANK_RANK, MIN_SCALE, POSTERIORS, SPHERE_POSTERIORS, head_size
+from ._vae_posteriors import posterior as posterior_from_head
+from ._vae_posteriors import prior as prior_of
+from .distributions import DiagonalNormal, SphericalUniform
 from .importance import log_mean_exp, log_weights
 from .objectives import OBJECTIVES, BetaSchedule, elbo_terms, get_objective
 from .schedules import check_beta
 
-__all__ = ["ARCHS", "FLOW_POSTERIORS", "LIKELIHOODS", "POSTERIORS", "VAE"]
+__all__ = ["ARCHS", "FLOW_POSTERIORS", "LIKELIHOODS", "POSTERIORS", "SPHERE_POSTERIORS", "VAE"]
 
-POSTERIORS = ("normal", "lowrank", "fullrank", "planar", "iaf")
 LIKELIHOODS = ("bernoulli", "continuous-bernoulli", "gaussian")
 ARCHS = ("mlp", "conv")
 
-#: rank of the low-rank posterior's covariance factor.
-LOWRANK_RANK = 2
-#: floor added to every standard deviation, so q never collapses to a point.
-MIN_SCALE = 1e-4
+__all__ += ["LOWRANK_RANK", "MIN_SCALE"]  # the posteriors' constants, defined with them
 #: Monte Carlo samples for E_q[z|x] of a flow posterior (active units, latent plots).
 FLOW_MEAN_SAMPLES = 64
 
 
 class VAE(nn.Module):
-    r"""Variational autoencoder with a reparameterized Gaussian q(z|x) and prior N(0, I).
+    r"""Variational autoencoder with a reparameterized q(z|x): Gaussian (prior N(0, I)),
+    a flow, or on the sphere (prior uniform on it).
 
     Args:
         data_shape: (C, H, W) of one image.
@@ -96,7 +101,10 @@ class VAE(nn.Module):
             function of the encoder's last hidden activation h; Rezende & Mohamed 2015) or
             ``"iaf"`` (K inverse autoregressive flows, MADE conditioners with two hidden
             layers as wide as h and h as context, reversed order between steps; Kingma
-            et al. 2016). Both are :class:`~reparam.flows.FlowDistribution`.
+            et al. 2016). Both are :class:`~reparam.flows.FlowDistribution`. On the
+            sphere S^{d−1} ⊂ R^d with a uniform prior and the analytic KL: ``"vmf"``
+            (:class:`~reparam.VonMisesFisher`; Davidson et al. 2018) or
+            ``"power-spherical"`` (:class:`~reparam.PowerSpherical`; De Cao & Aziz 2020).
         flow_length: K, the number of flow steps (flow posteriors only; None: 10 for
             ``"planar"``, as in Rezende & Mohamed's MNIST runs, and 2 for ``"iaf"``, each
             IAF step being a whole MADE).
@@ -186,12 +194,10 @@ class VAE(nn.Module):
         self.flow_length = check_flow_length(posterior, flow_length)
         self.kl = check_choice("kl", kl, ("auto", "mc"))
 
-        if posterior == "normal" or posterior in FLOW_POSTERIORS:
-            n_params = 2 * d
-        elif posterior == "lowrank":
-            n_params = 2 * d + d * LOWRANK_RANK
-        else:
-            n_params = d + d * (d + 1) // 2
+        if posterior in SPHERE_POSTERIORS and d < 2:
+            raise ValueError(f"VAE: posterior {posterior!r} needs latent_dim >= 2; got {d}")
+        n_params = head_size(posterior, d)
+        if posterior == "fullrank":
             self._tril: Tensor
             self._diag: Tensor
             self.register_buffer("_tril", torch.tril_indices(d, d), persistent=False)
@@ -250,47 +256,24 @@ class VAE(nn.Module):
 
     # ----------------------------------------------------------------- model
     @property
-    def prior(self) -> DiagonalNormal:
-        """p(z) = N(0, I) over the latent (event shape (latent_dim,))."""
-        zero = self._zero.expand(self.latent_dim)
-        return DiagonalNormal(zero, zero + 1.0, validate_args=False)
+    def prior(self) -> DiagonalNormal | SphericalUniform:
+        """p(z) = N(0, I), or uniform on the sphere for a sphere posterior (event shape
+        (latent_dim,))."""
+        return prior_of(self)
 
     @property
     def is_flow(self) -> bool:
         """Whether q(z|x) is a flow (no closed-form KL, mean or analytic entropy)."""
         return self.flow_length is not None
 
-    def encode(
-        self, x: Tensor
-    ) -> DiagonalNormal | LowRankMultivariateNormal | MultivariateNormal | FlowDistribution:
-        """q(z|x): batch shape (B,), event shape (latent_dim,).
+    def encode(self, x: Tensor) -> Any:
+        """q(z|x): batch shape (B,), event shape (latent_dim,) (the family of ``posterior``).
 
         Args:
             x: images with shape (B, C, H, W).
         """
         h = self.encoder_net(x)
-        out = self.encoder_head(h)
-        d = self.latent_dim
-        mu, rest = out[..., :d], out[..., d:]
-        # validate_args=False: a NaN must reach the loss (the training loop stops on it)
-        # instead of failing inside a distribution's constructor.
-        if self.posterior == "normal" or self.is_flow:
-            scale = F.softplus(rest.contiguous()) + MIN_SCALE  # contiguous: 5x faster
-            q0 = DiagonalNormal(mu, scale, validate_args=False)
-            if not self.is_flow:
-                return q0
-            # DReG / STL stop θ through detach_params(q), which FlowDistribution supports.
-            steps = list(self.flow)  # the ModuleList of flow steps built by flow_steps
-            return FlowDistribution(q0, steps, context=h, validate_args=False)  # type: ignore[arg-type]
-        if self.posterior == "lowrank":
-            factor = rest[..., : d * LOWRANK_RANK].reshape(*rest.shape[:-1], d, LOWRANK_RANK)
-            diag = F.softplus(rest[..., d * LOWRANK_RANK :].contiguous()) + MIN_SCALE
-            return LowRankMultivariateNormal(mu, factor, diag, validate_args=False)
-        entries = rest.clone()
-        entries[..., self._diag] = F.softplus(rest[..., self._diag]) + MIN_SCALE
-        tril = rest.new_zeros(*rest.shape[:-1], d, d)
-        tril[..., self._tril[0], self._tril[1]] = entries
-        return MultivariateNormal(mu, scale_tril=tril, validate_args=False)
+        return posterior_from_head(self, h, self.encoder_head(h))
 
     def decoder_output(self, z: Tensor) -> Tensor:
         """The decoder's raw output (logits, or the mean before the sigmoid).
@@ -428,7 +411,9 @@ class VAE(nn.Module):
         :func:`reparam.importance.log_weights` in chunks of ``chunk`` samples, so memory is
         O(chunk · B · pixels), and :func:`~reparam.importance.log_mean_exp`. The noise is
         drawn one sample at a time, so the result for a given seed does not depend on
-        ``chunk``. As k grows the estimate increases on average towards log p(x).
+        ``chunk`` (a sphere posterior draws a chunk at once: Wood's sampler's draws are
+        exact, where ε drawn one at a time would need the slower numerical inverse). As
+        k grows the estimate increases on average towards log p(x).
 
         Args:
             x: images with shape (B, C, H, W).
@@ -449,6 +434,8 @@ class VAE(nn.Module):
         prior = self.prior
 
         def draw(c: int) -> tuple[Tensor, Tensor]:
+            if self.posterior in SPHERE_POSTERIORS:  # a chunk's ε at once: its exact draw
+                return q.rsample_and_log_prob(torch.Size((c,)))  # is reused, not inverted
             return q.from_noise_and_log_prob(torch.stack([q.sample_noise() for _ in range(c)]))
 
         def log_joint(z: Tensor) -> Tensor:
@@ -485,7 +472,7 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, *, mean: bool = True) -> Tensor:
-        """n images from the model: z ~ N(0, I), then p(x|z)'s mean (or a sample).
+        """n images from the model: z ~ p(z), then p(x|z)'s mean (or a sample).
 
         Returns:
             shape (n, C, H, W).

@@ -196,3 +196,28 @@ def test_flow_length_needs_a_flow_posterior(tmp_path, capsys):
         main(["vae", "train", "--out", str(out), "--flow-length", "2"])
     assert exc.value.code == 2
     assert "--flow-length: needs --posterior planar or iaf" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("posterior", ["vmf", "power-spherical"])
+def test_sphere_posterior_train_and_eval(tmp_path, capsys, posterior):
+    out = tmp_path / "run"
+    argv = ["vae", "train", "--out", str(out), "--latent-dim", "3", "--posterior", posterior]
+    code, stdout, _ = _run([*argv, *TINY], capsys)
+    assert code == 0, stdout
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["posterior"] == posterior
+    code, stdout, _ = _run(["vae", "eval", str(out), "--k", "10"], capsys)
+    assert code == 0, stdout
+    result = json.loads((out / "eval.json").read_text())
+    assert result["log_likelihood"] < 0
+    assert result["elbo"] <= result["log_likelihood"] + 1.0  # IS bound above the ELBO
+
+
+def test_sphere_posterior_needs_two_dimensions(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["vae", "train", "--out", str(out), "--latent-dim", "1", "--posterior", "vmf"]
+    code, _, err = _run([*argv, *TINY], capsys)
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "needs latent_dim >= 2; got 1" in err
+    assert not out.exists()

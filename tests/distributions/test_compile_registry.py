@@ -38,10 +38,10 @@ def _step(ex: Example, names: tuple[str, ...], fixed: dict):
     return step
 
 
-# Dynamo's notes while it traces: that it traces through the lru_cache'd pure helpers
-# (constants per dtype), and that it reads .grad of non-leaf tensors as it wraps them.
-@pytest.mark.filterwarnings("ignore:Dynamo detected a call to a `functools.lru_cache`")
-@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf")
+# Dynamo reports each graph break (allowed here) and its tracing notes (through lru_cache'd
+# pure helpers, .grad of non-leaf tensors it wraps) as UserWarnings: what is checked is
+# that the compiled function runs and agrees.
+@pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("ex", [pytest.param(e, id=e.name) for e in EXAMPLES])
 def test_from_noise_and_log_prob_compiles(ex):
     q, ps = build(ex, requires_grad=False)

@@ -154,9 +154,10 @@ def _model_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--posterior",
         choices=POSTERIORS,
-        help="the family of q(z|x): Gaussians (normal, lowrank, fullrank) or a diagonal "
+        help="the family of q(z|x): Gaussians (normal, lowrank, fullrank), a diagonal "
         "Gaussian through amortized flows (planar: Rezende & Mohamed 2015; iaf: Kingma et "
-        "al. 2016)",
+        "al. 2016), or on the sphere S^(d-1) with a uniform prior (vmf: Davidson et al. "
+        "2018; power-spherical: De Cao & Aziz 2020)",
     )
     train.add_argument(
         "--flow-length",
