@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("flows", "nn", "data"),
     ("pyro",),
     ("_checkpoint", "_rundir", "_tensorboard", "_loop", "_loop_state", "training"),
-    ("vae", "_vae_fast", "_vae_nets", "_vae_options", "bnn", "density", "vi"),
+    ("vae", "_vae_fast", "_vae_nets", "_vae_options", "_vae_posteriors", "bnn", "density", "vi"),
     ("plots",),
     ("cli", "__main__"),
 ]
