@@ -52,7 +52,6 @@ __all__ = [
     "quad_nodes",
     "SphereFamily",
     "check_unit_loc",
-    "noise_of_theta",
     "sphere_params",
     "unit_sphere",
     "unit_tolerance",
@@ -60,7 +59,6 @@ __all__ = [
     "log_sphere_area",
     "theta_cdf",
     "theta_dkappa",
-    "theta_quantile",
     "unit_direction",
     "vmf_stats",
     "wood_theta",
@@ -72,7 +70,6 @@ _DROP = 46.0
 _PANELS = 8
 _NODES = 16
 _SERIES_TERMS = 40
-_LOG_HALF = math.log(0.5)
 
 
 def log_sphere_area(d: int) -> float:
@@ -267,32 +264,6 @@ def theta_dkappa(
     return torch.where(lower, -g, g)
 
 
-def theta_quantile(eps0: Tensor, kappa: Tensor, d: int, max_iter: int = 60) -> Tensor:
-    """θ with F(θ) = Φ(ε₀) (float64, no gradient): Newton in log F (ε₀ ≤ 0) or in
-    log(1 − F) (ε₀ > 0), safeguarded by bisection on [0, π]."""
-    with torch.no_grad():
-        e, kappa = torch.broadcast_tensors(eps0.to(_F64), kappa.to(_F64))
-        upper = e > 0
-        target = torch.special.log_ndtr(-e.abs())
-        lo, hi = torch.zeros_like(e), torch.full_like(e, math.pi)
-        theta = torch.full_like(e, 0.5 * math.pi)
-        for _ in range(max_iter):
-            log_f, log_s, low, up = theta_cdf(theta, kappa, d)
-            # r increasing in θ, r' > 0
-            r = torch.where(upper, target - log_s, log_f - target)
-            slope = torch.where(upper, 1 / up, 1 / low)
-            lo = torch.where(r < 0, theta, lo)
-            hi = torch.where(r < 0, hi, theta)
-            step = theta - r / slope
-            bad = ~torch.isfinite(step) | (step <= lo) | (step >= hi)
-            new = torch.where(bad, 0.5 * (lo + hi), step)
-            done = ((new - theta).abs() <= 4e-16 * theta.clamp(min=1e-300)) | (r == 0)
-            theta = new
-            if bool(done.all()):
-                break
-        return theta
-
-
 def wood_theta(kappa: Tensor, d: int, shape: torch.Size) -> Tensor:
     """Θ for the vMF(κ) on S^{d−1} by Wood's (1994) rejection sampler (float64).
 
@@ -331,16 +302,6 @@ def wood_theta(kappa: Tensor, d: int, shape: torch.Size) -> Tensor:
             theta[pending[ok]] = 2 * torch.atan2(torch.sqrt(omw[ok]), torch.sqrt(opw[ok]))
             pending = pending[~ok]
         return theta.reshape(shape)
-
-
-def noise_of_theta(theta: Tensor, kappa: Tensor, d: int) -> Tensor:
-    """ε₀ with Φ(ε₀) = F(θ) (float64), from the smaller tail for full precision."""
-    with torch.no_grad():
-        log_f, log_s, _, _ = theta_cdf(theta, kappa, d)
-        tiny = torch.finfo(_F64).tiny
-        low = torch.special.ndtri(torch.exp(log_f).clamp(min=tiny))
-        high = -torch.special.ndtri(torch.exp(log_s).clamp(min=tiny))
-        return torch.where(log_f <= _LOG_HALF, low, high)
 
 
 # --------------------------------------------------------------------- parameters

@@ -9,8 +9,9 @@ Mnih 2018), a pure pathwise gradient: with F the CDF of θ,
     {p(\theta;\kappa)} = -\int_0^\theta (\cos t - A_d(\kappa))\,
     \frac{e^{\kappa\cos t}\sin^{d-2}t}{e^{\kappa\cos\theta}\sin^{d-2}\theta}\,dt,
 
-by Gauss–Legendre quadrature (:mod:`._sphere_math`); ∂z/∂μ is that of the explicit
-reflection. ε = (ε₀, n) ~ N(0, I_d): θ = F⁻¹(Φ(ε₀)), v = n/|n|. Plain Monte Carlo draws θ
+by one windowed Gauss–Legendre rule per sample, on the side of θ that also gives its CDF
+(:mod:`._vmf_angle`); at d = 3 θ and ∂θ/∂κ are closed forms (no quadrature, no
+rejection: ε₀ is drawn directly). ∂z/∂μ is that of the explicit reflection. ε = (ε₀, n) ~ N(0, I_d): θ = F⁻¹(Φ(ε₀)), v = n/|n|. Plain Monte Carlo draws θ
 by Wood's (1994) rejection sampler and stores ε₀ = Φ⁻¹(F(θ)) (from the smaller tail, so
 both tails keep full precision); ``from_noise`` given that very tensor (same values, same
 κ) takes the drawn θ, any other ε (antithetic, quasi-Monte Carlo, your own) is inverted by
