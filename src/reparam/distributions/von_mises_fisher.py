@@ -11,7 +11,8 @@ Mnih 2018), a pure pathwise gradient: with F the CDF of θ,
 
 by one windowed Gauss–Legendre rule per sample, on the side of θ that also gives its CDF
 (:mod:`._vmf_angle`); at d = 3 θ and ∂θ/∂κ are closed forms (no quadrature, no
-rejection: ε₀ is drawn directly). ∂z/∂μ is that of the explicit reflection. ε = (ε₀, n) ~ N(0, I_d): θ = F⁻¹(Φ(ε₀)), v = n/|n|. Plain Monte Carlo draws θ
+rejection: ε₀ is drawn directly). ∂z/∂μ is that of the explicit reflection.
+ε = (ε₀, n) ~ N(0, I_d): θ = F⁻¹(Φ(ε₀)), v = n/|n|. For d ≠ 3 plain Monte Carlo draws θ
 by Wood's (1994) rejection sampler and stores ε₀ = Φ⁻¹(F(θ)) (from the smaller tail, so
 both tails keep full precision); ``from_noise`` given that very tensor (same values, same
 κ) takes the drawn θ, any other ε (antithetic, quasi-Monte Carlo, your own) is inverted by
