@@ -9,8 +9,10 @@ Mnih 2018), a pure pathwise gradient: with F the CDF of θ,
     {p(\theta;\kappa)} = -\int_0^\theta (\cos t - A_d(\kappa))\,
     \frac{e^{\kappa\cos t}\sin^{d-2}t}{e^{\kappa\cos\theta}\sin^{d-2}\theta}\,dt,
 
-by Gauss–Legendre quadrature (:mod:`._sphere_math`); ∂z/∂μ is that of the explicit
-reflection. ε = (ε₀, n) ~ N(0, I_d): θ = F⁻¹(Φ(ε₀)), v = n/|n|. Plain Monte Carlo draws θ
+by one windowed Gauss–Legendre rule per sample, on the side of θ that also gives its CDF
+(:mod:`._vmf_angle`); at d = 3 θ and ∂θ/∂κ are closed forms (no quadrature, no
+rejection: ε₀ is drawn directly). ∂z/∂μ is that of the explicit reflection.
+ε = (ε₀, n) ~ N(0, I_d): θ = F⁻¹(Φ(ε₀)), v = n/|n|. For d ≠ 3 plain Monte Carlo draws θ
 by Wood's (1994) rejection sampler and stores ε₀ = Φ⁻¹(F(θ)) (from the smaller tail, so
 both tails keep full precision); ``from_noise`` given that very tensor (same values, same
 κ) takes the drawn θ, any other ε (antithetic, quasi-Monte Carlo, your own) is inverted by
@@ -35,13 +37,11 @@ from ._sphere_math import (
     SphereFamily,
     householder,
     log_sphere_area,
-    noise_of_theta,
-    theta_dkappa,
-    theta_quantile,
     unit_direction,
     vmf_stats,
     wood_theta,
 )
+from ._vmf_angle import AngleGradient, angle_dkappa, angle_noise, angle_quantile, d3_angle
 from .base import ReparamDistribution
 from .implicit import attach_gradients
 from .standard import StandardNormal
@@ -99,45 +99,54 @@ class VonMisesFisher(SphereFamily, ReparamDistribution):
     """
 
     noise = StandardNormal()
-    _drawn: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+    _drawn: tuple[Tensor, Tensor, Tensor, Tensor, Tensor] | None = None
 
     # ------------------------------------------------------------------ sampling
     def sample_noise(
         self, sample_shape: torch.Size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
     ) -> Tensor:
-        """ε ~ N(0, I_d); for plain Monte Carlo ε₀ = Φ⁻¹(F(θ)) of a Wood draw θ."""
+        """ε ~ N(0, I_d); for plain Monte Carlo ε₀ = Φ⁻¹(F(θ)) of a Wood draw θ (d ≠ 3;
+        at d = 3 θ = F⁻¹(Φ(ε₀)) is explicit and ε₀ is drawn directly)."""
         self._drawn = None
         shape = torch.Size(sample_shape) + self.batch_shape
-        if noise != "mc" or shape.numel() == 0:
+        if noise != "mc" or shape.numel() == 0 or self._dim == 3:
             return super().sample_noise(sample_shape, noise=noise)
         kappa = self.concentration.detach()
         theta = wood_theta(kappa, self._dim, shape)
-        e0 = noise_of_theta(theta, kappa, self._dim)
+        e0, grad = angle_noise(theta, kappa, self._dim, vmf_stats(kappa, self._dim))
         n = self.noise.sample(shape + (self._dim - 1,), dtype=kappa.dtype, device=kappa.device)
         eps = torch.cat((e0.to(kappa.dtype).unsqueeze(-1), n), -1)
-        self._drawn = (eps, eps.detach().clone(), kappa.clone(), theta)
+        self._drawn = (eps, eps.detach().clone(), kappa.clone(), theta, grad)
         return eps
 
-    def _theta(self, eps: Tensor) -> Tensor:
-        """θ = F⁻¹(Φ(ε₀); κ) in float64, no gradient (the Wood draw for its own ε)."""
-        drawn = self._drawn
+    def _theta(self, eps: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(θ, ∂θ/∂κ or None) for θ = F⁻¹(Φ(ε₀); κ), float64, no gradient attached (the
+        Wood draw for its own ε; None: ∂θ/∂κ is left to the backward pass)."""
         kappa = self.concentration.detach()
+        if self._dim == 3:
+            return d3_angle(eps[..., 0].detach(), kappa)
+        drawn = self._drawn
         if (
             drawn is not None
             and drawn[0] is eps
             and torch.equal(eps.detach(), drawn[1])
             and torch.equal(kappa, drawn[2])
         ):
-            return drawn[3]
-        return theta_quantile(eps[..., 0].detach(), kappa, self._dim)
+            return drawn[3], drawn[4]
+        stats = vmf_stats(kappa, self._dim)
+        return angle_quantile(eps[..., 0].detach(), kappa, self._dim, stats), None
 
     def from_noise(self, eps: Tensor) -> Tensor:
-        theta = self._theta(eps)
+        theta, grad = self._theta(eps)
         kappa = self.concentration
         if torch.is_grad_enabled() and kappa.requires_grad:
-            _, a, one_minus_a, _ = vmf_stats(kappa, self._dim)
-            grad = theta_dkappa(theta, kappa.detach(), self._dim, a, one_minus_a)
-            theta = attach_gradients(theta, [(kappa, grad)])
+            if grad is None and torch.compiler.is_compiling():
+                grad = angle_dkappa(theta, kappa.detach(), self._dim, vmf_stats(kappa, self._dim))
+            if grad is None:  # ∂θ/∂κ in the backward pass, if it comes
+                log_ck, a, one_minus_a, _ = vmf_stats(kappa, self._dim)
+                theta = AngleGradient.apply(kappa, theta, log_ck, a, one_minus_a, self._dim)
+            else:  # from the nodes that gave ε₀ (or the closed form at d = 3)
+                theta = attach_gradients(theta, [(kappa, grad)])
         dtype = self.loc.dtype
         v = unit_direction(eps[..., 1:])
         y = torch.cat(
