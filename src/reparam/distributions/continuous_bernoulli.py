@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,15 @@ if TYPE_CHECKING:
 __all__ = ["ContinuousBernoulli"]
 
 _EMPTY = torch.Size()
+
+
+class _Pieces(NamedTuple):
+    """λ's pieces (torch's "cut" probabilities): see ``ContinuousBernoulli._pieces``."""
+
+    outside: Tensor
+    cut: Tensor
+    log1m: Tensor
+    logit: Tensor
 
 
 class ContinuousBernoulli(ReparamDistribution):
@@ -109,19 +118,24 @@ class ContinuousBernoulli(ReparamDistribution):
         outside = (p <= self._lims[0]) | (p > self._lims[1])
         return outside, torch.where(outside, p, self._lims[0])
 
-    def _log_norm(
-        self, p: Tensor | None = None, cut: tuple[Tensor, Tensor] | None = None
-    ) -> Tensor:
+    def _pieces(self, p: Tensor) -> _Pieces:
+        """What the inverse CDF and log C share: the cut, log(1 − c), log c − log(1 − c)."""
+        outside, cut = self._cut(p)
+        log1m = torch.log1p(-cut)
+        return _Pieces(outside, cut, log1m, torch.log(cut) - log1m)
+
+    def _log_norm(self, p: Tensor | None = None, pieces: _Pieces | None = None) -> Tensor:
         """log C(λ); the Taylor form log 2 + (4/3 + 104/45 x) x, x = (λ − ½)², near ½.
 
-        ``p`` and ``cut`` (``self._cut(p)``) are computed here unless passed in."""
+        ``p`` and ``pieces`` (``self._pieces(p)``) are computed here unless passed in."""
         if p is None:
             p = self.probs
-        outside, c = self._cut(p) if cut is None else cut
+        outside, c, _, logit = self._pieces(p) if pieces is None else pieces
         low = c <= 0.5
         below = torch.where(low, c, 0.0)
         above = torch.where(c >= 0.5, c, 1.0)
-        exact = torch.log(torch.abs(torch.log1p(-c) - torch.log(c))) - torch.where(
+        # |log(1 − c) − log c| = |log c − log(1 − c)|: the same value as torch's
+        exact = torch.log(torch.abs(logit)) - torch.where(
             low, torch.log1p(-2.0 * below), torch.log(2.0 * above - 1.0)
         )
         x = (p - 0.5).pow(2)
@@ -130,7 +144,7 @@ class ContinuousBernoulli(ReparamDistribution):
 
     # ----------------------------------------------------------------- the map
     def from_noise(self, eps: Tensor) -> Tensor:
-        return self._icdf(eps, self._cut(self.probs))
+        return self._icdf(eps, self._pieces(self.probs))
 
     def log_abs_det_jacobian(self, eps: Tensor, z: Tensor) -> Tensor:
         # g is the inverse CDF: dz/du = 1/q(z).
@@ -143,7 +157,7 @@ class ContinuousBernoulli(ReparamDistribution):
     def rsample_and_log_prob(
         self, sample_shape: _size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
     ) -> tuple[Tensor, Tensor]:
-        """As the base class's, with λ and its cut computed once for both halves."""
+        """As the base class's, with λ and its pieces computed once for both halves."""
         return self._sample_and_log_prob(self.sample_noise(torch.Size(sample_shape), noise=noise))
 
     def from_noise_and_log_prob(self, eps: Tensor) -> tuple[Tensor, Tensor]:
@@ -153,16 +167,16 @@ class ContinuousBernoulli(ReparamDistribution):
 
     def _sample_and_log_prob(self, eps: Tensor) -> tuple[Tensor, Tensor]:
         p = self.probs
-        cut = self._cut(p)
-        z = self._icdf(eps, cut)
-        return z, self._log_prob(z, p, cut)
+        pieces = self._pieces(p)
+        z = self._icdf(eps, pieces)
+        return z, self._log_prob(z, p, pieces)
 
     def _log_prob(
-        self, value: Tensor, p: Tensor | None = None, cut: tuple[Tensor, Tensor] | None = None
+        self, value: Tensor, p: Tensor | None = None, pieces: _Pieces | None = None
     ) -> Tensor:
         logits, value = torch.broadcast_tensors(self.logits, value)
         bce = F.binary_cross_entropy_with_logits(logits, value, reduction="none")
-        return -bce + self._log_norm(p, cut)
+        return -bce + self._log_norm(p, pieces)
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
@@ -179,14 +193,12 @@ class ContinuousBernoulli(ReparamDistribution):
         return torch.where(value <= 0, zero, torch.where(value >= 1, one, inner))
 
     def icdf(self, value: Tensor) -> Tensor:
-        return self._icdf(value, self._cut(self.probs))
+        return self._icdf(value, self._pieces(self.probs))
 
     @staticmethod
-    def _icdf(value: Tensor, cut: tuple[Tensor, Tensor]) -> Tensor:
-        outside, cut_p = cut
-        exact = (torch.log1p(-cut_p + value * (2.0 * cut_p - 1.0)) - torch.log1p(-cut_p)) / (
-            torch.log(cut_p) - torch.log1p(-cut_p)
-        )
+    def _icdf(value: Tensor, pieces: _Pieces) -> Tensor:
+        outside, cut, log1m, logit = pieces
+        exact = (torch.log1p(-cut + value * (2.0 * cut - 1.0)) - log1m) / logit
         return torch.where(outside, exact, value)
 
     # ----------------------------------------------------------------- moments
