@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +17,21 @@ from .discrete import check_probs, select_parameter, validating
 from .relaxed import _clamp_probs
 from .standard import StandardUniform
 
+if TYPE_CHECKING:
+    from ..noise import NoiseStrategy
+
 __all__ = ["ContinuousBernoulli"]
+
+_EMPTY = torch.Size()
+
+
+class _Pieces(NamedTuple):
+    """λ's pieces (torch's "cut" probabilities): see ``ContinuousBernoulli._pieces``."""
+
+    outside: Tensor
+    cut: Tensor
+    log1m: Tensor
+    logit: Tensor
 
 
 class ContinuousBernoulli(ReparamDistribution):
@@ -98,37 +113,70 @@ class ContinuousBernoulli(ReparamDistribution):
         return new
 
     # ----------------------------------------------------------------- torch's pieces
-    def _outside(self, p: Tensor) -> Tensor:
-        return (p <= self._lims[0]) | (p > self._lims[1])
+    def _cut(self, p: Tensor) -> tuple[Tensor, Tensor]:
+        """(outside, cut): λ outside ``lims``, and λ with the inside replaced by lims[0]."""
+        outside = (p <= self._lims[0]) | (p > self._lims[1])
+        return outside, torch.where(outside, p, self._lims[0])
 
-    def _cut(self, p: Tensor) -> Tensor:
-        return torch.where(self._outside(p), p, torch.full_like(p, self._lims[0]))
+    def _pieces(self, p: Tensor) -> _Pieces:
+        """What the inverse CDF and log C share: the cut, log(1 − c), log c − log(1 − c)."""
+        outside, cut = self._cut(p)
+        log1m = torch.log1p(-cut)
+        return _Pieces(outside, cut, log1m, torch.log(cut) - log1m)
 
-    def _log_norm(self) -> Tensor:
-        """log C(λ); the Taylor form log 2 + (4/3 + 104/45 x) x, x = (λ − ½)², near ½."""
-        p = self.probs
-        cut = self._cut(p)
-        below = torch.where(cut <= 0.5, cut, torch.zeros_like(cut))
-        above = torch.where(cut >= 0.5, cut, torch.ones_like(cut))
-        exact = torch.log(torch.abs(torch.log1p(-cut) - torch.log(cut))) - torch.where(
-            cut <= 0.5, torch.log1p(-2.0 * below), torch.log(2.0 * above - 1.0)
+    def _log_norm(self, p: Tensor | None = None, pieces: _Pieces | None = None) -> Tensor:
+        """log C(λ); the Taylor form log 2 + (4/3 + 104/45 x) x, x = (λ − ½)², near ½.
+
+        ``p`` and ``pieces`` (``self._pieces(p)``) are computed here unless passed in."""
+        if p is None:
+            p = self.probs
+        outside, c, _, logit = self._pieces(p) if pieces is None else pieces
+        low = c <= 0.5
+        below = torch.where(low, c, 0.0)
+        above = torch.where(c >= 0.5, c, 1.0)
+        # |log(1 − c) − log c| = |log c − log(1 − c)|: the same value as torch's
+        exact = torch.log(torch.abs(logit)) - torch.where(
+            low, torch.log1p(-2.0 * below), torch.log(2.0 * above - 1.0)
         )
         x = (p - 0.5).pow(2)
         taylor = math.log(2.0) + (4.0 / 3.0 + 104.0 / 45.0 * x) * x
-        return torch.where(self._outside(p), exact, taylor)
+        return torch.where(outside, exact, taylor)
 
     # ----------------------------------------------------------------- the map
     def from_noise(self, eps: Tensor) -> Tensor:
-        return self.icdf(eps)
+        return self._icdf(eps, self._pieces(self.probs))
 
     def log_abs_det_jacobian(self, eps: Tensor, z: Tensor) -> Tensor:
         # g is the inverse CDF: dz/du = 1/q(z).
         return -self._log_prob(z)
 
-    def _log_prob(self, value: Tensor) -> Tensor:
+    def log_prob_from_noise(self, eps: Tensor, z: Tensor) -> Tensor:
+        # log p(u) = 0: log q(z) itself (the default's 0 − (−log q) is the same value)
+        return self._log_prob(z)
+
+    def rsample_and_log_prob(
+        self, sample_shape: _size = _EMPTY, *, noise: str | NoiseStrategy = "mc"
+    ) -> tuple[Tensor, Tensor]:
+        """As the base class's, with λ and its pieces computed once for both halves."""
+        return self._sample_and_log_prob(self.sample_noise(torch.Size(sample_shape), noise=noise))
+
+    def from_noise_and_log_prob(self, eps: Tensor) -> tuple[Tensor, Tensor]:
+        if self._validate_args:
+            self._check_noise(eps)
+        return self._sample_and_log_prob(eps)
+
+    def _sample_and_log_prob(self, eps: Tensor) -> tuple[Tensor, Tensor]:
+        p = self.probs
+        pieces = self._pieces(p)
+        z = self._icdf(eps, pieces)
+        return z, self._log_prob(z, p, pieces)
+
+    def _log_prob(
+        self, value: Tensor, p: Tensor | None = None, pieces: _Pieces | None = None
+    ) -> Tensor:
         logits, value = torch.broadcast_tensors(self.logits, value)
         bce = F.binary_cross_entropy_with_logits(logits, value, reduction="none")
-        return -bce + self._log_norm()
+        return -bce + self._log_norm(p, pieces)
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
@@ -138,20 +186,20 @@ class ContinuousBernoulli(ReparamDistribution):
     def cdf(self, value: Tensor) -> Tensor:
         if self._validate_args:
             self._validate_sample(value)
-        p = self.probs
-        cut = self._cut(p)
+        outside, cut = self._cut(self.probs)
         exact = (cut.pow(value) * (1.0 - cut).pow(1.0 - value) + cut - 1.0) / (2.0 * cut - 1.0)
-        inner = torch.where(self._outside(p), exact, value)
+        inner = torch.where(outside, exact, value)
         zero, one = torch.zeros_like(inner), torch.ones_like(inner)
         return torch.where(value <= 0, zero, torch.where(value >= 1, one, inner))
 
     def icdf(self, value: Tensor) -> Tensor:
-        p = self.probs
-        cut = self._cut(p)
-        exact = (torch.log1p(-cut + value * (2.0 * cut - 1.0)) - torch.log1p(-cut)) / (
-            torch.log(cut) - torch.log1p(-cut)
-        )
-        return torch.where(self._outside(p), exact, value)
+        return self._icdf(value, self._pieces(self.probs))
+
+    @staticmethod
+    def _icdf(value: Tensor, pieces: _Pieces) -> Tensor:
+        outside, cut, log1m, logit = pieces
+        exact = (torch.log1p(-cut + value * (2.0 * cut - 1.0)) - log1m) / logit
+        return torch.where(outside, exact, value)
 
     # ----------------------------------------------------------------- moments
     def entropy(self) -> Tensor:
@@ -162,19 +210,19 @@ class ContinuousBernoulli(ReparamDistribution):
     @property
     def mean(self) -> Tensor:
         p = self.probs
-        cut = self._cut(p)
+        outside, cut = self._cut(p)
         exact = cut / (2.0 * cut - 1.0) + 1.0 / (torch.log1p(-cut) - torch.log(cut))
         x = p - 0.5
         taylor = 0.5 + (1.0 / 3.0 + 16.0 / 45.0 * x.pow(2)) * x
-        return torch.where(self._outside(p), exact, taylor)
+        return torch.where(outside, exact, taylor)
 
     @property
     def variance(self) -> Tensor:
         p = self.probs
-        cut = self._cut(p)
+        outside, cut = self._cut(p)
         exact = cut * (cut - 1.0) / (1.0 - 2.0 * cut).pow(2) + 1.0 / (
             torch.log1p(-cut) - torch.log(cut)
         ).pow(2)
         x = (p - 0.5).pow(2)
         taylor = 1.0 / 12.0 - (1.0 / 15.0 - 128.0 / 945.0 * x) * x
-        return torch.where(self._outside(p), exact, taylor)
+        return torch.where(outside, exact, taylor)

@@ -93,7 +93,8 @@ class StandardUniform(NoiseBase):
         self, shape: torch.Size, *, dtype: torch.dtype, device: torch.device | str
     ) -> Tensor:
         u = torch.rand(shape, dtype=dtype, device=device)
-        return self.clamp(u)
+        finfo = torch.finfo(dtype)
+        return u.clamp_(min=finfo.tiny, max=1.0 - finfo.eps / 2)  # in place: u is ours
 
     @staticmethod
     def clamp(u: Tensor) -> Tensor:
