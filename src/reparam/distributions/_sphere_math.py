@@ -197,62 +197,61 @@ def mode_window(kappa: Tensor, m: int) -> tuple[Tensor, Tensor, Tensor]:
     not yet 46 below its maximum, or whose start lies outside [0, 1], falls back to 0
     or π (always valid, only wider).
     """
-    k = kappa
     mf, half = float(m), 0.5 * m
     top = 1 - 2**-53
     if m == 0:  # φ = −2κu: the mode is t = 0 and the end solves 2κu = 48
-        u_hi = (0.5 * (_DROP + 2) / k).clamp(max=1.0)
-        zero = torch.zeros_like(k)
+        u_hi = (0.5 * (_DROP + 2) / kappa).clamp(max=1.0)
+        zero = torch.zeros_like(kappa)
         return zero, zero, 2 * torch.asin(torch.sqrt(u_hi))
-    r = torch.sqrt(mf * mf + 4 * k * k)
-    u_star = 0.5 * (mf + mf * mf / (r + 2 * k)) / (mf + r)
-    log_star = torch.log(u_star) + torch.log1p(-u_star)
-
-    def gap(u: Tensor) -> Tensor:  # φ(u) − φ(u*) + 48
-        return (
-            -2 * k * (u - u_star)
-            + half * (torch.log(u) + torch.log1p(-u) - log_star)
-            + (_DROP + 2)
-        )
-
-    def solve(u: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
-        for _ in range(_NEWTON):
-            slope = -2 * k + half * (1 / u - 1 / (1 - u))
-            u = torch.minimum(torch.maximum(u - gap(u) / slope, lo), hi)
-        return u
-
+    r = torch.sqrt(mf * mf + 4 * kappa * kappa)
+    u_star = 0.5 * (mf + mf * mf / (r + 2 * kappa)) / (mf + r)
     sigma = torch.rsqrt(half * (1 / (u_star * u_star) + 1 / ((1 - u_star) * (1 - u_star))))
     reach = math.sqrt(2 * (_DROP + 2)) * sigma
-    start_hi, start_lo = u_star + reach, u_star - reach
-    u_hi = solve(start_hi.clamp(max=top), u_star, torch.full_like(k, top))
-    u_hi = torch.where((start_hi >= top) | (gap(u_hi) > 2), 1.0, u_hi)
-    u_lo = solve(start_lo.clamp(min=1e-300), torch.full_like(k, 1e-300), u_star)
-    u_lo = torch.where((start_lo <= 0) | (gap(u_lo) > 2), 0.0, u_lo)
+    # both ends at once: row 0 the upper end in [u*, 1), row 1 the lower in (0, u*]
+    k, us = kappa.expand(2, *kappa.shape), u_star.expand(2, *kappa.shape)
+    start = torch.stack((u_star + reach, u_star - reach))
+    lo = torch.stack((u_star, torch.full_like(u_star, 1e-300)))
+    hi = torch.stack((torch.full_like(u_star, top), u_star))
+    shift = half * (torch.log(u_star) + torch.log1p(-u_star)) - (_DROP + 2) - 2 * k * us
+
+    def gap(u: Tensor) -> Tensor:  # φ(u) − φ(u*) + 48
+        return half * (torch.log(u) + torch.log1p(-u)) - 2 * k * u - shift
+
+    u = torch.minimum(torch.maximum(start, lo), hi)
+    for _ in range(_NEWTON):
+        slope = half * (1 / u - 1 / (1 - u)) - 2 * k
+        u = torch.minimum(torch.maximum(u - gap(u) / slope, lo), hi)
+    # an end not yet 46 below the maximum, or started outside (0, 1): 0 or π instead
+    bad = (gap(u) > 2) | (start >= top) | (start <= 0)
+    ends = torch.tensor([1.0, 0.0], dtype=u.dtype, device=u.device)
+    u = torch.where(bad, ends.reshape(2, *[1] * kappa.dim()), u)
     return (
-        2 * torch.asin(torch.sqrt(u_lo)),
+        2 * torch.asin(torch.sqrt(u[1])),
         2 * torch.asin(torch.sqrt(u_star)),
-        2 * torch.asin(torch.sqrt(u_hi)),
+        2 * torch.asin(torch.sqrt(u[0])),
     )
 
 
 def mode_nodes(
     kappa: Tensor, m: int, nodes: int = MODE.nodes
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(sin(t/2), cos t, w·e^{φ(t) − φ(t*)}, φ(t*)) of ∫₀^π e^{φ − φ(t*)} g: ``nodes``
+    """(sin²(t/2), cos t, w·e^{φ(t) − φ(t*)}, φ(t*)) of ∫₀^π e^{φ − φ(t*)} g: ``nodes``
     Gauss–Legendre nodes on each side of the mode t*, in the window of
-    :func:`mode_window` (κ > 0). From sin and cos of t/2 only (two transcendentals less:
-    sin t = 2 sin(t/2) cos(t/2), cos t = (cos(t/2) − sin(t/2))(cos(t/2) + sin(t/2)))."""
+    :func:`mode_window` (κ > 0). From s = sin(t/2) and c = cos(t/2) only:
+    sin t = 2sc, cos t = (c − s)(c + s)."""
     lo, mid, hi = mode_window(kappa, m)
     x, w = _legendre(str(kappa.device), 1, nodes)
-    lo, mid, hi = lo[..., None], mid[..., None], hi[..., None]
-    half_t = 0.5 * torch.cat((lo + (mid - lo) * x, mid + (hi - mid) * x), -1)
-    weight = torch.cat(((mid - lo) * w, (hi - mid) * w), -1)
-    ref = phi(mid[..., 0], kappa, m)
+    start = torch.stack((lo, mid), -1)[..., None]  # (*, 2, 1): the two sides of t*
+    span = torch.stack((mid - lo, hi - mid), -1)[..., None]
+    half_t = torch.addcmul(0.5 * start, 0.5 * span, x).flatten(-2)
+    weight = (span * w).flatten(-2)
+    ref = phi(mid, kappa, m)
     s, c = torch.sin(half_t), torch.cos(half_t)
-    log_f = -2 * kappa[..., None] * s * s - ref[..., None]
+    q = s * s
+    log_f = torch.addcmul((m * math.log(2.0) - ref)[..., None], q, -2 * kappa[..., None])
     if m:  # the nodes are inside (0, π): sin t > 0
-        log_f = log_f + m * torch.log(2 * s * c)
-    return s, (c - s) * (c + s), weight * torch.exp(log_f), ref
+        log_f = log_f.add_(torch.log(s * c), alpha=m)
+    return q, (c - s) * (c + s), weight.mul_(log_f.exp_()), ref
 
 
 # --------------------------------------------------------------------- normalizer
@@ -286,14 +285,14 @@ def vmf_stats(kappa: Tensor, d: int, rule: Rule = MODE) -> tuple[Tensor, Tensor,
         # quadrature: log C + κ = const + ½ log π + lgamma((d−1)/2) − log ∫ e^φ
         kq = k.clamp(min=1e-300)
         if rule.grid == 0:
-            half, cos_t, w, ref = mode_nodes(kq, d - 2, rule.nodes)
+            sq_half, cos_t, w, ref = mode_nodes(kq, d - 2, rule.nodes)
         else:
             t, w, ref = quad_nodes(
                 torch.zeros_like(k), torch.full_like(k, math.pi), kq, d - 2, None, rule
             )
-            half, cos_t = torch.sin(0.5 * t), torch.cos(t)
+            sq_half, cos_t = torch.sin(0.5 * t) ** 2, torch.cos(t)
         z = w.sum(-1)
-        one_minus_q = (2 * half * half * w).sum(-1) / z
+        one_minus_q = 2 * (sq_half * w).sum(-1) / z
         a_q = (cos_t * w).sum(-1) / z
         near_one = a_q > 0.5
         a_q, one_minus_q = (
