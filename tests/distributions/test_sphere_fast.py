@@ -7,14 +7,27 @@
 - d ≠ 3: the fast rule's one-sided log F, log(1 − F) and ∂θ/∂κ against the reference
   rule (both sides, 8 × 16 nodes) on κ ∈ {1e-3, …, 1e4} × d ∈ {2, …, 1000}, at the θ that
   Newton finds for ε₀ ∈ [−6, 6] (which must satisfy F(θ) = Φ(ε₀) by the reference);
-- the backward-only ∂θ/∂κ (inverted noise) equals the one from the draw's nodes.
+- the backward-only ∂θ/∂κ (inverted noise) equals the one from the draw's nodes;
+- vmf_stats' mode-windowed rule (MODE) against the reference rule: log C_d + κ (also to
+  1e-13 absolutely: it crosses 0), A_d, 1 − A_d and A_d/κ to 1e-12 relatively on 1000
+  κ ∈ [1e-3, 1e4] (and 0, and either side of the series switch κ² = d/2) × d ∈ {2, …,
+  1000}, float64; finite at κ ∈ {1e-300, 1e8}.
 """
 
+import math
+
+import numpy as np
 import pytest
 import torch
 
 import reparam
-from reparam.distributions._sphere_math import REFERENCE, theta_cdf, theta_dkappa, vmf_stats
+from reparam.distributions._sphere_math import (
+    MODE,
+    REFERENCE,
+    theta_cdf,
+    theta_dkappa,
+    vmf_stats,
+)
 from reparam.distributions._vmf_angle import _side, angle_quantile, d3_angle
 
 F64 = torch.float64
@@ -91,3 +104,22 @@ def test_backward_only_gradient_equals_the_draws(d):
     (g_draw,) = torch.autograd.grad((q.from_noise(eps) * w).sum(), kappa)
     (g_inv,) = torch.autograd.grad((q.from_noise(eps.clone()) * w).sum(), kappa)
     torch.testing.assert_close(g_inv, g_draw, rtol=1e-9, atol=1e-12)
+
+
+STATS_DIMS = [2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 20, 30, 50, 64, 100, 200, 300, 500, 1000]
+
+
+@pytest.mark.parametrize("d", STATS_DIMS)
+def test_mode_rule_matches_reference_rule(d):
+    switch = math.sqrt(d / 2)
+    k = torch.tensor(
+        [0.0, switch * (1 - 1e-12), switch * (1 + 1e-12), *np.geomspace(1e-3, 1e4, 1000)],
+        dtype=F64,
+    )
+    fast, ref = vmf_stats(k, d, MODE), vmf_stats(k, d, REFERENCE)
+    for j, (x, want) in enumerate(zip(fast, ref, strict=True)):
+        assert bool(torch.isfinite(x).all())
+        # log C_d + κ crosses 0 (near κ ~ d): there its error is absolute, ~1e-15
+        torch.testing.assert_close(x, want, rtol=1e-12, atol=1e-13 if j == 0 else 0.0)
+    huge = vmf_stats(torch.tensor([1e-300, 1e8], dtype=F64), d, MODE)
+    assert all(bool(torch.isfinite(x).all()) for x in huge)
