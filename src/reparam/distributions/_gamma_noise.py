@@ -22,6 +22,7 @@ from ._gamma_fast import (
 )
 from ._gamma_math import (
     standard_gamma_cdf,
+    standard_gamma_cdf_accurate,
     standard_gamma_cdf_and_dlogx_da,
     standard_gamma_dlogx_da,
     standard_gamma_log_quantile,
@@ -39,9 +40,11 @@ _T = TypeVar("_T")
 __all__ = [
     "LogSpaceNoiseCache",
     "NativeGammaNoise",
+    "draw_fixed_standard_gamma_noise",
     "draw_standard_gamma_noise",
     "exp_clamped",
     "log_standard_gamma",
+    "log_standard_gamma_parts",
 ]
 
 _F64 = torch.float64
@@ -67,17 +70,27 @@ def log_standard_gamma(
     inversion), and so is its derivative if given.
     """
     grad = torch.is_grad_enabled() and a.requires_grad
-    dlogx: Tensor | None
-    if drawn is None:
-        if u.dtype == torch.float32 and a.dtype == torch.float32:
-            log_x, dlogx = standard_gamma_log_quantile32(u, a, grad)
-            return log_x if dlogx is None else attach_gradients(log_x, [(a, dlogx)])
-        if grad:
-            log_x, dlogx = standard_gamma_log_quantile_and_grad(u, a)
-            return attach_gradients(log_x, [(a, dlogx)])
-        return standard_gamma_log_quantile(u, a)
-    log_x, dlogx = complete_draw(u, a, drawn, grad)
+    log_x, dlogx = log_standard_gamma_parts(u, a, drawn, grad)
     return log_x if dlogx is None else attach_gradients(log_x, [(a, dlogx)])
+
+
+def log_standard_gamma_parts(
+    u: Tensor,
+    a: Tensor,
+    drawn: tuple[Tensor, Tensor | None, Tensor | None] | None,
+    grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """(log X, ∂ log X/∂a or None unless ``grad``) of :func:`log_standard_gamma`, no graph
+    (for a caller that attaches the gradient further down)."""
+    if drawn is not None:
+        return complete_draw(u, a, drawn, grad)
+    with torch.no_grad():
+        u, a = u.detach(), a.detach()
+        if u.dtype == torch.float32 and a.dtype == torch.float32:
+            return standard_gamma_log_quantile32(u, a, grad)
+        if grad:
+            return standard_gamma_log_quantile_and_grad(u, a)
+        return standard_gamma_log_quantile(u, a), None
 
 
 def complete_draw(
@@ -143,6 +156,34 @@ def draw_standard_gamma_noise(
         floor = log_x < _LOG_NATIVE_MIN_X
         native, u = _redraw_untrusted(native, floor, u, a64, _LOG_NATIVE_MIN_X)
         return StandardUniform.clamp(u.to(dtype)), log_x, native, dlogx
+
+
+def draw_fixed_standard_gamma_noise(
+    a: float, shape: torch.Size, dtype: torch.dtype, device: torch.device
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(u, log X, native) as :func:`draw_standard_gamma_noise` for a concentration that
+    is a number (no parameter behind it: no derivative is ever needed), a ≥ 0.05.
+
+    float32: X by torch's float32 sampler and u = P(a, X) by torch's ``gammainc`` in
+    float64 (~1e-10 relative, far below float32's rounding) instead of the float32 pass
+    (its nested series cost more than the derivative they skip); otherwise X by the
+    float64 sampler and u from the accurate series / continued fraction (~1e-15), as the
+    derivative pass computes it. Draws below the floor are redrawn as there.
+    """
+    if a < _NATIVE_MIN_A:
+        raise ValueError(f"draw_fixed_standard_gamma_noise: a = {a} < {_NATIVE_MIN_A}")
+    with torch.no_grad():
+        single = dtype == torch.float32
+        sampler_dtype = torch.float32 if single else _F64
+        x = torch._standard_gamma(torch.full(shape, a, dtype=sampler_dtype, device=device))
+        log_x = torch.log(x.to(_F64))
+        a64 = torch.full(shape, a, dtype=_F64, device=device)
+        u = standard_gamma_cdf(log_x, a64) if single else standard_gamma_cdf_accurate(log_x, a64)
+        native = torch.ones(shape, dtype=torch.bool, device=device)
+        log_floor = _LOG_NATIVE_MIN_X32 if single else _LOG_NATIVE_MIN_X
+        if log_x.numel() and bool(log_x.min() < log_floor):
+            native, u = _redraw_untrusted(native, log_x < log_floor, u, a64, log_floor)
+        return StandardUniform.clamp(u.to(dtype)), log_x, native
 
 
 def _redraw_untrusted(
