@@ -21,7 +21,7 @@ from ._gamma_noise import (
     draw_standard_gamma_noise,
     log_standard_gamma_parts,
 )
-from ._sphere_math import SphereFamily, householder, unit_direction
+from ._sphere_math import SphereFamily
 from .base import ReparamDistribution
 from .implicit import attach_gradients
 from .standard import StandardNormal, StandardUniform
@@ -35,6 +35,25 @@ _EMPTY = torch.Size()
 _F64 = torch.float64
 _LOG2 = math.log(2.0)
 _LOGPI = math.log(math.pi)
+
+
+def reflect_to_loc(loc: Tensor, t: Tensor, scale: Tensor, n: Tensor) -> Tensor:
+    r"""``householder(loc, y)`` for y = (t, c·n) (t, c: shape (*), n: (*, d − 1)), with
+    y never formed: with s = sign(μ₁), u = e₁ + sμ, u₁ = 1 + |μ₁|, k = 2uᵀy/|u|²,
+
+    .. math::
+        u^\top y = u_1 t + s c\,\mu_{2:}^\top n, \quad |u|^2 = u_1^2 + |\mu_{2:}|^2, \quad
+        z_1 = -s(t - k u_1), \quad z_{2:} = k\mu_{2:} - s c\, n.
+    """
+    mu1, rest = loc[..., 0], loc[..., 1:]
+    sign = torch.where(mu1 >= 0, 1.0, -1.0).to(loc.dtype)
+    u1 = sign * mu1 + 1
+    sc = sign * scale
+    uy = u1 * t + sc * (rest * n).sum(-1)
+    k = 2 * uy / (u1 * u1 + (rest * rest).sum(-1))
+    z1 = -sign * (t - k * u1)
+    z_rest = torch.addcmul(k.unsqueeze(-1) * rest, sc.unsqueeze(-1), n, value=-1.0)
+    return torch.cat((z1.unsqueeze(-1), z_rest), -1)
 
 
 class PowerSpherical(SphereFamily, NativeGammaNoise, ReparamDistribution):
@@ -139,9 +158,10 @@ class PowerSpherical(SphereFamily, NativeGammaNoise, ReparamDistribution):
             tr = attach_gradients(tr.to(dtype), [(kappa, slopes.to(dtype))])
         else:
             tr = tr.to(dtype)
-        v = unit_direction(StandardNormal().icdf(eps[..., 2:]))
-        y = torch.cat((tr[..., :1], tr[..., 1:] * v), -1)
-        return householder(self.loc, y)
+        n = StandardNormal().icdf(eps[..., 2:])  # v = n/|n|
+        norm = torch.linalg.vector_norm(n, dim=-1).clamp(min=torch.finfo(n.dtype).tiny)
+        t, r = tr.unbind(-1)
+        return reflect_to_loc(self.loc, t, r / norm, n)
 
     def log_prob_from_noise(self, eps: Tensor, z: Tensor) -> Tensor:
         return self.log_prob(z)
