@@ -290,9 +290,15 @@ class NativeGammaNoise:
     def _native_concentration(self) -> Tensor:
         raise NotImplementedError
 
+    def _remembered_noise(self, eps: Tensor) -> Tensor:
+        """The part of ε the remembered draw was made for (all of it; a family whose ε
+        has other, freely recomputed components may narrow it: only it is copied and
+        compared)."""
+        return eps
+
     def _remember_draw(self, u: Tensor, *drawn: Tensor | None) -> None:
         a = self._native_concentration().detach().clone()
-        self._drawn = (u, u.detach().clone(), a, drawn)
+        self._drawn = (u, self._remembered_noise(u).detach().clone(), a, drawn)
 
     def _recall_draw(self, eps: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None] | None:
         """(log X, native, ∂ log X/∂a or None) if ``eps`` is the tensor of the last draw,
@@ -305,7 +311,7 @@ class NativeGammaNoise:
         saved_eps, saved_a = drawn[1], drawn[2]
         if saved_eps is None or saved_a is None:  # a compiled rsample's own draw
             return drawn[3] if self._in_rsample else None
-        if torch.equal(eps.detach(), saved_eps) and torch.equal(
+        if torch.equal(self._remembered_noise(eps).detach(), saved_eps) and torch.equal(
             self._native_concentration().detach(), saved_a
         ):
             return drawn[3]

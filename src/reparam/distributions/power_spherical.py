@@ -127,6 +127,9 @@ class PowerSpherical(SphereFamily, NativeGammaNoise, ReparamDistribution):
         self._remember_draw(eps, log_x, native_x, dlogx, log_y, native_y)
         return eps
 
+    def _remembered_noise(self, eps: Tensor) -> Tensor:
+        return eps[..., :2]  # the Gammas' uniforms; v is recomputed from the rest
+
     def _log_gammas(self, eps: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """(log X, log Y, ∂ log X/∂κ or None) in float64, no graph: X ~ Gamma(α) from
         ε₁ (the implicit derivative only where κ requires grad), Y ~ Gamma(β) from ε₂
