@@ -95,3 +95,25 @@ def test_sphere_power_spherical_log_prob_unchanged(d):
     assert torch.equal(q.log_prob(z), want)
     z2, lp = q.rsample_and_log_prob((8,))
     assert torch.equal(lp, q.log_prob(z2))
+
+
+@pytest.mark.parametrize("d", [2, 10, 1000])
+def test_sphere_power_spherical_fast_path_float32(d):
+    """float32: z and ∂/∂μ as before to rounding, ∂/∂κ within the float32
+    pass's 1e-6 on ∂ log X/∂α (the previous one recomputed it in float64 here)."""
+    torch.manual_seed(d)
+    v = torch.randn(len(KAPPAS), d, dtype=F64)
+    loc = (v / v.norm(dim=-1, keepdim=True)).float().requires_grad_()
+    kappa = torch.tensor(KAPPAS, requires_grad=True)
+    w = torch.linspace(-1.0, 1.0, d)
+    q = reparam.PowerSpherical(loc, kappa)
+    eps = q.sample_noise((256,))
+    log_x, native_x, _, log_y, native_y = q._recall_draw(eps)
+    old_drawn = (torch.stack((log_x, log_y), -1), torch.stack((native_x, native_y), -1), None)
+    new = _value_and_grads(lambda: q.from_noise(eps), loc, kappa, w)
+    old = _value_and_grads(lambda: _previous(q, eps, old_drawn), loc, kappa, w)
+    # the coordinates of a unit vector, each a difference of O(1) terms: ~1e-7 absolute
+    assert float((new[0] - old[0]).abs().max()) <= 1e-6
+    _close(new[2], old[2], 1e-5)  # a sum over 256 draws of float32 terms
+    assert bool(torch.isfinite(new[1]).all())
+    assert bool(((new[1] - old[1]).abs() <= 1e-5 * old[1].abs() + 1e-6).all())

@@ -77,7 +77,6 @@ from ._tracing import untraceable
 
 __all__ = [
     "standard_gamma_cdf",
-    "standard_gamma_cdf_accurate",
     "standard_gamma_cdf_and_dlogx_da",
     "standard_gamma_dlogx_da",
     "standard_gamma_dx_da",
@@ -553,25 +552,13 @@ def standard_gamma_cdf_and_dlogx_da(
     a float32 result needs less; P as 1 − Q above the median's neighbourhood x > a);
     float64, no gradient.
     """
-    p, dlogx = _cdf_pass(log_x, a, True, tol)
-    assert dlogx is not None
-    return p, dlogx
-
-
-def _cdf_pass(log_x: Tensor, a: Tensor, deriv: bool, tol: float) -> tuple[Tensor, Tensor | None]:
     with torch.no_grad():
         shape, t64, a64 = _prepare(log_x, a)
         upper = torch.exp(t64) > a64
-        log_f, dlogx = _accurate(t64, a64, upper, deriv, tol)
+        log_f, dlogx = _accurate(t64, a64, upper, True, tol)
+        assert dlogx is not None
         p = torch.where(upper, -torch.expm1(log_f), torch.exp(log_f))
-        return p.reshape(shape), None if dlogx is None else dlogx.reshape(shape)
-
-
-@_untraceable
-def standard_gamma_cdf_accurate(log_x: Tensor, a: Tensor) -> Tensor:
-    """P(a, x) at x = exp(log x) as :func:`standard_gamma_cdf_and_dlogx_da` computes it
-    (to ~1e-15, P as 1 − Q above x > a), without the derivative; float64, no gradient."""
-    return _cdf_pass(log_x, a, False, _EPS)[0]
+        return p.reshape(shape), dlogx.reshape(shape)
 
 
 # --------------------------------------------------------------------------- ∂x/∂a

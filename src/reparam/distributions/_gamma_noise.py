@@ -22,7 +22,6 @@ from ._gamma_fast import (
 )
 from ._gamma_math import (
     standard_gamma_cdf,
-    standard_gamma_cdf_accurate,
     standard_gamma_cdf_and_dlogx_da,
     standard_gamma_dlogx_da,
     standard_gamma_log_quantile,
@@ -40,7 +39,7 @@ _T = TypeVar("_T")
 __all__ = [
     "LogSpaceNoiseCache",
     "NativeGammaNoise",
-    "draw_fixed_standard_gamma_noise",
+    "draw_fixed_standard_gamma_noise32",
     "draw_standard_gamma_noise",
     "exp_clamped",
     "log_standard_gamma",
@@ -158,32 +157,30 @@ def draw_standard_gamma_noise(
         return StandardUniform.clamp(u.to(dtype)), log_x, native, dlogx
 
 
-def draw_fixed_standard_gamma_noise(
-    a: float, shape: torch.Size, dtype: torch.dtype, device: torch.device
+def draw_fixed_standard_gamma_noise32(
+    a: float, shape: torch.Size, device: torch.device
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """(u, log X, native) as :func:`draw_standard_gamma_noise` for a concentration that
-    is a number (no parameter behind it: no derivative is ever needed), a ≥ 0.05.
+    """(u, log X, native) as :func:`draw_standard_gamma_noise` gives them for float32, for
+    a concentration a ≥ 0.05 that is a number (no parameter behind it: no derivative).
 
-    float32: X by torch's float32 sampler and u = P(a, X) by torch's ``gammainc`` in
-    float64 (~1e-10 relative, far below float32's rounding) instead of the float32 pass
-    (its nested series cost more than the derivative they skip); otherwise X by the
-    float64 sampler and u from the accurate series / continued fraction (~1e-15), as the
-    derivative pass computes it. Draws below the floor are redrawn as there.
+    X by torch's float32 sampler (log X its exact float64 log), u = P(a, X) by torch's
+    ``gammainc`` in float64 (~1e-9 relative at worst, from a ≈ 20; far below float32's
+    rounding) instead of the float32 pass, whose nested series cost more than the
+    derivative they would skip. Draws below the float32 floor are redrawn as there.
+    (float64 has no such shortcut: ``gammainc`` is not accurate enough for its u.)
     """
     if a < _NATIVE_MIN_A:
-        raise ValueError(f"draw_fixed_standard_gamma_noise: a = {a} < {_NATIVE_MIN_A}")
+        raise ValueError(f"draw_fixed_standard_gamma_noise32: a = {a} < {_NATIVE_MIN_A}")
     with torch.no_grad():
-        single = dtype == torch.float32
-        sampler_dtype = torch.float32 if single else _F64
-        x = torch._standard_gamma(torch.full(shape, a, dtype=sampler_dtype, device=device))
+        x = torch._standard_gamma(torch.full(shape, a, dtype=torch.float32, device=device))
         log_x = torch.log(x.to(_F64))
         a64 = torch.full(shape, a, dtype=_F64, device=device)
-        u = standard_gamma_cdf(log_x, a64) if single else standard_gamma_cdf_accurate(log_x, a64)
+        u = standard_gamma_cdf(log_x, a64)
         native = torch.ones(shape, dtype=torch.bool, device=device)
-        log_floor = _LOG_NATIVE_MIN_X32 if single else _LOG_NATIVE_MIN_X
-        if log_x.numel() and bool(log_x.min() < log_floor):
-            native, u = _redraw_untrusted(native, log_x < log_floor, u, a64, log_floor)
-        return StandardUniform.clamp(u.to(dtype)), log_x, native
+        if log_x.numel() and bool(log_x.min() < _LOG_NATIVE_MIN_X32):
+            floor = log_x < _LOG_NATIVE_MIN_X32
+            native, u = _redraw_untrusted(native, floor, u, a64, _LOG_NATIVE_MIN_X32)
+        return StandardUniform.clamp(u.float()), log_x, native
 
 
 def _redraw_untrusted(

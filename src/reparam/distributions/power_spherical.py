@@ -17,7 +17,7 @@ from torch import Tensor
 
 from ._gamma_noise import (
     NativeGammaNoise,
-    draw_fixed_standard_gamma_noise,
+    draw_fixed_standard_gamma_noise32,
     draw_standard_gamma_noise,
     log_standard_gamma_parts,
 )
@@ -120,8 +120,17 @@ class PowerSpherical(SphereFamily, NativeGammaNoise, ReparamDistribution):
             return ReparamDistribution.sample_noise(self, sample_shape, noise=noise)
         alpha, lead = self._native_concentration(), shape[:-1]
         dtype, device = alpha.dtype, alpha.device
-        u_x, log_x, native_x, dlogx = draw_standard_gamma_noise(alpha, lead, dtype)
-        u_y, log_y, native_y = draw_fixed_standard_gamma_noise(self._beta, lead, dtype, device)
+        if dtype == torch.float32:
+            u_x, log_x, native_x, dlogx = draw_standard_gamma_noise(alpha, lead, dtype)
+            u_y, log_y, native_y = draw_fixed_standard_gamma_noise32(self._beta, lead, device)
+        else:
+            # float64: one accurate pass for both (its cost is per iteration, hardly per
+            # element); Y's derivative comes with it and is dropped
+            both = torch.stack((alpha, torch.full_like(alpha, self._beta)), -1)
+            u, log_xy, native, d_both = draw_standard_gamma_noise(both, lead + (2,), dtype)
+            (u_x, u_y), (log_x, log_y) = u.unbind(-1), log_xy.unbind(-1)
+            native_x, native_y = native.unbind(-1)
+            dlogx = None if d_both is None else d_both[..., 0]
         rest = self.noise.sample(lead + (self._dim - 1,), dtype=dtype, device=device)
         eps = torch.cat((u_x.unsqueeze(-1), u_y.unsqueeze(-1), rest), -1)
         self._remember_draw(eps, log_x, native_x, dlogx, log_y, native_y)
