@@ -39,7 +39,6 @@ _T = TypeVar("_T")
 __all__ = [
     "LogSpaceNoiseCache",
     "NativeGammaNoise",
-    "draw_fixed_standard_gamma_noise32",
     "draw_standard_gamma_noise",
     "exp_clamped",
     "log_standard_gamma",
@@ -155,32 +154,6 @@ def draw_standard_gamma_noise(
         floor = log_x < _LOG_NATIVE_MIN_X
         native, u = _redraw_untrusted(native, floor, u, a64, _LOG_NATIVE_MIN_X)
         return StandardUniform.clamp(u.to(dtype)), log_x, native, dlogx
-
-
-def draw_fixed_standard_gamma_noise32(
-    a: float, shape: torch.Size, device: torch.device
-) -> tuple[Tensor, Tensor, Tensor]:
-    """(u, log X, native) as :func:`draw_standard_gamma_noise` gives them for float32, for
-    a concentration a ≥ 0.05 that is a number (no parameter behind it: no derivative).
-
-    X by torch's float32 sampler (log X its exact float64 log), u = P(a, X) by torch's
-    ``gammainc`` in float64 (~1e-9 relative at worst, from a ≈ 20; far below float32's
-    rounding) instead of the float32 pass, whose nested series cost more than the
-    derivative they would skip. Draws below the float32 floor are redrawn as there.
-    (float64 has no such shortcut: ``gammainc`` is not accurate enough for its u.)
-    """
-    if a < _NATIVE_MIN_A:
-        raise ValueError(f"draw_fixed_standard_gamma_noise32: a = {a} < {_NATIVE_MIN_A}")
-    with torch.no_grad():
-        x = torch._standard_gamma(torch.full(shape, a, dtype=torch.float32, device=device))
-        log_x = torch.log(x.to(_F64))
-        a64 = torch.full(shape, a, dtype=_F64, device=device)
-        u = standard_gamma_cdf(log_x, a64)
-        native = torch.ones(shape, dtype=torch.bool, device=device)
-        if log_x.numel() and bool(log_x.min() < _LOG_NATIVE_MIN_X32):
-            floor = log_x < _LOG_NATIVE_MIN_X32
-            native, u = _redraw_untrusted(native, floor, u, a64, _LOG_NATIVE_MIN_X32)
-        return StandardUniform.clamp(u.float()), log_x, native
 
 
 def _redraw_untrusted(

@@ -2,9 +2,11 @@ r"""The power spherical distribution (De Cao & Aziz 2020) on S^{d−1}, fully re
 
 t = 2B − 1 with B ~ Beta(α, β), α = (d−1)/2 + κ, β = (d−1)/2; v uniform on S^{d−2};
 z = H_μ (t, √(1 − t²) v), H_μ an orthogonal map carrying e₁ to μ. B = X/(X + Y) with
-X, Y the implicitly reparameterized Gammas of :mod:`.beta` (Figurnov, Mohamed & Mnih
-2018), so ∂z/∂κ is exact; everything else is explicit. √(1 − t²) = 2√(B(1 − B)) is
-formed from log B and log(1 − B), exact at both poles.
+X ~ Gamma(α) implicitly reparameterized (Figurnov, Mohamed & Mnih 2018), so ∂z/∂κ is
+exact, and Y ~ Gamma(β) free of parameters (no gradient); everything else is explicit.
+√(1 − t²) = 2√(B(1 − B)) is formed from log B and log(1 − B), exact at both poles; with
+B = σ(log X − log Y) the derivatives of t and of r = 2√(B(1 − B)) in log X are 2B(1 − B)
+and −t√(B(1 − B)), attached in closed form (no float64 graph).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from torch import Tensor
 
 from ._gamma_noise import (
     NativeGammaNoise,
-    draw_fixed_standard_gamma_noise32,
     draw_standard_gamma_noise,
     log_standard_gamma_parts,
 )
@@ -120,19 +121,15 @@ class PowerSpherical(SphereFamily, NativeGammaNoise, ReparamDistribution):
             return ReparamDistribution.sample_noise(self, sample_shape, noise=noise)
         alpha, lead = self._native_concentration(), shape[:-1]
         dtype, device = alpha.dtype, alpha.device
-        if dtype == torch.float32:
-            u_x, log_x, native_x, dlogx = draw_standard_gamma_noise(alpha, lead, dtype)
-            u_y, log_y, native_y = draw_fixed_standard_gamma_noise32(self._beta, lead, device)
-        else:
-            # float64: one accurate pass for both (its cost is per iteration, hardly per
-            # element); Y's derivative comes with it and is dropped
-            both = torch.stack((alpha, torch.full_like(alpha, self._beta)), -1)
-            u, log_xy, native, d_both = draw_standard_gamma_noise(both, lead + (2,), dtype)
-            (u_x, u_y), (log_x, log_y) = u.unbind(-1), log_xy.unbind(-1)
-            native_x, native_y = native.unbind(-1)
-            dlogx = None if d_both is None else d_both[..., 0]
+        # One pass for both Gammas: its cost is per iteration, hardly per element, so a
+        # separate derivative-free draw of Y costs more than the derivative it skips;
+        # Y's derivative is dropped here and no gradient is attached to Y.
+        both = torch.stack((alpha, torch.full_like(alpha, self._beta)), -1)
+        u, log_xy, native, d_both = draw_standard_gamma_noise(both, lead + (2,), dtype)
+        (log_x, log_y), (native_x, native_y) = log_xy.unbind(-1), native.unbind(-1)
+        dlogx = None if d_both is None else d_both[..., 0]
         rest = self.noise.sample(lead + (self._dim - 1,), dtype=dtype, device=device)
-        eps = torch.cat((u_x.unsqueeze(-1), u_y.unsqueeze(-1), rest), -1)
+        eps = torch.cat((u, rest), -1)
         self._remember_draw(eps, log_x, native_x, dlogx, log_y, native_y)
         return eps
 
