@@ -42,6 +42,7 @@ __all__ = [
     "draw_standard_gamma_noise",
     "exp_clamped",
     "log_standard_gamma",
+    "log_standard_gamma_parts",
 ]
 
 _F64 = torch.float64
@@ -67,17 +68,27 @@ def log_standard_gamma(
     inversion), and so is its derivative if given.
     """
     grad = torch.is_grad_enabled() and a.requires_grad
-    dlogx: Tensor | None
-    if drawn is None:
-        if u.dtype == torch.float32 and a.dtype == torch.float32:
-            log_x, dlogx = standard_gamma_log_quantile32(u, a, grad)
-            return log_x if dlogx is None else attach_gradients(log_x, [(a, dlogx)])
-        if grad:
-            log_x, dlogx = standard_gamma_log_quantile_and_grad(u, a)
-            return attach_gradients(log_x, [(a, dlogx)])
-        return standard_gamma_log_quantile(u, a)
-    log_x, dlogx = complete_draw(u, a, drawn, grad)
+    log_x, dlogx = log_standard_gamma_parts(u, a, drawn, grad)
     return log_x if dlogx is None else attach_gradients(log_x, [(a, dlogx)])
+
+
+def log_standard_gamma_parts(
+    u: Tensor,
+    a: Tensor,
+    drawn: tuple[Tensor, Tensor | None, Tensor | None] | None,
+    grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """(log X, ∂ log X/∂a or None unless ``grad``) of :func:`log_standard_gamma`, no graph
+    (for a caller that attaches the gradient further down)."""
+    if drawn is not None:
+        return complete_draw(u, a, drawn, grad)
+    with torch.no_grad():
+        u, a = u.detach(), a.detach()
+        if u.dtype == torch.float32 and a.dtype == torch.float32:
+            return standard_gamma_log_quantile32(u, a, grad)
+        if grad:
+            return standard_gamma_log_quantile_and_grad(u, a)
+        return standard_gamma_log_quantile(u, a), None
 
 
 def complete_draw(
@@ -249,9 +260,15 @@ class NativeGammaNoise:
     def _native_concentration(self) -> Tensor:
         raise NotImplementedError
 
+    def _remembered_noise(self, eps: Tensor) -> Tensor:
+        """The part of ε the remembered draw was made for (all of it; a family whose ε
+        has other, freely recomputed components may narrow it: only it is copied and
+        compared)."""
+        return eps
+
     def _remember_draw(self, u: Tensor, *drawn: Tensor | None) -> None:
         a = self._native_concentration().detach().clone()
-        self._drawn = (u, u.detach().clone(), a, drawn)
+        self._drawn = (u, self._remembered_noise(u).detach().clone(), a, drawn)
 
     def _recall_draw(self, eps: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None] | None:
         """(log X, native, ∂ log X/∂a or None) if ``eps`` is the tensor of the last draw,
@@ -264,7 +281,7 @@ class NativeGammaNoise:
         saved_eps, saved_a = drawn[1], drawn[2]
         if saved_eps is None or saved_a is None:  # a compiled rsample's own draw
             return drawn[3] if self._in_rsample else None
-        if torch.equal(eps.detach(), saved_eps) and torch.equal(
+        if torch.equal(self._remembered_noise(eps).detach(), saved_eps) and torch.equal(
             self._native_concentration().detach(), saved_a
         ):
             return drawn[3]
