@@ -155,7 +155,14 @@ def test_sigterm_closes_the_events_and_resume_completes_them(tmp_path):
                             stderr=subprocess.PIPE, text=True,
                             preexec_fn=_as_foreground)  # fmt: skip
     events = tmp_path / "run" / "tensorboard"
-    code, err = _signal_when(proc, lambda: any(events.glob("events.*")), signal.SIGTERM)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+
+    def one_epoch_written() -> bool:
+        # the events file opens before the first epoch ends: wait for that epoch's row
+        # too (on a loaded machine the signal could otherwise land before any row)
+        return any(events.glob("events.*")) and metrics.is_file() and metrics.stat().st_size > 0
+
+    code, err = _signal_when(proc, one_epoch_written, signal.SIGTERM)
     assert code == 143, err
     out = tmp_path / "run"
     done = len(metrics_rows(out))
