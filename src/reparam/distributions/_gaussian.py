@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ._params import param_error
 from .standard import HALF_LOG_2PI
 
 __all__ = [
@@ -31,6 +32,30 @@ def batch_shape_of(owner: str, **shapes: torch.Size) -> torch.Size:
 def tril_solve(L: Tensor, X: Tensor) -> Tensor:
     """L⁻¹ X for lower-triangular L with shape (*, d, d) and X with shape (*, d, k)."""
     return torch.linalg.solve_triangular(L, X, upper=False)
+
+
+def precision_from_scale_tril(L: Tensor) -> Tensor:
+    """(L Lᵀ)⁻¹ = L⁻ᵀ L⁻¹ for lower-triangular L with shape (*, d, d), by one triangular solve."""
+    eye = torch.eye(L.shape[-1], dtype=L.dtype, device=L.device)
+    L_inv = tril_solve(L, eye)
+    return torch.matmul(L_inv.mT, L_inv)
+
+
+def check_matrix_param(owner: str, name: str, matrix: Tensor, info: Tensor | None) -> None:
+    """ValueError unless ``matrix`` is finite and, for ``scale_tril``, lower-triangular with
+    a positive diagonal, else symmetric with a successful Cholesky factorization (``info``:
+    ``torch.linalg.cholesky_ex``'s, None when none was taken)."""
+    matrix = matrix.detach()
+    if not bool(torch.isfinite(matrix).all()):
+        raise param_error(owner, name, matrix, "be finite")
+    if name == "scale_tril":
+        diag = matrix.diagonal(dim1=-2, dim2=-1)
+        if not bool((matrix.triu(1) == 0).all()) or not bool((diag > 0).all()):
+            raise param_error(owner, name, matrix, "be lower-triangular with a positive diagonal")
+        return
+    symmetric = torch.isclose(matrix, matrix.mT, rtol=1e-5, atol=1e-6).all()
+    if not bool(symmetric) or (info is not None and bool((info != 0).any())):
+        raise param_error(owner, name, matrix, "be symmetric positive definite")
 
 
 def batch_mahalanobis(L: Tensor, x: Tensor) -> Tensor:

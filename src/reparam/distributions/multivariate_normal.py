@@ -12,10 +12,11 @@ from ._gaussian import (
     HALF_LOG_2PI,
     batch_mahalanobis,
     batch_shape_of,
+    check_matrix_param,
+    precision_from_scale_tril,
     precision_to_scale_tril,
-    tril_solve,
 )
-from ._params import as_tensors, check_params, param_error
+from ._params import as_tensors, check_params
 from .base import ReparamDistribution
 from .standard import StandardNormal
 
@@ -115,21 +116,8 @@ class MultivariateNormal(ReparamDistribution):
     def _check_params(self) -> None:
         owner = type(self).__name__
         check_params(owner, {"loc": self.loc}, _LOC_CONSTRAINT)
-        name = self._given
-        matrix = self.__dict__[name].detach()
-        if not bool(torch.isfinite(matrix).all()):
-            raise param_error(owner, name, matrix, "be finite")
-        if name == "scale_tril":
-            diag = matrix.diagonal(dim1=-2, dim2=-1)
-            if not bool((matrix.triu(1) == 0).all()) or not bool((diag > 0).all()):
-                raise param_error(
-                    owner, name, matrix, "be lower-triangular with a positive diagonal"
-                )
-            return
-        symmetric = torch.isclose(matrix, matrix.mT, rtol=1e-5, atol=1e-6).all()
-        info = self._cholesky_info  # set (not None) for covariance / precision matrices
-        if not bool(symmetric) or (info is not None and bool((info != 0).any())):
-            raise param_error(owner, name, matrix, "be symmetric positive definite")
+        # _cholesky_info is set (not None) for covariance / precision matrices
+        check_matrix_param(owner, self._given, self.__dict__[self._given], self._cholesky_info)
 
     # ----------------------------------------------------------------- the map g
     def _half_log_det(self) -> Tensor:
@@ -184,10 +172,7 @@ class MultivariateNormal(ReparamDistribution):
 
     @lazy_property
     def precision_matrix(self) -> Tensor:
-        L = self._unbroadcasted_scale_tril
-        eye = torch.eye(L.shape[-1], dtype=L.dtype, device=L.device)
-        L_inv = tril_solve(L, eye)
-        return torch.matmul(L_inv.mT, L_inv).expand(self._matrix_shape)
+        return precision_from_scale_tril(self._unbroadcasted_scale_tril).expand(self._matrix_shape)
 
     @property
     def _matrix_shape(self) -> torch.Size:

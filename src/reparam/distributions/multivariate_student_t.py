@@ -26,7 +26,7 @@ from ._gamma_noise import (
     draw_standard_gamma_noise,
     log_standard_gamma,
 )
-from ._gaussian import batch_mahalanobis, batch_shape_of, tril_solve
+from ._gaussian import batch_mahalanobis, batch_shape_of, precision_from_scale_tril
 from ._params import as_tensors
 from .base import ReparamDistribution
 from .standard import StandardUniform
@@ -218,7 +218,4 @@ class MultivariateStudentT(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribu
     @lazy_property
     def precision_matrix(self) -> Tensor:
         """(L Lᵀ)⁻¹."""
-        L = self.scale_tril
-        eye = torch.eye(L.shape[-1], dtype=L.dtype, device=L.device)
-        L_inv = tril_solve(L, eye.expand_as(L))
-        return torch.matmul(L_inv.mT, L_inv)
+        return precision_from_scale_tril(self.scale_tril)

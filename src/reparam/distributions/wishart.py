@@ -26,8 +26,13 @@ from ._gamma_noise import (
     draw_standard_gamma_noise,
     log_standard_gamma,
 )
-from ._gaussian import batch_shape_of, precision_to_scale_tril, tril_solve
-from ._params import as_tensors, check_params, param_error
+from ._gaussian import (
+    batch_shape_of,
+    check_matrix_param,
+    precision_from_scale_tril,
+    precision_to_scale_tril,
+)
+from ._params import as_tensors, check_params
 from .base import ReparamDistribution
 from .standard import StandardUniform
 
@@ -46,22 +51,6 @@ def mvdigamma(a: Tensor, d: int) -> Tensor:
     """The multivariate digamma ψ_d(a) = Σ_{i<d} ψ(a − i/2) = ∂ log Γ_d(a)/∂a."""
     offsets = torch.arange(d, dtype=a.dtype, device=a.device) / 2
     return torch.digamma(a.unsqueeze(-1) - offsets).sum(-1)
-
-
-def check_spd(owner: str, name: str, matrix: Tensor, info: Tensor | None) -> None:
-    """ValueError unless ``matrix`` is finite and, for ``scale_tril``, lower-triangular with
-    a positive diagonal, else symmetric with a successful Cholesky factorization."""
-    matrix = matrix.detach()
-    if not bool(torch.isfinite(matrix).all()):
-        raise param_error(owner, name, matrix, "be finite")
-    if name == "scale_tril":
-        diag = matrix.diagonal(dim1=-2, dim2=-1)
-        if not bool((matrix.triu(1) == 0).all()) or not bool((diag > 0).all()):
-            raise param_error(owner, name, matrix, "be lower-triangular with a positive diagonal")
-        return
-    symmetric = torch.isclose(matrix, matrix.mT, rtol=1e-5, atol=1e-6).all()
-    if not bool(symmetric) or (info is not None and bool((info != 0).any())):
-        raise param_error(owner, name, matrix, "be symmetric positive definite")
 
 
 class Wishart(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
@@ -162,7 +151,7 @@ class Wishart(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
         owner, d = "Wishart", self.event_shape[-1]
         check_params(owner, {"df": self.df}, {"df": constraints.greater_than(d - 1)})
         name = self._given
-        check_spd(owner, name, self.__dict__[name], self._cholesky_info)
+        check_matrix_param(owner, name, self.__dict__[name], self._cholesky_info)
 
     # ------------------------------------------------------------------ the map g
     @property
@@ -262,10 +251,7 @@ class Wishart(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
 
     @lazy_property
     def precision_matrix(self) -> Tensor:
-        L = self.scale_tril
-        eye = torch.eye(L.shape[-1], dtype=L.dtype, device=L.device)
-        L_inv = tril_solve(L, eye.expand_as(L))
-        return torch.matmul(L_inv.mT, L_inv)
+        return precision_from_scale_tril(self.scale_tril)
 
     @property
     def mean(self) -> Tensor:
