@@ -317,6 +317,21 @@ class NativeGammaNoise:
         self._remember_draw(u, *drawn)
         return u
 
+    def _draw_gammas_then_uniforms(self, shape: torch.Size, n_gamma: int) -> Tensor:
+        """ε of ``shape`` for a family whose last noise dimension starts with ``n_gamma``
+        uniforms of Gammas (drawn by torch's sampler, shapes ``_native_concentration()``
+        broadcast to ``(*shape[:-1], n_gamma)``) and ends with free uniforms of its
+        ``noise``; the draw is remembered for ``from_noise``."""
+        lead = shape[:-1]
+        a = self._native_concentration()
+        u_gamma, *drawn = draw_standard_gamma_noise(a, lead + (n_gamma,), a.dtype)
+        free = self.noise.sample(  # type: ignore[attr-defined]
+            lead + (shape[-1] - n_gamma,), dtype=a.dtype, device=u_gamma.device
+        )
+        eps = torch.cat((u_gamma, free), -1)
+        self._remember_draw(eps, *drawn)
+        return eps
+
     def _rsample_scope(self) -> AbstractContextManager[None]:
         """While compiling, marks rsample's own sample_noise → from_noise (the draw is
         then reused by identity); otherwise does nothing."""

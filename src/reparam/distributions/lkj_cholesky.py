@@ -24,7 +24,6 @@ from torch.types import _size
 from ._gamma_noise import (
     LogSpaceNoiseCache,
     NativeGammaNoise,
-    draw_standard_gamma_noise,
     log_standard_gamma,
 )
 from ._params import as_tensors
@@ -116,15 +115,7 @@ class LKJCholesky(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
         shape = self._use_native(torch.Size(sample_shape), noise)
         if shape is None:
             return ReparamDistribution.sample_noise(self, sample_shape, noise=noise)
-        m, dtype = 2 * (self.dim - 1), self.concentration.dtype
-        lead = shape[:-1]
-        u_gamma, *drawn = draw_standard_gamma_noise(
-            self._native_concentration(), lead + (m,), dtype
-        )
-        u_normal = self.noise.sample(lead + (shape[-1] - m,), dtype=dtype, device=u_gamma.device)
-        eps = torch.cat((u_gamma, u_normal), -1)
-        self._remember_draw(eps, *drawn)
-        return eps
+        return self._draw_gammas_then_uniforms(shape, 2 * (self.dim - 1))
 
     def _parts(self, eps: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(log y, log(1 − y), n) in float64, the logs carrying η's implicit gradient."""

@@ -23,7 +23,6 @@ from torch.distributions.utils import lazy_property
 from ._gamma_noise import (
     LogSpaceNoiseCache,
     NativeGammaNoise,
-    draw_standard_gamma_noise,
     log_standard_gamma,
 )
 from ._gaussian import (
@@ -170,15 +169,7 @@ class Wishart(NativeGammaNoise, LogSpaceNoiseCache, ReparamDistribution):
         shape = self._use_native(torch.Size(sample_shape), noise)
         if shape is None:
             return ReparamDistribution.sample_noise(self, sample_shape, noise=noise)
-        d, dtype = self.event_shape[-1], self.df.dtype
-        lead = shape[:-1]
-        u_gamma, *drawn = draw_standard_gamma_noise(
-            self._native_concentration(), lead + (d,), dtype
-        )
-        u_normal = self.noise.sample(lead + (shape[-1] - d,), dtype=dtype, device=self.df.device)
-        eps = torch.cat((u_gamma, u_normal), -1)
-        self._remember_draw(eps, *drawn)
-        return eps
+        return self._draw_gammas_then_uniforms(shape, self.event_shape[-1])
 
     def _parts(self, eps: Tensor) -> tuple[Tensor, Tensor]:
         """(log c, A's strictly lower entries) in float64, log c carrying ν's gradient."""
