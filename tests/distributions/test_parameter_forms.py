@@ -28,8 +28,8 @@ def _batched(ex: Example) -> tuple[torch.Size, dict[str, torch.Tensor], set[str]
     return batch, ps, names
 
 
-def _with_batch(ex: Example) -> list[Example]:
-    return [ex for ex in EXAMPLES if _batched(ex)[2]]
+# the entries with batched parameters, built once at collection
+BATCHED = [pytest.param(e, id=e.name) for e in EXAMPLES if _batched(e)[2]]
 
 
 def _has_density(ex: Example) -> bool:
@@ -73,7 +73,7 @@ def _assert_same_law(small, big, index, density: bool = True) -> None:
     torch.testing.assert_close(small.log_prob(z_small), big.log_prob(z_big)[at])
 
 
-@pytest.mark.parametrize("ex", [pytest.param(e, id=e.name) for e in _with_batch(EXAMPLES)])
+@pytest.mark.parametrize("ex", BATCHED)
 def test_zero_dim_tensors(ex):
     batch, ps, names = _batched(ex)
     first = (0,) * len(batch)
@@ -82,7 +82,7 @@ def test_zero_dim_tensors(ex):
     _assert_same_law(q0, _make(ex, ps), first, _has_density(ex))
 
 
-@pytest.mark.parametrize("ex", [pytest.param(e, id=e.name) for e in _with_batch(EXAMPLES)])
+@pytest.mark.parametrize("ex", BATCHED)
 def test_python_numbers(ex):
     batch, ps, names = _batched(ex)
     first = (0,) * len(batch)
@@ -102,7 +102,7 @@ def test_python_numbers(ex):
         torch.testing.assert_close(from_numbers.log_prob(z_t), from_tensors.log_prob(z_t))
 
 
-@pytest.mark.parametrize("ex", [pytest.param(e, id=e.name) for e in _with_batch(EXAMPLES)])
+@pytest.mark.parametrize("ex", BATCHED)
 def test_two_dim_batch(ex):
     batch, ps, names = _batched(ex)
     rolled = {k: v.roll(1, 0) if k in names else v for k, v in ps.items()}
@@ -114,7 +114,7 @@ def test_two_dim_batch(ex):
         _assert_same_law(q_row, q2, (row, *first), _has_density(ex))
 
 
-@pytest.mark.parametrize("ex", [pytest.param(e, id=e.name) for e in _with_batch(EXAMPLES)])
+@pytest.mark.parametrize("ex", BATCHED)
 def test_parameters_broadcast(ex):
     batch, ps, names = _batched(ex)
     if len(names) < 2:
