@@ -157,3 +157,14 @@ def _check(ex: Example, values: dict, method: str, rtol: float) -> None:
         except NotImplementedError:
             pytest.skip("torch registers no KL for the twin")
         _compare(kl_divergence(q, q2), want, "kl", rtol)
+
+
+def test_every_same_named_family_has_its_torch_counterpart():
+    """to_torch (the reference above, and torch's KL pairs) covers every family of the
+    table of same-named families, so no twin drops out of the comparison unnoticed."""
+    from reparam.distributions._counterparts import TORCH_ARGUMENTS
+    from reparam.distributions.kl import _COUNTERPARTS
+
+    covered = {cls.__name__ for cls in _COUNTERPARTS}
+    # Logistic: no torch class of that name; MixtureSameFamily: its components stay reparam's
+    assert set(TORCH_ARGUMENTS) - covered == {"Logistic", "MixtureSameFamily"}
