@@ -65,7 +65,8 @@ from ._vae_options import (
     check_sizes,
     vae_option,
 )
-from ._vae_posteriors import LOWRANK_RANK, MIN_SCALE, POSTERIORS, SPHERE_POSTERIORS, head_size
+from ._vae_posteriors import LOWRANK_RANK as LOWRANK_RANK  # kept importable from here
+from ._vae_posteriors import MIN_SCALE, POSTERIORS, SPHERE_POSTERIORS, head_size
 from ._vae_posteriors import posterior as posterior_from_head
 from ._vae_posteriors import prior as prior_of
 from .distributions import DiagonalNormal, SphericalUniform
@@ -78,7 +79,6 @@ __all__ = ["ARCHS", "FLOW_POSTERIORS", "LIKELIHOODS", "POSTERIORS", "SPHERE_POST
 LIKELIHOODS = ("bernoulli", "continuous-bernoulli", "gaussian")
 ARCHS = ("mlp", "conv")
 
-__all__ += ["LOWRANK_RANK", "MIN_SCALE"]  # the posteriors' constants, defined with them
 #: Monte Carlo samples for E_q[z|x] of a flow posterior (active units, latent plots).
 FLOW_MEAN_SAMPLES = 64
 
